@@ -1,0 +1,1 @@
+"""Contracts shared across services: error codes and integration events."""

@@ -1,0 +1,34 @@
+"""The append-only event store of one service schema (DESIGN §3)."""
+
+from lf_pg import MigrationSet
+
+from lf_eventstore.aggregate import Aggregate, AggregateRepository, DomainEvent
+from lf_eventstore.reader import START, Checkpoint, read_after
+from lf_eventstore.store import (
+    ConcurrencyError,
+    NewEvent,
+    RecordedEvent,
+    StreamState,
+    append,
+    load_stream,
+)
+from lf_eventstore.wakeup import Wakeup
+
+MIGRATIONS = MigrationSet("eventstore", "lf_eventstore")
+
+__all__ = [
+    "MIGRATIONS",
+    "START",
+    "Aggregate",
+    "AggregateRepository",
+    "Checkpoint",
+    "ConcurrencyError",
+    "DomainEvent",
+    "NewEvent",
+    "RecordedEvent",
+    "StreamState",
+    "Wakeup",
+    "append",
+    "load_stream",
+    "read_after",
+]

@@ -1,0 +1,55 @@
+"""Reading the log in an order that never skips a late-committing event.
+
+Identity values are taken at insert time but become visible at commit, out of order. Ordering by
+``(transaction_id, position)`` and reading only transactions below the oldest one still running
+(``pg_snapshot_xmin``) means everything a reader has passed is final: nothing can later appear behind
+its checkpoint. Writers are never serialised for it.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import asyncpg
+
+from lf_eventstore.store import EVENT_COLUMNS, RecordedEvent, to_recorded
+
+
+class Checkpoint(NamedTuple):
+    transaction_id: int
+    position: int
+
+
+START = Checkpoint(0, 0)
+
+
+def checkpoint_of(event: RecordedEvent) -> Checkpoint:
+    return Checkpoint(event.transaction_id, event.position)
+
+
+async def read_after(
+    conn: asyncpg.Connection,
+    after: Checkpoint,
+    *,
+    limit: int = 500,
+    types: list[str] | None = None,
+    below_horizon: bool = True,
+) -> list[RecordedEvent]:
+    """Up to ``limit`` committed events after ``after``, in reading order; ``types`` filters.
+
+    ``below_horizon=False`` drops the horizon: only for a reader that holds locks guaranteeing no
+    relevant writer is still running (the swap step of a rebuild).
+    """
+    rows = await conn.fetch(
+        f"SELECT {EVENT_COLUMNS} FROM events"
+        " WHERE (transaction_id, position) > ($1::text::xid8, $2)"
+        "   AND (NOT $5 OR transaction_id < pg_snapshot_xmin(pg_current_snapshot()))"
+        "   AND ($4::text[] IS NULL OR type = ANY($4))"
+        " ORDER BY transaction_id, position LIMIT $3",
+        str(after.transaction_id),
+        after.position,
+        limit,
+        types,
+        below_horizon,
+    )
+    return [to_recorded(r) for r in rows]
