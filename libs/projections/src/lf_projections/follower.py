@@ -67,10 +67,15 @@ async def catch_up_once(pool: asyncpg.Pool, follower: Follower, *, batch_size: i
     """Handle one batch; returns how many events it handled (0 when caught up)."""
     async with pool.acquire() as conn, conn.transaction():
         after = await lock_checkpoint(conn, follower.name)
-        events = await read_after(conn, after, limit=batch_size, types=follower.types)
+        # Read every type and filter here, so the checkpoint passes events the follower
+        # ignores: "caught up" then means "has seen the whole log".
+        events = await read_after(conn, after, limit=batch_size)
         if not events:
             return 0
-        await follower.handle_batch(conn, events)
+        wanted = set(follower.types) if follower.types is not None else None
+        relevant = [e for e in events if wanted is None or e.type in wanted]
+        if relevant:
+            await follower.handle_batch(conn, relevant)
         last = events[-1]
         await save_checkpoint(conn, follower.name, Checkpoint(last.transaction_id, last.position))
     EVENTS_FOLLOWED.labels(follower.name).inc(len(events))

@@ -22,3 +22,8 @@ def make_token(sub: str | None, *, secret: str = DEV_JWT_SECRET, ttl: int = 3600
     if sub is not None:
         payload["sub"] = sub
     return jwt.encode(payload, secret, algorithm="HS256")
+
+
+def bearer(sub: object, **claims: Any) -> dict[str, str]:
+    """An Authorization header carrying a dev token for ``sub``."""
+    return {"Authorization": f"Bearer {make_token(str(sub), **claims)}"}

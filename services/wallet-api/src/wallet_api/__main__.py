@@ -1,0 +1,57 @@
+"""``python -m wallet_api serve | migrate | projections rebuild [NAME]``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from lf_pg import migrate
+from lf_pg.pool import connect
+from lf_projections import rebuild
+from lf_web import configure_logging, run
+from wallet_api.app import MIGRATIONS, SCHEMA, SERVICE, create_app
+from wallet_api.projections import ALL, LEDGER
+from wallet_api.settings import WalletSettings
+
+
+async def _migrate(settings: WalletSettings) -> None:
+    applied = await migrate(settings.database_url, SCHEMA, MIGRATIONS, role=settings.db_role)
+    print(f"{SERVICE}: {len(applied)} migration(s) applied" + "".join(f"\n  {name}" for name in applied))
+
+
+async def _rebuild(settings: WalletSettings, names: list[str]) -> None:
+    conn = await connect(settings.database_url, SCHEMA, role=settings.db_role)
+    try:
+        for name in names or list(ALL):
+            followed = name == LEDGER.name
+            rows = await rebuild(conn, SCHEMA, ALL[name], follower_name=name if followed else None)
+            print(f"{name}: rebuilt, {rows} rows")
+    finally:
+        await conn.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m wallet_api")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="migrate, then serve HTTP with the background workers")
+    commands.add_parser("migrate", help="apply this service's schema migrations")
+    projections = commands.add_parser("projections", help="read-model maintenance")
+    projections.add_argument("action", choices=["rebuild"])
+    projections.add_argument("names", nargs="*", choices=[[], *ALL], metavar="NAME", help=f"one of {', '.join(ALL)}")
+    args = parser.parse_args(argv)
+
+    settings = WalletSettings()
+    configure_logging(settings.log_level, SERVICE)
+    if args.command == "migrate":
+        asyncio.run(_migrate(settings))
+    elif args.command == "projections":
+        asyncio.run(_rebuild(settings, args.names))
+    else:
+        asyncio.run(_migrate(settings))
+        run(create_app(settings), settings)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

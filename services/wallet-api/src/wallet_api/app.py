@@ -1,0 +1,114 @@
+"""The composition root: settings in, a wired aiohttp application out. Tests use it as it is."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from functools import partial
+
+import aiohttp
+import structlog
+from aiohttp import web
+
+import lf_eventstore
+import lf_messaging
+import lf_projections
+import lf_web
+from lf_contracts import openapi_spec
+from lf_eventstore import Wakeup
+from lf_messaging import Broker, Consumer, Relay
+from lf_pg import MigrationSet
+from lf_projections import FollowerRunner
+from lf_web import BROKER_CHECK, PG_POOL, RateLimiter
+from wallet_api.adapters.billing import BillingClient
+from wallet_api.application.commands import Wallets
+from wallet_api.handlers import HANDLERS
+from wallet_api.http import internal, public
+from wallet_api.http.errors import wallet_errors_middleware
+from wallet_api.http.keys import BILLING, RATE_LIMITER, RESERVATION_TTL, WALLETS
+from wallet_api.integration_events import RELAYED_TYPES, to_message
+from wallet_api.projections import LEDGER
+from wallet_api.settings import WalletSettings
+
+SERVICE = "wallet-api"
+SCHEMA = "wallet"
+MIGRATIONS: list[MigrationSet] = [
+    lf_eventstore.MIGRATIONS,
+    lf_projections.MIGRATIONS,
+    lf_messaging.MIGRATIONS,
+    lf_web.MIGRATIONS,
+    MigrationSet("wallet", "wallet_api"),
+]
+OPENAPI = openapi_spec(SERVICE)
+BROKER = web.AppKey("broker", Broker)
+
+log = structlog.get_logger(__name__)
+
+
+def create_app(settings: WalletSettings, *, background: bool = True) -> web.Application:
+    """``background=False`` leaves out the followers, consumer and expiry loop (benchmarks, some tests)."""
+    app = lf_web.create_app(settings, service=SERVICE, schema=SCHEMA, openapi_path=OPENAPI)
+    app.middlewares.append(wallet_errors_middleware)
+    app.add_routes(public.routes)
+    app.add_routes(internal.routes)
+    app[RESERVATION_TTL] = timedelta(seconds=settings.reservation_ttl_seconds)
+    app.cleanup_ctx.append(partial(_use_cases, settings=settings))
+    app.cleanup_ctx.append(partial(_broker, settings=settings))
+    if background:
+        app.cleanup_ctx.append(partial(_background, settings=settings))
+    return app
+
+
+async def _use_cases(app: web.Application, *, settings: WalletSettings) -> AsyncIterator[None]:
+    pool = app[PG_POOL]
+    app[WALLETS] = Wallets(pool)
+    app[RATE_LIMITER] = RateLimiter(pool)
+    async with aiohttp.ClientSession() as http:
+        app[BILLING] = BillingClient(
+            http, settings.billing_webhook_url, settings.platform_api_key, settings.billing_timeout_seconds
+        )
+        yield
+
+
+async def _broker(app: web.Application, *, settings: WalletSettings) -> AsyncIterator[None]:
+    # Connects in the background: the HTTP API serves while RabbitMQ is away.
+    broker = Broker(settings.amqp_url)
+    await broker.start()
+    app[BROKER] = broker
+    app[BROKER_CHECK] = broker.is_up
+    yield
+    await broker.close()
+
+
+async def _background(app: web.Application, *, settings: WalletSettings) -> AsyncIterator[None]:
+    pool, broker, wallets = app[PG_POOL], app[BROKER], app[WALLETS]
+    wakeup = Wakeup(settings.database_url, SCHEMA, role=settings.db_role)
+    runner = partial(FollowerRunner, pool=pool, wakeup=wakeup, dsn=settings.database_url, schema=SCHEMA, role=settings.db_role)
+    relay = Relay(broker, to_message=to_message, types=RELAYED_TYPES)
+    consumer = Consumer(SERVICE, broker, pool, {model: partial(h, wallets=wallets) for model, h in HANDLERS.items()})
+    tasks = [
+        asyncio.create_task(runner(LEDGER).run(), name="ledger"),
+        asyncio.create_task(runner(relay).run(), name="relay"),
+        asyncio.create_task(consumer.run(), name="consumer"),
+        asyncio.create_task(_every(settings.expiry_interval_seconds, wallets.expire_due), name="expiry"),
+    ]
+    yield
+    await consumer.stop()
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await wakeup.close()
+
+
+async def _every(seconds: float, job: Callable[[], Awaitable[object]]) -> None:
+    """Run ``job`` forever, ``seconds`` apart; a failure is logged and retried next time."""
+    while True:
+        try:
+            await job()
+        except Exception:  # noqa: BLE001 - the loop must outlive a database blip
+            log.warning("periodic_job.failed", job=getattr(job, "__name__", str(job)), exc_info=True)
+        await asyncio.sleep(seconds)

@@ -1,0 +1,266 @@
+"""Commands on wallets, each in one PostgreSQL transaction.
+
+The pattern is always the same (``Wallets._run``): lock the wallet's stream row, load the aggregate
+from its snapshot and later events, let it decide, append what it recorded, and apply the inline
+projections in the same transaction. Idempotency keys (reference ids, order ids, grant keys) are
+looked up in the inline read models *after* the lock is held, so a concurrent retry always sees the
+first attempt's outcome.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from lf_eventstore import AggregateRepository, ConcurrencyError
+from wallet_api.domain import errors
+from wallet_api.domain.wallet import DEFAULT_RESERVATION_TTL, Wallet
+from wallet_api.projections import INLINE
+
+REPOSITORY = AggregateRepository(Wallet, "wallet", snapshot_every=50)
+
+T = TypeVar("T")
+Decision = Callable[[asyncpg.Connection, Wallet], Awaitable[T]]
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    reservation_id: UUID
+    lenser_id: UUID
+    reference_id: str
+    amount: int
+    status: str
+    expires_at: datetime
+    captured: int | None = None
+    overrun: int | None = None
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Wallets:
+    """The wallet use cases, on the pool, or ``on(conn)`` inside a caller's transaction (the
+    message consumers, whose inbox row must commit together with the effect)."""
+
+    pool: asyncpg.Pool
+    clock: Callable[[], datetime] = utc_now
+    conn: asyncpg.Connection | None = None
+
+    def on(self, conn: asyncpg.Connection) -> Wallets:
+        return replace(self, conn=conn)
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        if self.conn is not None:
+            yield self.conn
+        else:
+            async with self.pool.acquire() as conn:
+                yield conn
+
+    async def _run(
+        self, lenser_id: UUID, decide: Decision[T], *, metadata: dict[str, Any], may_open: bool = False
+    ) -> T:
+        # A ConcurrencyError can only come from two commands opening the same new wallet at
+        # once (an existing stream is locked before deciding): the loser retries and finds it.
+        for attempt in range(3):
+            try:
+                async with self._connection() as conn, conn.transaction():
+                    wallet = await REPOSITORY.load(conn, lenser_id, lock=True)
+                    if wallet is None:
+                        if not may_open:
+                            raise errors.WalletNotFound()
+                        wallet = Wallet.open_for(lenser_id, self.clock())
+                    result = await decide(conn, wallet)
+                    recorded = await REPOSITORY.save(conn, lenser_id, wallet, metadata=metadata)
+                    for projection in INLINE:
+                        await projection.apply(conn, recorded)
+                    return result
+            except ConcurrencyError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    # --- reservations ---------------------------------------------------------------------
+
+    async def reserve(
+        self,
+        lenser_id: UUID,
+        amount: int,
+        reference_id: str,
+        *,
+        ttl: timedelta = DEFAULT_RESERVATION_TTL,
+        metadata: dict[str, Any],
+    ) -> tuple[Reservation, bool]:
+        """The reservation for ``reference_id`` and whether this call created it."""
+
+        async def decide(conn: asyncpg.Connection, wallet: Wallet) -> tuple[Reservation, bool]:
+            existing = await _reservation_by_reference(conn, lenser_id, reference_id)
+            if existing is not None:
+                if existing.amount != amount:
+                    raise errors.IdempotencyConflict()
+                return existing, False
+            now = self.clock()
+            reservation_id = uuid4()
+            wallet.reserve(reservation_id, amount, reference_id=reference_id, at=now, ttl=ttl)
+            return Reservation(reservation_id, lenser_id, reference_id, amount, "reserved", now + ttl), True
+
+        return await self._run(lenser_id, decide, metadata=metadata)
+
+    async def capture(self, reservation_id: UUID, amount: int, *, metadata: dict[str, Any]) -> Reservation:
+        if amount < 0:
+            raise errors.InvalidAmount()
+        lenser_id = await self._owner_of(reservation_id)
+
+        async def decide(conn: asyncpg.Connection, wallet: Wallet) -> Reservation:
+            current = await _reservation(conn, reservation_id)
+            if current.status == "captured":
+                return current  # a retried capture answers what the first one did
+            if current.status != "reserved":
+                raise errors.ReservationClosed()
+            result = wallet.capture(reservation_id, amount, at=self.clock())
+            return replace(current, status="captured", captured=result.captured, overrun=result.overrun)
+
+        return await self._run(lenser_id, decide, metadata=metadata)
+
+    async def release(
+        self, reservation_id: UUID, *, reason: str = "released", metadata: dict[str, Any]
+    ) -> Reservation:
+        lenser_id = await self._owner_of(reservation_id)
+
+        async def decide(conn: asyncpg.Connection, wallet: Wallet) -> Reservation:
+            current = await _reservation(conn, reservation_id)
+            if current.status == "captured":
+                raise errors.ReservationAlreadyCaptured()
+            if current.status != "reserved":
+                return current  # released or expired already: releasing again changes nothing
+            wallet.release(reservation_id, reason=reason, at=self.clock())
+            return replace(current, status="released")
+
+        return await self._run(lenser_id, decide, metadata=metadata)
+
+    async def expire_due(self, *, limit: int = 200) -> int:
+        """Release reservations past their expiry; returns how many. Safe on every replica."""
+        now = self.clock()
+        async with self._connection() as conn:
+            owners = await conn.fetch(
+                "SELECT DISTINCT lenser_id FROM reservations WHERE status = 'reserved' AND expires_at <= $1"
+                " LIMIT $2",
+                now,
+                limit,
+            )
+        expired = 0
+        for row in owners:
+
+            async def decide(conn: asyncpg.Connection, wallet: Wallet) -> int:
+                return len(wallet.expire_due(self.clock()))
+
+            expired += await self._run(row["lenser_id"], decide, metadata={"actor": "wallet:expiry"})
+        return expired
+
+    async def _owner_of(self, reservation_id: UUID) -> UUID:
+        async with self._connection() as conn:
+            owner = await conn.fetchval(
+                "SELECT lenser_id FROM reservations WHERE reservation_id = $1", reservation_id
+            )
+        if owner is None:
+            raise errors.ReservationNotFound()
+        return owner
+
+    # --- credits in and out ---------------------------------------------------------------
+
+    async def grant(
+        self, lenser_id: UUID, amount: int, *, reason: str, idempotency_key: str, metadata: dict[str, Any]
+    ) -> bool:
+        """Grant promotional credits once per key; returns whether this call granted them."""
+
+        async def decide(conn: asyncpg.Connection, wallet: Wallet) -> bool:
+            earlier = await _deposit(conn, lenser_id, "grant", idempotency_key)
+            if earlier is not None:
+                if earlier["amount"] != amount:
+                    raise errors.IdempotencyConflict()
+                return False
+            wallet.deposit(amount, source="grant", reference_id=idempotency_key, description=reason, at=self.clock())
+            return True
+
+        if amount <= 0:
+            raise errors.InvalidAmount()
+        return await self._run(lenser_id, decide, metadata=metadata, may_open=True)
+
+    async def credit_purchase(
+        self, lenser_id: UUID, order_id: str, credits: int, *, description: str, metadata: dict[str, Any]
+    ) -> bool:
+        """Credit a paid order once, however often it is delivered."""
+
+        async def decide(conn: asyncpg.Connection, wallet: Wallet) -> bool:
+            if await _deposit(conn, lenser_id, "purchase", order_id) is not None:
+                return False
+            wallet.deposit(credits, source="purchase", reference_id=order_id, description=description, at=self.clock())
+            return True
+
+        return await self._run(lenser_id, decide, metadata=metadata, may_open=True)
+
+    async def reverse_purchase(
+        self, lenser_id: UUID, order_id: str, credits_refunded_total: int, *, metadata: dict[str, Any]
+    ) -> None:
+        """Take back a refunded order's credits up to the cumulative total; repeats change nothing."""
+
+        async def decide(conn: asyncpg.Connection, wallet: Wallet) -> None:
+            order = await _deposit(conn, lenser_id, "purchase", order_id)
+            now = self.clock()
+            if order is None:
+                wallet.await_purchase_for_refund(order_id, credits_refunded_total, at=now)
+            else:
+                owed = min(credits_refunded_total, order["amount"]) - order["reversed"]
+                wallet.reverse_purchase(order_id, owed, at=now)
+
+        await self._run(lenser_id, decide, metadata=metadata, may_open=True)
+
+    # --- administration -------------------------------------------------------------------
+
+    async def set_frozen(self, lenser_id: UUID, frozen: bool, *, metadata: dict[str, Any]) -> None:
+        async def decide(conn: asyncpg.Connection, wallet: Wallet) -> None:
+            (wallet.freeze if frozen else wallet.unfreeze)(at=self.clock())
+
+        await self._run(lenser_id, decide, metadata=metadata)
+
+    async def set_limits(
+        self, lenser_id: UUID, *, daily: int | None, monthly: int | None, metadata: dict[str, Any]
+    ) -> None:
+        async def decide(conn: asyncpg.Connection, wallet: Wallet) -> None:
+            wallet.set_limits(daily=daily, monthly=monthly, at=self.clock())
+
+        await self._run(lenser_id, decide, metadata=metadata)
+
+
+RESERVATION_COLUMNS = "reservation_id, lenser_id, reference_id, amount, status, expires_at, captured, overrun"
+
+
+async def _reservation_by_reference(conn: asyncpg.Connection, lenser_id: UUID, reference_id: str) -> Reservation | None:
+    row = await conn.fetchrow(
+        f"SELECT {RESERVATION_COLUMNS} FROM reservations WHERE lenser_id = $1 AND reference_id = $2",
+        lenser_id,
+        reference_id,
+    )
+    return Reservation(**dict(row)) if row else None
+
+
+async def _reservation(conn: asyncpg.Connection, reservation_id: UUID) -> Reservation:
+    row = await conn.fetchrow(f"SELECT {RESERVATION_COLUMNS} FROM reservations WHERE reservation_id = $1", reservation_id)
+    return Reservation(**dict(row))
+
+
+async def _deposit(conn: asyncpg.Connection, lenser_id: UUID, source: str, reference_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "SELECT amount, reversed FROM deposits WHERE lenser_id = $1 AND source = $2 AND reference_id = $3",
+        lenser_id,
+        source,
+        reference_id,
+    )

@@ -1,0 +1,76 @@
+"""Reads, straight from the read models: never from the log."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from wallet_api.domain import errors
+
+
+async def balance(pool: asyncpg.Pool, lenser_id: UUID) -> dict[str, Any]:
+    row = await pool.fetchrow(
+        "SELECT balance, reserved, lifetime_deposits, lifetime_spent, frozen, daily_limit, monthly_limit"
+        " FROM balances WHERE lenser_id = $1",
+        lenser_id,
+    )
+    if row is None:
+        raise errors.WalletNotFound()
+    return {
+        "balance": row["balance"],
+        "availableBalance": row["balance"] - row["reserved"],
+        "reserved": row["reserved"],
+        "lifetimeDeposits": row["lifetime_deposits"],
+        "lifetimeSpent": row["lifetime_spent"],
+        "frozen": row["frozen"],
+        "limits": {"daily": row["daily_limit"], "monthly": row["monthly_limit"]},
+    }
+
+
+async def transactions(pool: asyncpg.Pool, lenser_id: UUID, *, limit: int, offset: int) -> tuple[list[dict], int]:
+    """A page of the lenser's transactions, newest first, and the total count."""
+    async with pool.acquire() as conn:
+        if not await conn.fetchval("SELECT true FROM balances WHERE lenser_id = $1", lenser_id):
+            raise errors.WalletNotFound()
+        total = await conn.fetchval("SELECT count(*) FROM transactions WHERE lenser_id = $1", lenser_id)
+        rows = await conn.fetch(
+            "SELECT id, tx_type, amount, direction, balance_after, description, reference_type, reference_id,"
+            " created_at FROM transactions WHERE lenser_id = $1 ORDER BY position DESC LIMIT $2 OFFSET $3",
+            lenser_id,
+            limit,
+            offset,
+        )
+    return [
+        {
+            "id": r["id"],
+            "txType": r["tx_type"],
+            "amount": r["amount"],
+            "direction": r["direction"],
+            "balanceAfter": r["balance_after"],
+            "description": r["description"],
+            "referenceType": r["reference_type"],
+            "referenceId": r["reference_id"],
+            "createdAt": r["created_at"],
+        }
+        for r in rows
+    ], total
+
+
+async def pricing(pool: asyncpg.Pool) -> list[dict[str, Any]]:
+    rows = await pool.fetch(
+        "SELECT key, name, provider, unit_type, sample_cost_usd, sample_cost_credits FROM model_prices"
+        " WHERE active ORDER BY provider, key"
+    )
+    return [
+        {
+            "key": r["key"],
+            "name": r["name"],
+            "provider": r["provider"],
+            "unitType": r["unit_type"],
+            "sampleCostUsd": r["sample_cost_usd"],
+            "sampleCostCredits": r["sample_cost_credits"],
+        }
+        for r in rows
+    ]

@@ -1,0 +1,107 @@
+"""What happened to a wallet. Stored in the log under the class name; never changed once stored.
+
+Each event carries the lenser id and the figures a reader needs (``balance_after``), so that
+projections are simple, deterministic functions of single events.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from lf_eventstore import DomainEvent
+
+
+class WalletEvent(DomainEvent):
+    lenser_id: UUID
+    at: datetime
+
+
+class WalletOpened(WalletEvent):
+    pass
+
+
+class CreditsDeposited(WalletEvent):
+    """Credits came in: a paid order (``purchase``) or a grant from the platform (``grant``)."""
+
+    amount: int
+    source: Literal["purchase", "grant"]
+    reference_id: str
+    description: str
+    balance_after: int
+
+
+class CreditsReserved(WalletEvent):
+    reservation_id: UUID
+    reference_id: str
+    amount: int
+    expires_at: datetime
+
+
+class ReservationCaptured(WalletEvent):
+    """The reservation settled: ``captured`` spent, ``released`` back to available.
+
+    ``overrun`` is what the caller asked beyond the reserved amount: recorded, never charged.
+    """
+
+    reservation_id: UUID
+    reference_id: str
+    reserved: int
+    captured: int
+    released: int
+    overrun: int
+    balance_after: int
+
+
+class ReservationReleased(WalletEvent):
+    reservation_id: UUID
+    reference_id: str
+    amount: int
+    reason: Literal["released", "expired", "execution_failed"]
+
+
+class PurchaseReversed(WalletEvent):
+    """A refunded order took its credits back; ``shortfall`` is what was already spent."""
+
+    order_id: str
+    amount: int
+    shortfall: int
+    balance_after: int
+
+
+class RefundAwaitingPurchase(WalletEvent):
+    """A refund arrived before its order: it is applied when the order's credits arrive."""
+
+    order_id: str
+    credits_refunded_total: int
+
+
+class WalletFrozen(WalletEvent):
+    pass
+
+
+class WalletUnfrozen(WalletEvent):
+    pass
+
+
+class SpendingLimitsSet(WalletEvent):
+    daily: int | None
+    monthly: int | None
+
+
+EVENT_TYPES: dict[str, type[DomainEvent]] = {
+    cls.__name__: cls
+    for cls in (
+        WalletOpened,
+        CreditsDeposited,
+        CreditsReserved,
+        ReservationCaptured,
+        ReservationReleased,
+        PurchaseReversed,
+        RefundAwaitingPurchase,
+        WalletFrozen,
+        WalletUnfrozen,
+        SpendingLimitsSet,
+    )
+}

@@ -1,0 +1,30 @@
+"""Billing's events: paid orders credit the wallet, refunds take the credits back."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from lf_contracts.events import CreditsPurchasedV1, OrderRefundedV1
+from lf_messaging import MessageContext
+from wallet_api.application.commands import Wallets
+from wallet_api.handlers.metadata import from_message
+
+
+async def on_credits_purchased(
+    conn: asyncpg.Connection, event: CreditsPurchasedV1, context: MessageContext, *, wallets: Wallets
+) -> None:
+    await wallets.on(conn).credit_purchase(
+        event.lenser_id,
+        event.order_id,
+        event.credits,
+        description=f"Credit pack ({event.credits} credits)",
+        metadata=from_message(context),
+    )
+
+
+async def on_order_refunded(
+    conn: asyncpg.Connection, event: OrderRefundedV1, context: MessageContext, *, wallets: Wallets
+) -> None:
+    await wallets.on(conn).reverse_purchase(
+        event.lenser_id, event.order_id, event.credits_refunded_total, metadata=from_message(context)
+    )

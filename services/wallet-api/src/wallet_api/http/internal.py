@@ -1,0 +1,134 @@
+"""Service-to-service routes under /internal (X-Platform-Api-Key; never routed by the gateway)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from uuid import UUID
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from lf_contracts.errors import VALIDATION_ERROR, ApiError
+from lf_web import ok, parse_body
+from wallet_api.application.commands import Reservation
+from wallet_api.http.keys import RESERVATION_TTL, WALLETS
+from wallet_api.http.metadata import from_request
+
+routes = web.RouteTableDef()
+ACTOR = "internal"
+MAX_TTL_SECONDS = 24 * 3600
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+
+class ReserveRequest(Body):
+    lenser_id: UUID
+    amount: int  # strictly positive: checked by the wallet, answered as wallet.invalid_amount
+    reference_id: str = Field(min_length=1, max_length=200)
+    ttl_seconds: int | None = Field(default=None, ge=1, le=MAX_TTL_SECONDS)
+
+
+class CaptureRequest(Body):
+    amount: int
+
+
+class GrantRequest(Body):
+    amount: int
+    reason: str = Field(min_length=1, max_length=500)
+    idempotency_key: str = Field(min_length=1, max_length=200)
+
+
+class LimitsRequest(Body):
+    daily: int | None = None
+    monthly: int | None = None
+
+
+def reservation_view(reservation: Reservation) -> dict:
+    return {
+        "reservationId": reservation.reservation_id,
+        "lenserId": reservation.lenser_id,
+        "referenceId": reservation.reference_id,
+        "amount": reservation.amount,
+        "status": reservation.status,
+        "expiresAt": reservation.expires_at,
+        "captured": reservation.captured,
+        "overrun": reservation.overrun,
+    }
+
+
+def path_uuid(request: web.Request, name: str) -> UUID:
+    try:
+        return UUID(request.match_info[name])
+    except ValueError:
+        raise ApiError(VALIDATION_ERROR, details={"fields": [{"field": name, "message": "not a UUID"}]}) from None
+
+
+@routes.post("/internal/reservations")
+async def reserve(request: web.Request) -> web.Response:
+    body = await parse_body(request, ReserveRequest)
+    wallets = request.app[WALLETS]
+    ttl = timedelta(seconds=body.ttl_seconds) if body.ttl_seconds else request.app[RESERVATION_TTL]
+    reservation, created = await wallets.reserve(
+        body.lenser_id, body.amount, body.reference_id, ttl=ttl, metadata=from_request(request, ACTOR)
+    )
+    return ok(request, reservation_view(reservation), status=201 if created else 200)
+
+
+@routes.post("/internal/reservations/{reservation_id}/capture")
+async def capture(request: web.Request) -> web.Response:
+    body = await parse_body(request, CaptureRequest)
+    reservation = await request.app[WALLETS].capture(
+        path_uuid(request, "reservation_id"), body.amount, metadata=from_request(request, ACTOR)
+    )
+    return ok(request, reservation_view(reservation))
+
+
+@routes.post("/internal/reservations/{reservation_id}/release")
+async def release(request: web.Request) -> web.Response:
+    reservation = await request.app[WALLETS].release(
+        path_uuid(request, "reservation_id"), metadata=from_request(request, ACTOR)
+    )
+    return ok(request, reservation_view(reservation))
+
+
+@routes.post("/internal/wallets/{lenser_id}/grants")
+async def grant(request: web.Request) -> web.Response:
+    body = await parse_body(request, GrantRequest)
+    lenser_id = path_uuid(request, "lenser_id")
+    granted = await request.app[WALLETS].grant(
+        lenser_id,
+        body.amount,
+        reason=body.reason,
+        idempotency_key=body.idempotency_key,
+        metadata=from_request(request, ACTOR),
+    )
+    return ok(request, {"lenserId": lenser_id, "granted": granted}, status=201 if granted else 200)
+
+
+@routes.post("/internal/wallets/{lenser_id}/freeze")
+async def freeze(request: web.Request) -> web.Response:
+    return await _set_frozen(request, True)
+
+
+@routes.post("/internal/wallets/{lenser_id}/unfreeze")
+async def unfreeze(request: web.Request) -> web.Response:
+    return await _set_frozen(request, False)
+
+
+async def _set_frozen(request: web.Request, frozen: bool) -> web.Response:
+    lenser_id = path_uuid(request, "lenser_id")
+    await request.app[WALLETS].set_frozen(lenser_id, frozen, metadata=from_request(request, ACTOR))
+    return ok(request, {"lenserId": lenser_id, "frozen": frozen})
+
+
+@routes.put("/internal/wallets/{lenser_id}/limits")
+async def limits(request: web.Request) -> web.Response:
+    body = await parse_body(request, LimitsRequest)
+    lenser_id = path_uuid(request, "lenser_id")
+    await request.app[WALLETS].set_limits(
+        lenser_id, daily=body.daily, monthly=body.monthly, metadata=from_request(request, ACTOR)
+    )
+    return ok(request, {"lenserId": lenser_id, "daily": body.daily, "monthly": body.monthly})

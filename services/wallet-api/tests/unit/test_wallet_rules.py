@@ -1,0 +1,161 @@
+"""The wallet aggregate's rules, without any I/O."""
+
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
+import pytest
+
+from lf_eventstore import NewEvent, RecordedEvent
+from wallet_api.domain import errors
+from wallet_api.domain.wallet import Wallet
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+TTL = timedelta(minutes=5)
+
+
+def funded(amount: int = 100) -> Wallet:
+    wallet = Wallet.open_for(uuid4(), NOW)
+    wallet.deposit(amount, source="grant", reference_id="welcome", description="welcome", at=NOW)
+    return wallet
+
+
+def test_a_deposit_raises_the_balance_and_records_the_balance_after():
+    wallet = funded(100)
+    assert (wallet.balance, wallet.available) == (100, 100)
+    assert wallet.pending()[-1].balance_after == 100
+
+
+@pytest.mark.parametrize("amount", [0, -5])
+def test_zero_or_negative_amounts_are_refused_before_anything_is_recorded(amount):
+    wallet = funded()
+    before = len(wallet.pending())
+    with pytest.raises(errors.InvalidAmount):
+        wallet.reserve(uuid4(), amount, reference_id="x", at=NOW, ttl=TTL)
+    with pytest.raises(errors.InvalidAmount):
+        wallet.deposit(amount, source="grant", reference_id="y", description="", at=NOW)
+    assert len(wallet.pending()) == before
+
+
+def test_a_reservation_holds_credits_without_spending_them():
+    wallet = funded(100)
+    wallet.reserve(uuid4(), 30, reference_id="exec-1", at=NOW, ttl=TTL)
+    assert (wallet.balance, wallet.reserved, wallet.available) == (100, 30, 70)
+
+
+def test_a_reservation_beyond_the_available_credits_is_refused():
+    wallet = funded(100)
+    wallet.reserve(uuid4(), 80, reference_id="a", at=NOW, ttl=TTL)
+    with pytest.raises(errors.InsufficientBalance):
+        wallet.reserve(uuid4(), 21, reference_id="b", at=NOW, ttl=TTL)
+
+
+def test_a_frozen_wallet_reserves_nothing_until_unfrozen():
+    wallet = funded()
+    wallet.freeze(at=NOW)
+    with pytest.raises(errors.AccountFrozen):
+        wallet.reserve(uuid4(), 1, reference_id="a", at=NOW, ttl=TTL)
+    wallet.unfreeze(at=NOW)
+    wallet.reserve(uuid4(), 1, reference_id="a", at=NOW, ttl=TTL)
+
+
+def test_a_capture_is_capped_at_the_reserved_amount_and_records_the_overrun():
+    wallet = funded(100)
+    rid = uuid4()
+    wallet.reserve(rid, 30, reference_id="exec", at=NOW, ttl=TTL)
+    result = wallet.capture(rid, 45, at=NOW)
+    assert (result.captured, result.released, result.overrun) == (30, 0, 15)
+    assert (wallet.balance, wallet.reserved) == (70, 0)
+
+
+def test_a_smaller_capture_releases_the_rest():
+    wallet = funded(100)
+    rid = uuid4()
+    wallet.reserve(rid, 30, reference_id="exec", at=NOW, ttl=TTL)
+    result = wallet.capture(rid, 12, at=NOW)
+    assert (result.captured, result.released, result.overrun) == (12, 18, 0)
+    assert (wallet.balance, wallet.available) == (88, 88)
+
+
+def test_a_closed_reservation_can_be_neither_captured_nor_released_again():
+    wallet = funded()
+    rid = uuid4()
+    wallet.reserve(rid, 10, reference_id="exec", at=NOW, ttl=TTL)
+    wallet.release(rid, reason="released", at=NOW)
+    with pytest.raises(errors.ReservationClosed):
+        wallet.capture(rid, 10, at=NOW)
+    with pytest.raises(errors.ReservationClosed):
+        wallet.release(rid, reason="released", at=NOW)
+
+
+def test_only_reservations_past_their_expiry_are_expired():
+    wallet = funded()
+    old, fresh = uuid4(), uuid4()
+    wallet.reserve(old, 10, reference_id="old", at=NOW - timedelta(minutes=10), ttl=TTL)
+    wallet.reserve(fresh, 10, reference_id="fresh", at=NOW, ttl=TTL)
+    assert wallet.expire_due(NOW) == [old]
+    assert wallet.reserved == 10
+
+
+def test_the_daily_limit_counts_what_was_spent_today_and_what_is_held():
+    wallet = funded(1000)
+    wallet.set_limits(daily=50, monthly=None, at=NOW)
+    rid = uuid4()
+    wallet.reserve(rid, 30, reference_id="a", at=NOW, ttl=TTL)
+    wallet.capture(rid, 30, at=NOW)
+    wallet.reserve(uuid4(), 15, reference_id="b", at=NOW, ttl=TTL)
+    with pytest.raises(errors.SpendingLimitExceeded):
+        wallet.reserve(uuid4(), 6, reference_id="c", at=NOW, ttl=TTL)
+    # The next UTC day starts afresh, except for what is still held.
+    wallet.reserve(uuid4(), 35, reference_id="d", at=NOW + timedelta(days=1), ttl=TTL)
+
+
+def test_the_monthly_limit_spans_days_of_the_same_month():
+    wallet = funded(1000)
+    wallet.set_limits(daily=None, monthly=40, at=NOW)
+    for day in range(2):
+        rid = uuid4()
+        wallet.reserve(rid, 20, reference_id=f"d{day}", at=NOW + timedelta(days=day), ttl=TTL)
+        wallet.capture(rid, 20, at=NOW + timedelta(days=day))
+    with pytest.raises(errors.SpendingLimitExceeded):
+        wallet.reserve(uuid4(), 1, reference_id="x", at=NOW + timedelta(days=2), ttl=TTL)
+
+
+def test_a_refund_takes_back_only_what_is_available_and_records_the_shortfall():
+    wallet = funded(0 + 10)
+    wallet.deposit(100, source="purchase", reference_id="order-1", description="pack", at=NOW)
+    rid = uuid4()
+    wallet.reserve(rid, 90, reference_id="e", at=NOW, ttl=TTL)
+    wallet.capture(rid, 90, at=NOW)
+    wallet.reverse_purchase("order-1", 100, at=NOW)
+    reversal = wallet.pending()[-1]
+    assert (reversal.amount, reversal.shortfall, wallet.balance) == (20, 80, 0)
+
+
+def test_a_refund_that_arrives_before_its_order_is_applied_when_the_order_arrives():
+    wallet = funded(5)
+    wallet.await_purchase_for_refund("order-9", 40, at=NOW)
+    assert wallet.balance == 5
+    wallet.deposit(100, source="purchase", reference_id="order-9", description="pack", at=NOW)
+    assert wallet.balance == 5 + 100 - 40
+    assert wallet.refunds_awaiting == {}
+
+
+def test_replaying_the_recorded_events_or_a_snapshot_gives_the_same_state():
+    wallet = funded(500)
+    wallet.set_limits(daily=400, monthly=450, at=NOW)
+    kept = uuid4()
+    wallet.reserve(kept, 25, reference_id="kept", at=NOW, ttl=TTL)
+    spent = uuid4()
+    wallet.reserve(spent, 40, reference_id="spent", at=NOW, ttl=TTL)
+    wallet.capture(spent, 10, at=NOW)
+    wallet.await_purchase_for_refund("o", 3, at=NOW)
+    replayed = Wallet()
+    for version, event in enumerate(wallet.pending(), start=1):
+        data = event.model_dump(mode="json")
+        replayed.replay(
+            RecordedEvent(version, 1, "w", version, NewEvent("x", {}).event_id, type(event).__name__, data, {}, NOW)
+        )
+    restored = Wallet.from_snapshot(wallet.to_snapshot())
+    for other in (replayed, restored):
+        assert other.to_snapshot() == wallet.to_snapshot()
+        assert other.available == 500 - 25 - 10
