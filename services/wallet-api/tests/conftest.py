@@ -60,8 +60,8 @@ class WalletDriver:
 
     internal = INTERNAL
 
-    def __init__(self, api: TestClient, db: asyncpg.Pool) -> None:
-        self.api, self.db = api, db
+    def __init__(self, api: TestClient, db: asyncpg.Pool, settings: WalletSettings) -> None:
+        self.api, self.db, self.settings = api, db, settings
 
     async def grant(self, lenser_id: UUID, amount: int, key: str | None = None):
         return await self.api.post(
@@ -99,8 +99,8 @@ class WalletDriver:
 
 
 @pytest.fixture
-def wallet(api: TestClient, db: asyncpg.Pool) -> WalletDriver:
-    return WalletDriver(api, db)
+def wallet(api: TestClient, db: asyncpg.Pool, settings: WalletSettings) -> WalletDriver:
+    return WalletDriver(api, db, settings)
 
 
 @pytest.fixture
