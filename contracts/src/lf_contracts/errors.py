@@ -33,6 +33,7 @@ AUTH_PROFILE_NOT_FOUND = _code("auth.profile_not_found", 404, "JWT valid but len
 AUTH_UNAUTHORIZED = _code("auth.unauthorized", 401, "Missing or invalid X-Platform-Api-Key")
 VALIDATION_ERROR = _code("validation_error", 400, "Request body or query failed schema validation")
 NOT_FOUND = _code("not_found", 404, "No route matched the request path")
+METHOD_NOT_ALLOWED = _code("method_not_allowed", 405, "The route does not accept this method")  # ours
 RATE_LIMITED = _code("rate_limited", 429, "Too many requests; retry after the given delay")  # ours
 WALLET_NOT_FOUND = _code("wallet.not_found", 404, "Wallet account not found for this lenser")
 WALLET_INSUFFICIENT_BALANCE = _code(

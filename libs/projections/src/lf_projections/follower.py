@@ -83,12 +83,35 @@ async def catch_up_once(pool: asyncpg.Pool, follower: Follower, *, batch_size: i
     return len(events)
 
 
-async def catch_up(pool: asyncpg.Pool, follower: Follower, *, batch_size: int = 500) -> int:
-    """Handle everything committed so far (tests, CLI); returns the number of events handled."""
+async def catch_up(
+    pool: asyncpg.Pool, follower: Follower, *, batch_size: int = 500, timeout: float = 60.0
+) -> int:
+    """Handle every event committed before the call (tests, CLI); returns how many were handled.
+
+    An empty batch does not mean "done": a transaction still open anywhere in the cluster holds the
+    reading horizon back, so this waits until the checkpoint has passed the log's head as it was.
+    """
+    async with pool.acquire() as conn:
+        head = await conn.fetchrow(
+            "SELECT transaction_id::text::bigint AS transaction_id, position FROM events"
+            " ORDER BY transaction_id DESC, position DESC LIMIT 1"
+        )
+    if head is None:
+        return 0
+    target = Checkpoint(head["transaction_id"], head["position"])
+    deadline = time.monotonic() + timeout
     total = 0
-    while handled := await catch_up_once(pool, follower, batch_size=batch_size):
-        total += handled
-    return total
+    while True:
+        total += await catch_up_once(pool, follower, batch_size=batch_size)
+        async with pool.acquire() as conn:
+            at = await conn.fetchrow(
+                "SELECT transaction_id, position FROM follower_checkpoints WHERE name = $1", follower.name
+            )
+        if Checkpoint(at["transaction_id"], at["position"]) >= target:
+            return total
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{follower.name} did not reach the head of the log in {timeout}s")
+        await asyncio.sleep(0.01)
 
 
 class FollowerRunner:

@@ -1,1 +1,36 @@
-"""TODO"""
+"""Web kit shared by every service: app factory, envelope, errors, auth, rate limits, logs,
+metrics, health and settings. Services import from here."""
+
+from lf_web.app import create_app, run
+from lf_web.auth import JWT_VERIFIER, JwtVerifier, require_user
+from lf_web.body import parse_body, parse_query
+from lf_web.envelope import error_response, ok, page_meta
+from lf_web.keys import BROKER_CHECK, PG_POOL, SETTINGS, BrokerCheck
+from lf_web.logging import configure_logging
+from lf_web.ratelimit import MIGRATIONS, RateDecision, RateLimiter, enforce
+from lf_web.request_context import REQUEST_ID
+from lf_web.settings import ServiceSettings
+
+__all__ = [
+    "BROKER_CHECK",
+    "JWT_VERIFIER",
+    "MIGRATIONS",
+    "PG_POOL",
+    "REQUEST_ID",
+    "SETTINGS",
+    "BrokerCheck",
+    "JwtVerifier",
+    "RateDecision",
+    "RateLimiter",
+    "ServiceSettings",
+    "configure_logging",
+    "create_app",
+    "enforce",
+    "error_response",
+    "ok",
+    "page_meta",
+    "parse_body",
+    "parse_query",
+    "require_user",
+    "run",
+]

@@ -1,0 +1,81 @@
+"""The app factory every service starts from, and the runner.
+
+``create_app`` only wires: settings, the kit's middlewares, ``/health``, ``/metrics``,
+``/openapi.yaml`` and the database pool. A service adds its routes and its own ``cleanup_ctx``
+resources (broker connection, consumers) afterwards; tests build the app with the same factory.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from lf_pg import create_pool
+
+from lf_web.auth import JWT_VERIFIER, JwtVerifier, internal_key_middleware
+from lf_web.errors import error_middleware
+from lf_web.health import health_handler
+from lf_web.keys import BROKER_CHECK, PG_POOL, SETTINGS, STARTED_AT
+from lf_web.metrics import metrics_handler, metrics_middleware
+from lf_web.request_context import add_response_headers, request_context_middleware
+from lf_web.settings import ServiceSettings
+
+__all__ = ["BROKER_CHECK", "PG_POOL", "SETTINGS", "create_app", "run"]
+
+
+def create_app(
+    settings: ServiceSettings, *, service: str, schema: str, openapi_path: Path | None = None
+) -> web.Application:
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        # Outermost first: context and metrics see the final answer, errors become envelopes
+        # before them, and the internal-key check raises into the error middleware.
+        middlewares=[
+            request_context_middleware,
+            metrics_middleware(service),
+            error_middleware,
+            internal_key_middleware,
+        ],
+    )
+    app[SETTINGS] = settings
+    app[STARTED_AT] = time.monotonic()
+    app[JWT_VERIFIER] = JwtVerifier(settings)
+    app.on_response_prepare.append(add_response_headers)
+    app.router.add_get("/health", health_handler)
+    app.router.add_get("/metrics", metrics_handler)
+    if openapi_path is not None:
+        app.router.add_get("/openapi.yaml", _static_file(openapi_path.read_bytes(), "application/yaml"))
+    app.cleanup_ctx.append(_pg_pool(settings, schema))
+    return app
+
+
+def _static_file(body: bytes, content_type: str) -> Handler:
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type=content_type)
+
+    return handler
+
+
+def _pg_pool(settings: ServiceSettings, schema: str) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def pg_pool(app: web.Application) -> AsyncIterator[None]:
+        app[PG_POOL] = await create_pool(settings.database_url, schema, role=settings.db_role)
+        yield
+        await app[PG_POOL].close()
+
+    return pg_pool
+
+
+def run(app: web.Application, settings: ServiceSettings) -> None:
+    """Serve until SIGTERM/SIGINT, then stop accepting, let in-flight requests finish (up to the
+    shutdown timeout) and run the ``cleanup_ctx`` resources in reverse."""
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        shutdown_timeout=settings.shutdown_timeout_seconds,
+        access_log=None,  # request_context_middleware writes the access line, as JSON
+        print=None,
+    )

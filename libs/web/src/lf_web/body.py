@@ -1,0 +1,53 @@
+"""Request bodies and query strings parsed into pydantic models, or a 400 ``validation_error``.
+
+Errors name the offending field by its dotted path (``items.0.price``) so a client can point at it;
+they never echo the submitted value, which may be a secret. The body is read through aiohttp, which
+stops at ``client_max_size`` whether or not the client sent a Content-Length; the error middleware
+turns that refusal into the same ``validation_error``.
+"""
+
+from __future__ import annotations
+
+from types import UnionType
+from typing import Any, TypeVar, Union, get_args, get_origin
+
+from aiohttp import web
+from lf_contracts.errors import VALIDATION_ERROR, ApiError
+from pydantic import BaseModel, ValidationError
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+def _invalid(exc: ValidationError, whole: str) -> ApiError:
+    fields = [
+        {"field": ".".join(str(part) for part in error["loc"]) or whole, "message": error["msg"]}
+        for error in exc.errors(include_url=False, include_input=False)
+    ]
+    return ApiError(VALIDATION_ERROR, details={"fields": fields})
+
+
+async def parse_body(request: web.Request, model: type[Model]) -> Model:
+    """A JSON object validated as ``model``; bad JSON and non-objects are errors on field "body"."""
+    raw = await request.read()
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise _invalid(exc, "body") from None
+
+
+def _is_many(annotation: Any) -> bool:
+    origin = get_origin(annotation)
+    if origin in (Union, UnionType):  # list[str] | None
+        return any(_is_many(arg) for arg in get_args(annotation))
+    return origin in (list, tuple, set, frozenset)
+
+
+def parse_query(request: web.Request, model: type[Model]) -> Model:
+    """Query parameters validated as ``model``: ``?tag=a&tag=b`` fills a list field, and a list
+    field given once is a list of one; any other field takes the parameter's first value."""
+    many = {field.alias or name for name, field in model.model_fields.items() if _is_many(field.annotation)}
+    values = {key: request.query.getall(key) if key in many else request.query[key] for key in request.query}
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        raise _invalid(exc, "query") from None

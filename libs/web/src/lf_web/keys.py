@@ -1,0 +1,22 @@
+"""Typed application keys shared by the kit's modules (aiohttp warns on plain string keys).
+
+They live apart from ``app.py`` so that handlers (health, auth) can read them without importing the
+app factory that imports those handlers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+from aiohttp import web
+
+from lf_web.settings import ServiceSettings
+
+BrokerCheck = Callable[[], bool | Awaitable[bool]]
+"""True when the broker connection is usable, e.g. ``lambda: not connection.is_closed``."""
+
+SETTINGS = web.AppKey("settings", ServiceSettings)
+PG_POOL = web.AppKey("pg_pool", asyncpg.Pool)
+BROKER_CHECK = web.AppKey("broker_check", BrokerCheck)
+STARTED_AT = web.AppKey("started_at_monotonic", float)
