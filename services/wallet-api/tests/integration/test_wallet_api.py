@@ -212,3 +212,29 @@ async def test_checkout_is_an_upstream_error_when_billing_is_unreachable(setting
     async with TestClient(TestServer(create_app(settings, background=False))) as api:
         response = await api.post("/wallet/checkout", json={"variantId": "v-100"}, headers=bearer(lenser))
         assert response.status == 502 and await code_of(response) == "billing.upstream_error"
+
+
+async def test_a_reservation_while_the_database_is_unreachable_is_reservation_failed(settings, lenser):
+    from urllib.parse import urlsplit
+
+    from aiohttp.test_utils import TestClient
+
+    from lf_testing.proxy import TcpProxy
+    from wallet_api.app import create_app
+
+    target = urlsplit(settings.database_url)
+    proxy = await TcpProxy(target.hostname, target.port or 5432).start()
+    settings.database_url = settings.database_url.replace(f"{target.hostname}:{target.port}", f"127.0.0.1:{proxy.port}")
+    async with TestClient(TestServer(create_app(settings, background=False))) as api:
+        await api.post(
+            f"/internal/wallets/{lenser}/grants",
+            json={"amount": 5, "reason": "r", "idempotencyKey": "k"},
+            headers={"X-Platform-Api-Key": settings.platform_api_key},
+        )
+        await proxy.cut()
+        response = await api.post(
+            "/internal/reservations",
+            json={"lenserId": str(lenser), "amount": 1, "referenceId": "exec-1"},
+            headers={"X-Platform-Api-Key": settings.platform_api_key},
+        )
+        assert response.status == 503 and await code_of(response) == "wallet.reservation_failed"

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from uuid import UUID
 
+import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from lf_contracts.errors import VALIDATION_ERROR, ApiError
+from lf_contracts.errors import VALIDATION_ERROR, WALLET_RESERVATION_FAILED, ApiError
 from lf_web import ok, parse_body
 from wallet_api.application.commands import Reservation
 from wallet_api.http.keys import RESERVATION_TTL, WALLETS
@@ -17,6 +18,7 @@ from wallet_api.http.metadata import from_request
 
 routes = web.RouteTableDef()
 ACTOR = "internal"
+DATABASE_UNREACHABLE = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
 MAX_TTL_SECONDS = 24 * 3600
 
 
@@ -71,9 +73,13 @@ async def reserve(request: web.Request) -> web.Response:
     body = await parse_body(request, ReserveRequest)
     wallets = request.app[WALLETS]
     ttl = timedelta(seconds=body.ttl_seconds) if body.ttl_seconds else request.app[RESERVATION_TTL]
-    reservation, created = await wallets.reserve(
-        body.lenser_id, body.amount, body.reference_id, ttl=ttl, metadata=from_request(request, ACTOR)
-    )
+    try:
+        reservation, created = await wallets.reserve(
+            body.lenser_id, body.amount, body.reference_id, ttl=ttl, metadata=from_request(request, ACTOR)
+        )
+    except DATABASE_UNREACHABLE:
+        # The caller (execution-proxy) must learn that nothing was reserved and it may retry.
+        raise ApiError(WALLET_RESERVATION_FAILED) from None
     return ok(request, reservation_view(reservation), status=201 if created else 200)
 
 
