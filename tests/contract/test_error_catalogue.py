@@ -19,7 +19,9 @@ def test_every_wallet_and_auth_code_is_asserted_by_a_test():
         for path in ROOT.glob("**/tests/**/*.py")
         if ".venv" not in path.parts and path != Path(__file__).resolve()
     )
-    required = [code for code in CATALOGUE if code.startswith(("wallet.", "auth.")) and code not in NOT_PRODUCED]
+    required = [
+        code for code in CATALOGUE if code.startswith(("wallet.", "auth.")) and code not in NOT_PRODUCED
+    ]
     missing = [code for code in required if f'"{code}"' not in sources]
     assert missing == []
 

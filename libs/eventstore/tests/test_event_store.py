@@ -30,7 +30,10 @@ async def test_appended_events_load_back_in_version_order(pool):
     async with pool.acquire() as conn:
         state = await load_stream(conn, "s-1")
     assert state.version == 2
-    assert [(e.version, e.type, e.data) for e in state.events] == [(1, "Opened", {"a": 1}), (2, "Credited", {"n": 5})]
+    assert [(e.version, e.type, e.data) for e in state.events] == [
+        (1, "Opened", {"a": 1}),
+        (2, "Credited", {"n": 5}),
+    ]
 
 
 async def test_a_stale_expected_version_is_a_conflict(pool):

@@ -71,11 +71,18 @@ class WalletDriver:
         )
 
     async def reserve(self, lenser_id: UUID, amount: int, reference_id: str | None = None, **extra: object):
-        body = {"lenserId": str(lenser_id), "amount": amount, "referenceId": reference_id or str(uuid4()), **extra}
+        body = {
+            "lenserId": str(lenser_id),
+            "amount": amount,
+            "referenceId": reference_id or str(uuid4()),
+            **extra,
+        }
         return await self.api.post("/internal/reservations", json=body, headers=INTERNAL)
 
     async def capture(self, reservation_id: str, amount: int):
-        return await self.api.post(f"/internal/reservations/{reservation_id}/capture", json={"amount": amount}, headers=INTERNAL)
+        return await self.api.post(
+            f"/internal/reservations/{reservation_id}/capture", json={"amount": amount}, headers=INTERNAL
+        )
 
     async def release(self, reservation_id: str):
         return await self.api.post(f"/internal/reservations/{reservation_id}/release", headers=INTERNAL)

@@ -1,7 +1,5 @@
 """The append-only event store of one service schema (DESIGN §3)."""
 
-from lf_pg import MigrationSet
-
 from lf_eventstore.aggregate import Aggregate, AggregateRepository, DomainEvent
 from lf_eventstore.reader import START, Checkpoint, read_after
 from lf_eventstore.store import (
@@ -13,6 +11,7 @@ from lf_eventstore.store import (
     load_stream,
 )
 from lf_eventstore.wakeup import Wakeup
+from lf_pg import MigrationSet
 
 MIGRATIONS = MigrationSet("eventstore", "lf_eventstore")
 

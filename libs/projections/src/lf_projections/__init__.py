@@ -1,7 +1,6 @@
 """Read models built from the event log (DESIGN §4)."""
 
 from lf_pg import MigrationSet
-
 from lf_projections.follower import Follower, FollowerRunner, catch_up, catch_up_once
 from lf_projections.projection import Handler, Projection
 from lf_projections.rebuild import rebuild, shadow_schema

@@ -158,7 +158,7 @@ class FollowerRunner:
         while not lock_conn.is_closed():
             try:
                 handled = await catch_up_once(self.pool, self.follower, batch_size=self.batch_size)
-            except Exception:  # noqa: BLE001 - a database or broker outage: nothing moved, retry
+            except Exception:
                 FOLLOWER_ERRORS.labels(self.follower.name).inc()
                 log.warning("follower.batch_failed", follower=self.follower.name, exc_info=True)
                 handled = 0

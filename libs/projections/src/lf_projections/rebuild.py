@@ -67,8 +67,6 @@ async def rebuild(
                 await conn.execute(f'ALTER TABLE "{shadow}".{table} SET SCHEMA "{schema}"')
             if follower_name:
                 await save_checkpoint(conn, follower_name, after)
-        return sum(
-            [await conn.fetchval(f'SELECT count(*) FROM "{schema}".{t}') for t in projection.tables]
-        )
+        return sum([await conn.fetchval(f'SELECT count(*) FROM "{schema}".{t}') for t in projection.tables])
     finally:
         await conn.execute(f'SET search_path TO "{schema}"')

@@ -42,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m lf_testing.tokens", description=main.__doc__)
     parser.add_argument("sub", help="the lenser id (a UUID), the token's sub claim")
-    parser.add_argument("--ttl", type=int, default=24 * 3600, help="seconds until it expires (default: a day)")
+    parser.add_argument(
+        "--ttl", type=int, default=24 * 3600, help="seconds until it expires (default: a day)"
+    )
     args = parser.parse_args(argv)
     try:
         sub = str(UUID(args.sub))

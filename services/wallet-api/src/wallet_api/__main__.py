@@ -38,8 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("migrate", help="apply this service's schema migrations")
     projections = commands.add_parser("projections", help="read-model maintenance")
     projections.add_argument("action", choices=["rebuild"])
-    projections.add_argument("names", nargs="*", choices=[[], *ALL], metavar="NAME", help=f"one of {', '.join(ALL)}")
+    projections.add_argument(
+        "names", nargs="*", metavar="NAME", help=f"any of: {', '.join(ALL)} (default: all)"
+    )
     args = parser.parse_args(argv)
+    if args.command == "projections" and (unknown := set(args.names) - set(ALL)):
+        parser.error(f"unknown projection(s): {', '.join(sorted(unknown))}")
 
     settings = WalletSettings()
     configure_logging(settings.log_level, SERVICE)

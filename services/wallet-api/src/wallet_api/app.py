@@ -85,9 +85,18 @@ async def _broker(app: web.Application, *, settings: WalletSettings) -> AsyncIte
 async def _background(app: web.Application, *, settings: WalletSettings) -> AsyncIterator[None]:
     pool, broker, wallets = app[PG_POOL], app[BROKER], app[WALLETS]
     wakeup = Wakeup(settings.database_url, SCHEMA, role=settings.db_role)
-    runner = partial(FollowerRunner, pool=pool, wakeup=wakeup, dsn=settings.database_url, schema=SCHEMA, role=settings.db_role)
+    runner = partial(
+        FollowerRunner,
+        pool=pool,
+        wakeup=wakeup,
+        dsn=settings.database_url,
+        schema=SCHEMA,
+        role=settings.db_role,
+    )
     relay = Relay(broker, to_message=to_message, types=RELAYED_TYPES)
-    consumer = Consumer(SERVICE, broker, pool, {model: partial(h, wallets=wallets) for model, h in HANDLERS.items()})
+    consumer = Consumer(
+        SERVICE, broker, pool, {model: partial(h, wallets=wallets) for model, h in HANDLERS.items()}
+    )
     tasks = [
         asyncio.create_task(runner(LEDGER).run(), name="ledger"),
         asyncio.create_task(runner(relay).run(), name="relay"),
@@ -109,6 +118,6 @@ async def _every(seconds: float, job: Callable[[], Awaitable[object]]) -> None:
     while True:
         try:
             await job()
-        except Exception:  # noqa: BLE001 - the loop must outlive a database blip
+        except Exception:
             log.warning("periodic_job.failed", job=getattr(job, "__name__", str(job)), exc_info=True)
         await asyncio.sleep(seconds)

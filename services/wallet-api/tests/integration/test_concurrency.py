@@ -17,9 +17,9 @@ async def test_200_concurrent_reservations_on_a_wallet_that_affords_50_let_exact
     assert (balance["balance"], balance["reserved"], balance["availableBalance"]) == (50, 50, 0)
     await eventually(wallet.caught_up)
     assert await wallet.trial_balance() == 0
-    assert await wallet.db.fetchval(
-        "SELECT sum(amount) FROM ledger_postings WHERE account LIKE 'user:%'"
-    ) == 50
+    assert (
+        await wallet.db.fetchval("SELECT sum(amount) FROM ledger_postings WHERE account LIKE 'user:%'") == 50
+    )
     assert await wallet.db.fetchval("SELECT min(balance - reserved) FROM balances") >= 0
 
 

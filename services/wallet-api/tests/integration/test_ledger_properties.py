@@ -50,13 +50,19 @@ async def run_operations(dsn: str, operations: list[tuple]) -> None:
             try:
                 match op:
                     case ("grant", i, amount):
-                        await wallets.grant(lensers[i], amount, reason="grant", idempotency_key=str(uuid4()), metadata=META)
+                        await wallets.grant(
+                            lensers[i], amount, reason="grant", idempotency_key=str(uuid4()), metadata=META
+                        )
                     case ("purchase", i, order, credits):
-                        await wallets.credit_purchase(lensers[i], f"o{order}", credits, description="pack", metadata=META)
+                        await wallets.credit_purchase(
+                            lensers[i], f"o{order}", credits, description="pack", metadata=META
+                        )
                     case ("refund", i, order, total):
                         await wallets.reverse_purchase(lensers[i], f"o{order}", total, metadata=META)
                     case ("reserve", i, amount, ref):
-                        found, _ = await wallets.reserve(lensers[i], amount, f"r{ref}", ttl=timedelta(minutes=5), metadata=META)
+                        found, _ = await wallets.reserve(
+                            lensers[i], amount, f"r{ref}", ttl=timedelta(minutes=5), metadata=META
+                        )
                         reservations.append(found.reservation_id)
                     case ("capture", k, amount) if reservations:
                         await wallets.capture(reservations[k % len(reservations)], amount, metadata=META)
@@ -77,8 +83,8 @@ async def assert_ledger_invariants(pool, lensers: list[UUID]) -> None:
     assert await pool.fetchval("SELECT coalesce(sum(amount), 0) FROM ledger_postings") == 0, "trial balance"
     # No user account is ever negative: not at the end, not after any posting.
     lowest = await pool.fetchval(
-        "SELECT min(running) FROM (SELECT sum(amount) OVER (PARTITION BY account ORDER BY position, line) AS running"
-        " FROM ledger_postings WHERE account LIKE 'user:%') AS history"
+        "SELECT min(running) FROM (SELECT sum(amount) OVER (PARTITION BY account ORDER BY position, line)"
+        " AS running FROM ledger_postings WHERE account LIKE 'user:%') AS history"
     )
     assert lowest is None or lowest >= 0
     for lenser in lensers:
@@ -91,7 +97,10 @@ async def assert_ledger_invariants(pool, lensers: list[UUID]) -> None:
             f"user:{lenser}:available",
             f"user:{lenser}:reserved",
         )
-        assert (row["balance"], row["reserved"]) == (posted["available"] + posted["reserved"], posted["reserved"])
+        assert (row["balance"], row["reserved"]) == (
+            posted["available"] + posted["reserved"],
+            posted["reserved"],
+        )
     # Every transaction's balanceAfter is the sum of that user's postings up to it.
     mismatched = await pool.fetchval(
         "SELECT count(*) FROM transactions t WHERE t.balance_after <> (SELECT coalesce(sum(p.amount), 0)"
@@ -135,7 +144,11 @@ def test_a_random_mix_of_10000_operations_keeps_the_ledger_balanced_and_rebuilds
         max_examples=20,
         deadline=None,
         derandomize=True,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.large_base_example,
+        ],
     )
     @given(st.lists(operation, min_size=500, max_size=500))
     def sequence(operations):

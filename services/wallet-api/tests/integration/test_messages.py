@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, datetime
-from uuid import uuid4
 
 import aio_pika
 
@@ -68,7 +67,11 @@ async def test_refunds_take_back_credits_up_to_the_cumulative_total_and_never_be
 
     def refund(total: int) -> OrderRefundedV1:
         return OrderRefundedV1(
-            occurred_at=now, order_id="order-1", lenser_id=lenser, credits_refunded_total=total, refunded_amount_cents=0
+            occurred_at=now,
+            order_id="order-1",
+            lenser_id=lenser,
+            credits_refunded_total=total,
+            refunded_amount_cents=0,
         )
 
     async with connection:
@@ -140,7 +143,9 @@ async def test_wallet_events_are_published_once_each_for_other_services(wallet, 
     assert len(set(ids)) == 2
     assert set(ids) == {
         str(row["event_id"])
-        for row in await wallet.db.fetch("SELECT event_id FROM events WHERE type IN ('CreditsDeposited', 'ReservationCaptured')")
+        for row in await wallet.db.fetch(
+            "SELECT event_id FROM events WHERE type IN ('CreditsDeposited', 'ReservationCaptured')"
+        )
     }
 
 

@@ -54,7 +54,11 @@ async def test_reserve_then_capture_less_charges_the_capture_and_releases_the_re
     assert (await wallet.balance(lenser))["availableBalance"] == 60
     captured = await wallet.capture(reservation["reservationId"], 25)
     assert captured.status == 200
-    assert (await captured.json())["data"].items() >= {"status": "captured", "captured": 25, "overrun": 0}.items()
+    assert (await captured.json())["data"].items() >= {
+        "status": "captured",
+        "captured": 25,
+        "overrun": 0,
+    }.items()
     balance = await wallet.balance(lenser)
     assert (balance["balance"], balance["reserved"], balance["lifetimeSpent"]) == (75, 0, 25)
 
@@ -121,7 +125,9 @@ async def test_a_frozen_wallet_refuses_reservations_until_unfrozen(wallet, lense
 
 async def test_a_daily_cap_refuses_reservations_beyond_it(wallet, lenser):
     await wallet.grant(lenser, 1000)
-    limits = await wallet.api.put(f"/internal/wallets/{lenser}/limits", json={"daily": 50}, headers=wallet.internal)
+    limits = await wallet.api.put(
+        f"/internal/wallets/{lenser}/limits", json={"daily": 50}, headers=wallet.internal
+    )
     assert limits.status == 200
     rid = (await (await wallet.reserve(lenser, 40)).json())["data"]["reservationId"]
     await wallet.capture(rid, 40)
@@ -155,7 +161,9 @@ async def test_transactions_list_balance_changes_newest_first_with_paging(wallet
         ("spend", 30, -1, 70),
     ]
     assert body["meta"].items() >= {"limit": 2, "offset": 0, "total": 3, "hasNextPage": True}.items()
-    rest = await (await wallet.api.get("/wallet/transactions?limit=2&offset=2", headers=bearer(lenser))).json()
+    rest = await (
+        await wallet.api.get("/wallet/transactions?limit=2&offset=2", headers=bearer(lenser))
+    ).json()
     assert [t["balanceAfter"] for t in rest["data"]] == [100] and rest["meta"]["hasNextPage"] is False
 
 
@@ -186,7 +194,9 @@ async def test_checkout_answers_the_billing_session(settings, lenser):
 
     async def checkouts(request: web.Request) -> web.Response:
         seen.append((request.headers.get("X-Platform-Api-Key"), await request.json()))
-        return web.json_response({"data": {"checkoutUrl": "https://pay.example/c/1", "checkoutId": "c-1"}}, status=201)
+        return web.json_response(
+            {"data": {"checkoutUrl": "https://pay.example/c/1", "checkoutId": "c-1"}}, status=201
+        )
 
     billing = web.Application()
     billing.router.add_post("/internal/checkouts", checkouts)
@@ -199,8 +209,13 @@ async def test_checkout_answers_the_billing_session(settings, lenser):
         async with TestClient(TestServer(create_app(settings, background=False))) as api:
             response = await api.post("/wallet/checkout", json={"variantId": "v-100"}, headers=bearer(lenser))
             assert response.status == 201
-            assert (await response.json())["data"] == {"checkoutUrl": "https://pay.example/c/1", "checkoutId": "c-1"}
-    assert seen == [(settings.platform_api_key, {"lenserId": str(lenser), "variantId": "v-100", "email": None})]
+            assert (await response.json())["data"] == {
+                "checkoutUrl": "https://pay.example/c/1",
+                "checkoutId": "c-1",
+            }
+    assert seen == [
+        (settings.platform_api_key, {"lenserId": str(lenser), "variantId": "v-100", "email": None})
+    ]
 
 
 async def test_checkout_is_an_upstream_error_when_billing_is_unreachable(settings, lenser):
@@ -224,7 +239,9 @@ async def test_a_reservation_while_the_database_is_unreachable_is_reservation_fa
 
     target = urlsplit(settings.database_url)
     proxy = await TcpProxy(target.hostname, target.port or 5432).start()
-    settings.database_url = settings.database_url.replace(f"{target.hostname}:{target.port}", f"127.0.0.1:{proxy.port}")
+    settings.database_url = settings.database_url.replace(
+        f"{target.hostname}:{target.port}", f"127.0.0.1:{proxy.port}"
+    )
     async with TestClient(TestServer(create_app(settings, background=False))) as api:
         await api.post(
             f"/internal/wallets/{lenser}/grants",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import socket
@@ -96,7 +95,10 @@ async def drain(queue, into: list[str]) -> None:
 
 
 async def deposit_event_ids(db) -> set[str]:
-    return {str(r["event_id"]) for r in await db.fetch("SELECT event_id FROM events WHERE type = 'CreditsDeposited'")}
+    return {
+        str(r["event_id"])
+        for r in await db.fetch("SELECT event_id FROM events WHERE type = 'CreditsDeposited'")
+    }
 
 
 @pytest.fixture
@@ -117,7 +119,8 @@ async def test_a_killed_service_publishes_what_it_appended_after_restart_exactly
             *(grant(http, service.url, settings.platform_api_key, lenser, 10) for _ in range(30))
         )
     assert set(statuses) == {201}
-    service.kill()  # mid-flight: some events appended and not yet published, or published and not checkpointed
+    # Mid-flight: some events appended but not published, or published but not checkpointed.
+    service.kill()
     await service.start()
     received: list[str] = []
 
@@ -141,7 +144,9 @@ async def test_with_rabbitmq_stopped_the_api_keeps_answering_and_every_event_arr
     subprocess.run(["rabbitmqctl", "-q", "stop_app"], check=True)
     try:
         async with aiohttp.ClientSession() as http:
-            statuses = [await grant(http, service.url, settings.platform_api_key, lenser, 5) for _ in range(10)]
+            statuses = [
+                await grant(http, service.url, settings.platform_api_key, lenser, 5) for _ in range(10)
+            ]
             async with http.get(f"{service.url}/health") as response:
                 health = await response.json()
     finally:

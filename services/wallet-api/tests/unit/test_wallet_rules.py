@@ -153,7 +153,9 @@ def test_replaying_the_recorded_events_or_a_snapshot_gives_the_same_state():
     for version, event in enumerate(wallet.pending(), start=1):
         data = event.model_dump(mode="json")
         replayed.replay(
-            RecordedEvent(version, 1, "w", version, NewEvent("x", {}).event_id, type(event).__name__, data, {}, NOW)
+            RecordedEvent(
+                version, 1, "w", version, NewEvent("x", {}).event_id, type(event).__name__, data, {}, NOW
+            )
         )
     restored = Wallet.from_snapshot(wallet.to_snapshot())
     for other in (replayed, restored):

@@ -11,7 +11,9 @@ from lf_contracts.errors import BILLING_UPSTREAM_ERROR, CATALOGUE, ApiError
 
 
 class BillingClient:
-    def __init__(self, http: aiohttp.ClientSession, base_url: str, api_key: str, timeout_seconds: float) -> None:
+    def __init__(
+        self, http: aiohttp.ClientSession, base_url: str, api_key: str, timeout_seconds: float
+    ) -> None:
         self._http, self._base_url, self._api_key = http, base_url.rstrip("/"), api_key
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
 
@@ -29,7 +31,9 @@ class BillingClient:
                     data = payload["data"]
                     return {"checkoutUrl": data["checkoutUrl"], "checkoutId": data["checkoutId"]}
         except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, TypeError) as error:
-            raise ApiError(BILLING_UPSTREAM_ERROR, f"billing-webhook unreachable: {type(error).__name__}") from None
+            raise ApiError(
+                BILLING_UPSTREAM_ERROR, f"billing-webhook unreachable: {type(error).__name__}"
+            ) from None
         # billing's own refusals (an unknown variant, LemonSqueezy down) pass through unchanged.
         code = (payload.get("error") or {}).get("code") if isinstance(payload, dict) else None
         if code in CATALOGUE and code.startswith("billing."):

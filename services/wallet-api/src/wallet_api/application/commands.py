@@ -187,7 +187,9 @@ class Wallets:
                 if earlier["amount"] != amount:
                     raise errors.IdempotencyConflict()
                 return False
-            wallet.deposit(amount, source="grant", reference_id=idempotency_key, description=reason, at=self.clock())
+            wallet.deposit(
+                amount, source="grant", reference_id=idempotency_key, description=reason, at=self.clock()
+            )
             return True
 
         if amount <= 0:
@@ -202,7 +204,9 @@ class Wallets:
         async def decide(conn: asyncpg.Connection, wallet: Wallet) -> bool:
             if await _deposit(conn, lenser_id, "purchase", order_id) is not None:
                 return False
-            wallet.deposit(credits, source="purchase", reference_id=order_id, description=description, at=self.clock())
+            wallet.deposit(
+                credits, source="purchase", reference_id=order_id, description=description, at=self.clock()
+            )
             return True
 
         return await self._run(lenser_id, decide, metadata=metadata, may_open=True)
@@ -243,7 +247,9 @@ class Wallets:
 RESERVATION_COLUMNS = "reservation_id, lenser_id, reference_id, amount, status, expires_at, captured, overrun"
 
 
-async def _reservation_by_reference(conn: asyncpg.Connection, lenser_id: UUID, reference_id: str) -> Reservation | None:
+async def _reservation_by_reference(
+    conn: asyncpg.Connection, lenser_id: UUID, reference_id: str
+) -> Reservation | None:
     row = await conn.fetchrow(
         f"SELECT {RESERVATION_COLUMNS} FROM reservations WHERE lenser_id = $1 AND reference_id = $2",
         lenser_id,
@@ -253,11 +259,15 @@ async def _reservation_by_reference(conn: asyncpg.Connection, lenser_id: UUID, r
 
 
 async def _reservation(conn: asyncpg.Connection, reservation_id: UUID) -> Reservation:
-    row = await conn.fetchrow(f"SELECT {RESERVATION_COLUMNS} FROM reservations WHERE reservation_id = $1", reservation_id)
+    row = await conn.fetchrow(
+        f"SELECT {RESERVATION_COLUMNS} FROM reservations WHERE reservation_id = $1", reservation_id
+    )
     return Reservation(**dict(row))
 
 
-async def _deposit(conn: asyncpg.Connection, lenser_id: UUID, source: str, reference_id: str) -> asyncpg.Record | None:
+async def _deposit(
+    conn: asyncpg.Connection, lenser_id: UUID, source: str, reference_id: str
+) -> asyncpg.Record | None:
     return await conn.fetchrow(
         "SELECT amount, reversed FROM deposits WHERE lenser_id = $1 AND source = $2 AND reference_id = $3",
         lenser_id,

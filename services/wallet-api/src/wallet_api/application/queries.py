@@ -29,7 +29,9 @@ async def balance(pool: asyncpg.Pool, lenser_id: UUID) -> dict[str, Any]:
     }
 
 
-async def transactions(pool: asyncpg.Pool, lenser_id: UUID, *, limit: int, offset: int) -> tuple[list[dict], int]:
+async def transactions(
+    pool: asyncpg.Pool, lenser_id: UUID, *, limit: int, offset: int
+) -> tuple[list[dict], int]:
     """A page of the lenser's transactions, newest first, and the total count."""
     async with pool.acquire() as conn:
         if not await conn.fetchval("SELECT true FROM balances WHERE lenser_id = $1", lenser_id):

@@ -16,7 +16,6 @@ from typing import Any, Self
 from uuid import UUID
 
 from lf_eventstore import Aggregate
-
 from wallet_api.domain import errors
 from wallet_api.domain.events import (
     EVENT_TYPES,

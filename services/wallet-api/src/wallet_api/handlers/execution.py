@@ -18,7 +18,9 @@ async def on_execution_settled(
     conn: asyncpg.Connection, event: ExecutionSettledV1, context: MessageContext, *, wallets: Wallets
 ) -> None:
     try:
-        await wallets.on(conn).capture(event.reservation_id, event.credits_charged, metadata=from_message(context))
+        await wallets.on(conn).capture(
+            event.reservation_id, event.credits_charged, metadata=from_message(context)
+        )
     except (errors.ReservationClosed, errors.ReservationNotFound) as refusal:
         # The reservation expired (or never existed) before the settlement arrived: the credits
         # are back with the lenser and cannot be charged after the fact. Keep the trace.
@@ -39,7 +41,9 @@ async def on_execution_failed(
             event.reservation_id, reason="execution_failed", metadata=from_message(context)
         )
     except (errors.ReservationAlreadyCaptured, errors.ReservationNotFound) as refusal:
-        log.warning("failure.ignored", reservation_id=str(event.reservation_id), reason=type(refusal).__name__)
+        log.warning(
+            "failure.ignored", reservation_id=str(event.reservation_id), reason=type(refusal).__name__
+        )
 
 
 async def on_model_price_changed(

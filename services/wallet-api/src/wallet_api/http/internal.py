@@ -65,7 +65,9 @@ def path_uuid(request: web.Request, name: str) -> UUID:
     try:
         return UUID(request.match_info[name])
     except ValueError:
-        raise ApiError(VALIDATION_ERROR, details={"fields": [{"field": name, "message": "not a UUID"}]}) from None
+        raise ApiError(
+            VALIDATION_ERROR, details={"fields": [{"field": name, "message": "not a UUID"}]}
+        ) from None
 
 
 @routes.post("/internal/reservations")

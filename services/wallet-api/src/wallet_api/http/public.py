@@ -40,8 +40,12 @@ async def balance(request: web.Request) -> web.Response:
 async def transactions(request: web.Request) -> web.Response:
     lenser_id = await require_user(request)
     page = parse_query(request, Page)
-    await enforce(request, request.app[RATE_LIMITER], f"wallet.transactions:{lenser_id}", TRANSACTIONS_PER_MINUTE)
-    rows, total = await queries.transactions(request.app[PG_POOL], lenser_id, limit=page.limit, offset=page.offset)
+    await enforce(
+        request, request.app[RATE_LIMITER], f"wallet.transactions:{lenser_id}", TRANSACTIONS_PER_MINUTE
+    )
+    rows, total = await queries.transactions(
+        request.app[PG_POOL], lenser_id, limit=page.limit, offset=page.offset
+    )
     return ok(request, rows, meta=page_meta(page.limit, page.offset, total))
 
 

@@ -1,7 +1,6 @@
 """The wallet's read models. ``INLINE`` run in each command's transaction; ``LEDGER`` follows the log."""
 
 from lf_projections import Projection
-
 from wallet_api.projections import balances, deposits, ledger, reservations
 
 INLINE: tuple[Projection, ...] = (balances.PROJECTION, reservations.PROJECTION, deposits.PROJECTION)

@@ -35,7 +35,11 @@ def postings(event: RecordedEvent) -> list[tuple[str, int]]:
         case "CreditsReserved":
             lines = [(available(user), -d["amount"]), (reserved(user), d["amount"])]
         case "ReservationCaptured":
-            lines = [(reserved(user), -d["reserved"]), (REVENUE, d["captured"]), (available(user), d["released"])]
+            lines = [
+                (reserved(user), -d["reserved"]),
+                (REVENUE, d["captured"]),
+                (available(user), d["released"]),
+            ]
         case "ReservationReleased":
             lines = [(reserved(user), -d["amount"]), (available(user), d["amount"])]
         case "PurchaseReversed":
@@ -65,7 +69,10 @@ async def record(conn: asyncpg.Connection, event: RecordedEvent) -> None:
         await conn.executemany(
             "INSERT INTO ledger_postings (event_id, line, position, account, amount, recorded_at)"
             " VALUES ($1, $2, $3, $4, $5, $6)",
-            [(event.event_id, n, event.position, a, amount, event.recorded_at) for n, (a, amount) in enumerate(lines)],
+            [
+                (event.event_id, n, event.position, a, amount, event.recorded_at)
+                for n, (a, amount) in enumerate(lines)
+            ],
         )
     row = transaction(event)
     if row is not None:
