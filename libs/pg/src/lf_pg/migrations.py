@@ -36,6 +36,10 @@ def _lock_key(schema: str) -> int:
 
 
 async def ensure_role(conn: asyncpg.Connection, role: str) -> None:
+    """Create the service's role where we are allowed to (a dev superuser); a deployment that logs
+    in as the role itself, or as a member of it, needs nothing done."""
+    if await conn.fetchval("SELECT pg_has_role(current_user, oid, 'MEMBER') FROM pg_roles WHERE rolname = $1", role):
+        return
     # Roles are cluster-wide: another database (or a concurrent test) may create it at the same time.
     await conn.execute(
         f"""
@@ -48,6 +52,14 @@ async def ensure_role(conn: asyncpg.Connection, role: str) -> None:
     await conn.execute(f'GRANT "{role}" TO CURRENT_USER')
 
 
+async def ensure_schema(conn: asyncpg.Connection, name: str, owner: str | None) -> None:
+    # CREATE SCHEMA IF NOT EXISTS still needs CREATE on the database; a role that only owns its
+    # (already created) schema must not need it.
+    if await conn.fetchval("SELECT true FROM pg_namespace WHERE nspname = $1", name):
+        return
+    await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{name}"' + (f' AUTHORIZATION "{owner}"' if owner else ""))
+
+
 async def migrate(dsn: str, schema: str, sets: list[MigrationSet], *, role: str | None = None) -> list[str]:
     """Apply what is missing; returns the names applied now."""
     conn = await asyncpg.connect(dsn)
@@ -55,10 +67,9 @@ async def migrate(dsn: str, schema: str, sets: list[MigrationSet], *, role: str 
         await conn.execute("SELECT pg_advisory_lock($1)", _lock_key(schema))
         if role:
             await ensure_role(conn, role)
-        owner = f' AUTHORIZATION "{role}"' if role else ""
         # The schema, and its shadow where projection rebuilds fill fresh tables before a swap.
         for name in (schema, f"{schema}_rebuild"):
-            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{name}"{owner}')
+            await ensure_schema(conn, name, role)
         if role:
             await conn.execute(f'SET ROLE "{role}"')
         await conn.execute(f'SET search_path TO "{schema}"')

@@ -255,3 +255,17 @@ async def test_a_reservation_while_the_database_is_unreachable_is_reservation_fa
             headers={"X-Platform-Api-Key": settings.platform_api_key},
         )
         assert response.status == 503 and await code_of(response) == "wallet.reservation_failed"
+
+
+async def test_a_capture_retried_with_another_amount_is_a_conflict_and_a_captured_one_cannot_be_released(
+    wallet, lenser
+):
+    await wallet.grant(lenser, 100)
+    rid = (await (await wallet.reserve(lenser, 30)).json())["data"]["reservationId"]
+    await wallet.capture(rid, 20)
+    conflict = await wallet.capture(rid, 25)
+    assert conflict.status == 409 and await code_of(conflict) == "wallet.idempotency_conflict"
+    refused = await wallet.release(rid)
+    assert refused.status == 409 and await code_of(refused) == "wallet.reservation_closed"
+    assert "captured" in (await refused.json())["error"]["message"]
+    assert (await wallet.balance(lenser))["balance"] == 80

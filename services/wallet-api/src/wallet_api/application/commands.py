@@ -122,6 +122,8 @@ class Wallets:
         async def decide(conn: asyncpg.Connection, wallet: Wallet) -> Reservation:
             current = await _reservation(conn, reservation_id)
             if current.status == "captured":
+                if current.captured != min(amount, current.amount):
+                    raise errors.IdempotencyConflict()
                 return current  # a retried capture answers what the first one did
             if current.status != "reserved":
                 raise errors.ReservationClosed()

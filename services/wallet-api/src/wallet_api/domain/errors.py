@@ -32,6 +32,9 @@ class ReservationClosed(WalletError):
 class ReservationAlreadyCaptured(WalletError):
     """Releasing a captured reservation would refund credits that were already spent."""
 
+    def __init__(self) -> None:
+        super().__init__("Reservation was already captured; its credits are spent")
+
 
 class WalletNotFound(WalletError):
     pass

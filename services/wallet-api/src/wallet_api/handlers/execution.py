@@ -21,9 +21,9 @@ async def on_execution_settled(
         await wallets.on(conn).capture(
             event.reservation_id, event.credits_charged, metadata=from_message(context)
         )
-    except (errors.ReservationClosed, errors.ReservationNotFound) as refusal:
-        # The reservation expired (or never existed) before the settlement arrived: the credits
-        # are back with the lenser and cannot be charged after the fact. Keep the trace.
+    except (errors.ReservationClosed, errors.ReservationNotFound, errors.IdempotencyConflict) as refusal:
+        # The reservation expired (or never existed, or was settled for another amount) before
+        # this settlement arrived: it cannot be charged after the fact. Keep the trace.
         log.warning(
             "settlement.unchargeable",
             execution_id=event.execution_id,

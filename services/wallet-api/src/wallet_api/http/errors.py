@@ -27,4 +27,4 @@ async def wallet_errors_middleware(request: web.Request, handler: Handler) -> we
     try:
         return await handler(request)
     except errors.WalletError as refusal:
-        raise ApiError(CODES[type(refusal)]) from None
+        raise ApiError(CODES[type(refusal)], str(refusal) or None) from None
