@@ -45,5 +45,9 @@ async def create_pool(
 async def connect(dsn: str, schema: str, *, role: str | None = None) -> asyncpg.Connection:
     """A single connection outside the pool (listeners, lock holders)."""
     conn = await asyncpg.connect(dsn, server_settings=server_settings(schema, role))
-    await _register_codecs(conn)
+    try:
+        await _register_codecs(conn)
+    except BaseException:
+        conn.terminate()  # cancelled half-way: leave no connection behind
+        raise
     return conn

@@ -139,8 +139,12 @@ class FollowerRunner:
         while True:
             with contextlib.suppress(OSError, asyncpg.PostgresError):
                 conn = await connect(self._dsn, self._schema, role=self._role)
-                if await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
-                    return conn
+                try:
+                    if await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
+                        return conn
+                except BaseException:
+                    conn.terminate()  # cancelled at shutdown: leave no connection behind
+                    raise
                 await conn.close()
             await asyncio.sleep(self.poll_seconds)
 
