@@ -1,0 +1,512 @@
+"""The files that run the system agree with the code and with each other.
+
+The OpenAPI document describes exactly the routes wallet-api registers, with catalogue codes; the
+gateway renders, nginx accepts it, and it routes the public prefixes and never /internal; compose,
+the database roles, the broker definitions, the Dockerfile and .env.example name what the code uses.
+Tools that may be missing (nginx, docker compose) skip their tests with the reason.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import http.server
+import itertools
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import tokenize
+import tomllib
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from openapi_spec_validator import validate
+
+from lf_contracts.errors import CATALOGUE
+from lf_messaging import definitions
+from wallet_api import app as wallet_app
+from wallet_api.http.errors import CODES as WALLET_CODES
+from wallet_api.settings import WalletSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC_PATH = ROOT / "contracts" / "openapi" / "wallet-api.yaml"
+TEMPLATE = ROOT / "infra" / "gateway" / "nginx.conf.template"
+RENDER = ROOT / "infra" / "gateway" / "render.sh"
+COMPOSE = ROOT / "docker-compose.yml"
+HTTP_METHODS = {"get", "put", "post", "delete", "patch", "options", "head", "trace"}
+UPSTREAM_VARIABLES = {
+    "WALLET_API_UPSTREAM",
+    "EXECUTION_PROXY_UPSTREAM",
+    "BILLING_WEBHOOK_UPSTREAM",
+    "LIGHTNING_JOBS_UPSTREAM",
+    "PLATFORM_API_UPSTREAM",
+}
+
+
+@pytest.fixture(scope="module")
+def spec() -> dict:
+    return yaml.safe_load(SPEC_PATH.read_text())
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+# --- OpenAPI ---------------------------------------------------------------------------------
+
+
+def test_the_openapi_document_is_valid_openapi_3_1(spec):
+    assert spec["openapi"].startswith("3.1")
+    validate(spec)
+
+
+def test_the_service_serves_this_document(spec):
+    assert wallet_app.OPENAPI.resolve() == SPEC_PATH.resolve()
+
+
+def test_the_spec_documents_exactly_the_routes_wallet_api_registers(spec):
+    app = wallet_app.create_app(WalletSettings(), background=False)
+    registered = {
+        (route.method.lower(), route.resource.canonical)
+        for route in app.router.routes()
+        if route.method != "HEAD" and route.resource is not None  # aiohttp adds HEAD to every GET
+    }
+    documented = {
+        (method, path) for path, item in spec["paths"].items() for method in item if method in HTTP_METHODS
+    }
+    assert registered - documented == set(), "registered but not documented"
+    assert documented - registered == set(), "documented but not registered"
+
+
+def _responses(spec: dict) -> Iterator[tuple[str, str, str, dict]]:
+    def resolve(node: dict) -> dict:
+        while "$ref" in node:
+            target: dict = spec
+            for part in node["$ref"].removeprefix("#/").split("/"):
+                target = target[part]
+            node = target
+        return node
+
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method in HTTP_METHODS:
+                for status, response in operation["responses"].items():
+                    yield path, method, status, resolve(response)
+
+
+def test_every_documented_error_is_a_catalogue_code_with_that_status(spec):
+    for path, method, status, response in _responses(spec):
+        for code in response.get("x-error-codes", []):
+            assert code in CATALOGUE, f"{method} {path} {status}: {code} is not in the catalogue"
+            assert CATALOGUE[code].status == int(status), f"{method} {path}: {code} is not a {status}"
+        if int(status) >= 400 and path != "/health":  # /health keeps seed 001's own shape
+            assert response.get("x-error-codes"), f"{method} {path} {status} names no error code"
+
+
+def test_every_wallet_refusal_is_documented_somewhere(spec):
+    documented = {code for *_, response in _responses(spec) for code in response.get("x-error-codes", [])}
+    missing = {error.code for error in WALLET_CODES.values()} - documented
+    assert not missing
+
+
+# --- gateway ---------------------------------------------------------------------------------
+
+
+def render(tmp: Path, **env: str) -> str:
+    output = tmp / "nginx.conf"
+    subprocess.run(["bash", str(RENDER), str(output)], check=True, env={**os.environ, **env})
+    return output.read_text()
+
+
+def test_the_gateway_template_renders_only_its_own_variables(tmp_path):
+    placeholders = set(re.findall(r"\$\{([A-Z_]+)\}", _without_comments(TEMPLATE.read_text())))
+    assert placeholders == UPSTREAM_VARIABLES | {"GATEWAY_RESOLVER"}
+
+    rendered = render(tmp_path, WALLET_API_UPSTREAM="wallet.test:8101", GATEWAY_RESOLVER="10.0.0.53")
+    body = _without_comments(rendered)
+    assert "${" not in body
+    assert "set $lf_upstream wallet.test:8101;" in body
+    assert "resolver 10.0.0.53 " in body
+    assert "$lf_request_id" in body and "$http_x_request_id" in body  # nginx's own, untouched
+
+
+def test_the_renderer_refuses_a_value_that_is_not_a_host_and_port(tmp_path):
+    result = subprocess.run(
+        ["bash", str(RENDER), str(tmp_path / "nginx.conf")],
+        env={**os.environ, "WALLET_API_UPSTREAM": "x; include /etc/passwd"},
+        capture_output=True,
+    )
+    assert result.returncode != 0
+
+
+def _without_comments(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+
+
+needs_nginx = pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed")
+
+
+@contextlib.contextmanager
+def _nginx_prefix() -> Iterator[Path]:
+    # Not tmp_path: nginx started as root runs its workers as nobody, who must reach this.
+    prefix = Path(tempfile.mkdtemp(prefix="lf-gateway-test-"))
+    prefix.chmod(0o755)
+    try:
+        yield prefix
+    finally:
+        shutil.rmtree(prefix, ignore_errors=True)
+
+
+@pytest.fixture
+def nginx_prefix() -> Iterator[Path]:
+    with _nginx_prefix() as prefix:
+        yield prefix
+
+
+@needs_nginx
+def test_nginx_accepts_the_rendered_config(nginx_prefix):
+    render(nginx_prefix)
+    result = subprocess.run(
+        ["nginx", "-t", "-p", str(nginx_prefix), "-c", str(nginx_prefix / "nginx.conf"), "-e", "stderr"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+class _Echo(http.server.BaseHTTPRequestHandler):
+    """A stand-in service: answers with the path and headers it received."""
+
+    def _answer(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path == "/wallet/refused":  # a service's own error answer
+            body = json.dumps({"error": {"code": "wallet.not_found", "message": "no wallet"}, "meta": {}})
+            status = 404
+        else:
+            body = json.dumps({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}})
+            status = 200
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("X-Request-Id", "set-by-the-service")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body.encode())
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def gateway() -> Iterator[str]:
+    """The rendered gateway on a free port, wallet-api played by an echo server, every other
+    service down."""
+    with _nginx_prefix() as prefix:
+        yield from _run_gateway(prefix)
+
+
+def _run_gateway(nginx_prefix: Path) -> Iterator[str]:
+    echo = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
+    threading.Thread(target=echo.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    down = f"127.0.0.1:{_free_port()}"
+    config = render(
+        nginx_prefix,
+        WALLET_API_UPSTREAM=f"127.0.0.1:{echo.server_address[1]}",
+        EXECUTION_PROXY_UPSTREAM=down,
+        BILLING_WEBHOOK_UPSTREAM=down,
+        LIGHTNING_JOBS_UPSTREAM=down,
+        PLATFORM_API_UPSTREAM=down,
+        GATEWAY_RESOLVER="127.0.0.1",
+    )
+    port = _free_port()
+    (nginx_prefix / "nginx.conf").write_text(config.replace("listen 8786 ", f"listen 127.0.0.1:{port} "))
+    nginx = subprocess.Popen(
+        [
+            "nginx",
+            "-p",
+            str(nginx_prefix),
+            "-c",
+            str(nginx_prefix / "nginx.conf"),
+            "-e",
+            "stderr",
+            "-g",
+            "daemon off;",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+                break
+            except OSError:
+                assert nginx.poll() is None, nginx.stderr.read().decode() if nginx.stderr else ""
+                time.sleep(0.05)
+        yield base
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=10)
+        if nginx.stderr:
+            nginx.stderr.close()
+        echo.shutdown()
+        echo.server_close()
+
+
+def _get(url: str, *, data: bytes | None = None, headers: dict[str, str] | None = None):
+    request = urllib.request.Request(url, data=data, headers=headers or {}, method="POST" if data else "GET")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+NOT_FOUND = {"code": "not_found", "message": "No route matched the request path"}
+
+
+def _not_found(status: int, body: bytes) -> bool:
+    return status == 404 and json.loads(body)["error"] == NOT_FOUND
+
+
+@needs_nginx
+def test_the_gateway_routes_wallet_and_passes_the_request_id(gateway):
+    status, headers, body = _get(
+        f"{gateway}/wallet/balance?x=1", headers={"X-Request-Id": "trace-1", "X-Platform-Api-Key": "stolen"}
+    )
+    seen = json.loads(body)
+    assert status == 200 and seen["path"] == "/wallet/balance?x=1"
+    assert seen["headers"]["x-request-id"] == "trace-1"
+    assert "x-platform-api-key" not in seen["headers"]  # no key ever travels through the gateway
+    assert headers.get_all("X-Request-Id") == ["trace-1"]
+
+    status, headers, body = _get(f"{gateway}/wallet/balance", headers={"X-Request-Id": 'bad"id'})
+    generated = json.loads(body)["headers"]["x-request-id"]
+    assert re.fullmatch(r"[0-9a-f]{32}", generated) and headers.get_all("X-Request-Id") == [generated]
+
+
+@needs_nginx
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/internal/reservations",
+        "/internal/wallets/x/grants",
+        "/wallet/../internal/reservations",
+        "/wallet/%2e%2e/internal/reservations",
+        "/wallet/..%2finternal/reservations",
+        "/metrics",
+        "/openapi.yaml",
+        "/unknown",
+        "/",
+        "/wallet",
+        "/v1",
+        "/internal",
+    ],
+)
+def test_the_gateway_never_routes_internal_or_unknown_paths(gateway, path):
+    # http.client sends the path as given: no client-side normalisation of the dot segments.
+    status, headers, body = _get(gateway + path)
+    assert _not_found(status, body), (status, body)
+    assert headers["Content-Type"].startswith("application/json")
+    assert json.loads(body)["meta"]["requestId"] == headers["X-Request-Id"]
+
+
+@needs_nginx
+def test_a_services_own_error_answer_passes_through_unchanged(gateway):
+    status, _, body = _get(f"{gateway}/wallet/refused")
+    assert status == 404 and json.loads(body)["error"]["code"] == "wallet.not_found"
+
+
+@needs_nginx
+def test_an_oversized_body_gets_the_services_validation_error(gateway):
+    status, _, body = _get(f"{gateway}/wallet/checkout", data=b"x" * (1024 * 1024 + 1))
+    assert status == 400 and json.loads(body)["error"]["code"] == "validation_error"
+
+
+@needs_nginx
+@pytest.mark.parametrize(
+    "path", ["/execute/wallet", "/webhook/lemonsqueezy", "/api/jobs", "/v1/runs/1", "/health"]
+)
+def test_a_service_that_is_not_running_answers_502(gateway, path):
+    status, _, _ = _get(gateway + path)
+    assert status == 502
+
+
+# --- docker compose --------------------------------------------------------------------------
+
+
+def test_compose_names_the_infrastructure_wallet_api_and_the_gateway(compose):
+    services = compose["services"]
+    assert {"postgres", "rabbitmq", "wallet-api", "gateway"} <= set(services)
+    assert services["postgres"]["image"].startswith("postgres:16")
+    assert services["rabbitmq"]["image"] == "rabbitmq:3.13-management"
+    assert services["gateway"]["image"].startswith("nginx:1.27")
+    assert (ROOT / services["wallet-api"]["build"]["dockerfile"]).is_file()
+    for name, service in services.items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), f"{name} mounts a missing {source}"
+        for dependency, condition in service.get("depends_on", {}).items():
+            assert dependency in services
+            if condition["condition"] == "service_healthy":
+                assert "healthcheck" in services[dependency], f"{dependency} has no healthcheck"
+
+
+def test_compose_gives_the_gateway_every_template_variable(compose):
+    environment = compose["services"]["gateway"]["environment"]
+    assert UPSTREAM_VARIABLES | {"GATEWAY_RESOLVER"} <= set(environment)
+    assert environment["WALLET_API_UPSTREAM"] == "wallet-api:8101"
+    mounts = compose["services"]["gateway"]["volumes"]
+    assert "./infra/gateway/nginx.conf.template:/etc/nginx/templates/nginx.conf.template:ro" in mounts
+    assert environment["NGINX_ENVSUBST_OUTPUT_DIR"] == "/etc/nginx"
+
+
+def test_wallet_api_logs_in_with_the_role_and_password_init_sql_creates(compose):
+    url = compose["services"]["wallet-api"]["environment"]["DATABASE_URL"]
+    user, password = re.match(r"postgresql://([^:]+):([^@]+)@postgres:5432/lenserfight$", url).groups()
+    init_sql = (ROOT / "infra" / "postgres" / "init.sql").read_text()
+    assert re.search(rf"\('{user}',\s*'wallet',\s*'{password}'\)", init_sql)
+    assert "DB_ROLE" not in compose["services"]["wallet-api"]["environment"]
+
+
+def test_init_sql_gives_every_service_of_the_dev_runner_a_role_and_its_schemas():
+    runner = (ROOT / "infra" / "dev" / "run.sh").read_text()
+    services = re.findall(r'^\s+"([a-z-]+)\|(\d+)\|([a-z_]+)\|([a-z_]+)"$', runner, re.MULTILINE)
+    assert len(services) == 5
+    init_sql = (ROOT / "infra" / "postgres" / "init.sql").read_text()
+    roles = dict(re.findall(r"\('([a-z_]+)',\s*'([a-z_]+)',\s*'[^']+'\)", init_sql))
+    assert {role for _, _, role, _ in services} == set(roles)
+    assert roles["wallet_api"] == wallet_app.SCHEMA
+    assert "_rebuild" in init_sql and "REVOKE CREATE ON SCHEMA public FROM PUBLIC" in init_sql
+
+
+def test_the_broker_definitions_hold_the_topology_exchanges_and_the_services_user(compose):
+    document = json.loads((ROOT / "infra" / "rabbitmq" / "definitions.json").read_text())
+    assert document["exchanges"] == definitions({})["exchanges"]
+    assert document["queues"] == []  # each service declares its own
+    amqp_url = compose["services"]["wallet-api"]["environment"]["AMQP_URL"]
+    user, password = re.match(r"amqp://([^:]+):([^@]+)@rabbitmq:5672/$", amqp_url).groups()
+    (entry,) = [u for u in document["users"] if u["name"] == user]
+    raw = base64.b64decode(entry["password_hash"])
+    assert entry["hashing_algorithm"] == "rabbit_password_hashing_sha256"
+    assert raw[4:] == hashlib.sha256(raw[:4] + password.encode()).digest()
+    everything = {"user": user, "vhost": "/", "configure": ".*", "write": ".*", "read": ".*"}
+    assert everything in document["permissions"]
+
+
+def _docker_compose_works() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    return subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(
+    not _docker_compose_works(), reason="`docker compose version` fails: no Compose plugin here"
+)
+def test_docker_compose_accepts_the_file():
+    result = subprocess.run(["docker", "compose", "config", "-q"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+# --- image, settings, make -------------------------------------------------------------------
+
+
+def _workspace_dependencies(package: str) -> set[str]:
+    """Directories of the workspace members ``package`` needs, itself included."""
+    projects = [*ROOT.glob("libs/*/pyproject.toml"), *ROOT.glob("services/*/pyproject.toml")]
+    members = {
+        tomllib.loads(p.read_text())["project"]["name"]: p.parent.relative_to(ROOT).as_posix()
+        for p in [*projects, ROOT / "contracts" / "pyproject.toml"]
+    }
+    needed, todo = set(), [package]
+    while todo:
+        name = todo.pop()
+        if name in needed:
+            continue
+        needed.add(name)
+        project = tomllib.loads((ROOT / members[name] / "pyproject.toml").read_text())["project"]
+        requirements = (re.split(r"[<>=\[ ;]", dep)[0] for dep in project.get("dependencies", []))
+        todo += [requirement for requirement in requirements if requirement in members]
+    return {members[name] for name in needed}
+
+
+def test_the_wallet_api_image_copies_exactly_the_members_it_needs():
+    dockerfile = (ROOT / "services" / "wallet-api" / "Dockerfile").read_text()
+    copied = set(re.findall(r"^COPY (\S+)/ \1/$", dockerfile, re.MULTILINE))
+    assert copied == _workspace_dependencies("wallet-api")
+    assert "USER " in dockerfile and "EXPOSE 8101" in dockerfile
+
+
+def test_env_example_lists_every_setting():
+    listed = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]*)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
+    expected = set()
+    for name, field in WalletSettings.model_fields.items():
+        alias = field.validation_alias
+        expected |= {str(choice) for choice in alias.choices} if alias is not None else {name.upper()}
+    assert expected - listed == set()
+
+
+def test_make_targets_exist_and_recipes_are_tab_indented():
+    makefile = (ROOT / "Makefile").read_text()
+    targets = set(re.findall(r"^([a-z-]+):", makefile, re.MULTILINE))
+    assert {"help", "dev", "test", "token", "bench", "migrate", "compose-config"} <= targets
+    for line in makefile.splitlines():
+        assert not line.startswith("    "), f"recipe indented with spaces: {line!r}"
+
+
+# --- docs ------------------------------------------------------------------------------------
+
+
+def _codes_marked_ours() -> set[str]:
+    """Catalogue codes whose ``_code(...)`` statement carries the comment ``# ours``."""
+    with (ROOT / "contracts" / "src" / "lf_contracts" / "errors.py").open("rb") as source:
+        tokens = list(tokenize.tokenize(source.readline))
+    marked: set[str] = set()
+    code, ours, calling = None, False, False
+    for previous, token in itertools.pairwise(tokens):
+        if previous.string == "_code" and token.string == "(":
+            calling = True
+        elif calling and code is None and token.type == tokenize.STRING:
+            code = token.string.strip('"')
+        elif token.type == tokenize.COMMENT and token.string.lstrip("# ").startswith("ours"):
+            ours = True
+        elif token.type == tokenize.NEWLINE:
+            if code is not None and ours:
+                marked.add(code)
+            code, ours, calling = None, False, False
+    return marked
+
+
+def test_docs_errors_lists_every_code_with_its_status_and_marks_ours():
+    rows = {
+        match["code"]: (int(match["status"]), bool(match["ours"]))
+        for match in re.finditer(
+            r"^\| `(?P<code>[a-z_.]+)` \| (?P<status>\d{3}) \|[^|]*\|(?P<ours> \*\*ours\*\*)? *\|",
+            (ROOT / "docs" / "errors.md").read_text(),
+            re.MULTILINE,
+        )
+    }
+    ours = _codes_marked_ours()
+    assert "rate_limited" in ours and "wallet.not_found" not in ours
+    assert rows == {code: (entry.status, code in ours) for code, entry in CATALOGUE.items()}
