@@ -1,1 +1,58 @@
-"""TODO"""
+"""Messaging over RabbitMQ (DESIGN §5): the topology, a broker connection that tolerates outages,
+the outbox relay that publishes a service's log, and inbox consumers that apply each message once.
+
+A service wires it in its app factory, each piece a ``cleanup_ctx`` resource::
+
+    broker = Broker(settings.amqp_url)
+    await broker.start()                       # returns at once; /health reads broker.is_up()
+    relay = Relay(broker, to_message, types=["OrderPaid", "OrderRefunded"])
+    relay_task = create_task(FollowerRunner(relay, pool, wakeup, dsn=..., schema=...).run())
+    consumer = Consumer("wallet-api", broker, pool, {CreditsPurchasedV1: credit_purchase})
+    consumer_task = create_task(consumer.run())
+    ...
+    await consumer.stop(); relay_task.cancel(); await relay.close(); await broker.close()
+
+and adds ``MIGRATIONS`` (the ``inbox`` table) to its schema's migration sets.
+"""
+
+from lf_pg import MigrationSet
+
+from lf_messaging.connection import Broker, BrokerUnavailable, connect
+from lf_messaging.consumer import Consumer, Handler, MessageContext
+from lf_messaging.publisher import CAUSATION_HEADER, REQUEST_ID_HEADER, publish
+from lf_messaging.relay import Relay, ToMessage
+from lf_messaging.topology import (
+    DEAD_LETTER_EXCHANGE,
+    EXCHANGE,
+    dead_letter_queue,
+    declare_consumer_queue,
+    declare_exchanges,
+    definitions,
+    definitions_json,
+    events_queue,
+)
+
+MIGRATIONS = MigrationSet("messaging", "lf_messaging")
+
+__all__ = [
+    "CAUSATION_HEADER",
+    "DEAD_LETTER_EXCHANGE",
+    "EXCHANGE",
+    "MIGRATIONS",
+    "REQUEST_ID_HEADER",
+    "Broker",
+    "BrokerUnavailable",
+    "Consumer",
+    "Handler",
+    "MessageContext",
+    "Relay",
+    "ToMessage",
+    "connect",
+    "dead_letter_queue",
+    "declare_consumer_queue",
+    "declare_exchanges",
+    "definitions",
+    "definitions_json",
+    "events_queue",
+    "publish",
+]

@@ -1,0 +1,341 @@
+"""Consuming integration events with an inbox: each message takes effect once (DESIGN §5).
+
+A service's ``Consumer`` reads its quorum queue ``<service>.events``. Per message:
+
+- a message that can never succeed (no message id, a routing key without a handler, a body that is
+  not JSON or fails its model) is poison: rejected without requeue, so the broker dead-letters it to
+  ``<service>.dlq`` at once instead of retrying it;
+- otherwise one PostgreSQL transaction records the message id in ``inbox`` and runs the handler;
+  a message id already there is a duplicate (a redelivery, or the relay publishing again after a
+  crash): commit, ack, skip. Ack only after commit, so a crash in between means a redelivery that
+  the inbox absorbs, never a lost effect;
+- a handler that raises rolls back and the message is returned to the queue; the quorum queue
+  counts deliveries and dead-letters it after ``delivery_limit`` returns. The return waits a
+  growing ``retry_delay`` first (0.5, 1, 2, ... s), so a short database outage costs a few
+  attempts instead of burning them all in milliseconds and dead-lettering good messages.
+
+Messages are handled concurrently, up to ``prefetch`` at a time: aio-pika runs each delivery in a
+task of its own and the channel's QoS bounds how many are unacknowledged, so a slow or failing
+message never holds up the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import structlog
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+from aio_pika.exceptions import CONNECTION_EXCEPTIONS, ChannelNotFoundEntity, ChannelPreconditionFailed
+from prometheus_client import Counter
+from pydantic import ValidationError
+
+from lf_contracts.events import IntegrationEvent
+from lf_messaging.connection import Broker, BrokerUnavailable
+from lf_messaging.publisher import CAUSATION_HEADER, REQUEST_ID_HEADER
+from lf_messaging.topology import declare_consumer_queue
+
+log = structlog.get_logger(__name__)
+
+MESSAGES_CONSUMED = Counter(
+    "messages_consumed_total", "Messages whose handler committed", ["service", "routing_key"]
+)
+MESSAGES_DUPLICATE = Counter(
+    "messages_duplicate_total", "Messages skipped because the inbox had their id", ["service", "routing_key"]
+)
+MESSAGES_RETRIED = Counter(
+    "messages_retried_total",
+    "Messages returned to the queue for another attempt after a handler failed",
+    ["service", "routing_key"],
+)
+MESSAGES_REJECTED = Counter(
+    "messages_rejected_total", "Poison messages dead-lettered without a retry", ["service", "reason"]
+)
+MESSAGES_DEAD_LETTERED = Counter(
+    "messages_dead_lettered_total",
+    "Messages whose last allowed delivery failed, dead-lettered by the delivery limit",
+    ["service", "routing_key"],
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageContext:
+    """What a handler may need besides the payload: ids to log and to carry into what it causes."""
+
+    message_id: str
+    routing_key: str
+    correlation_id: str
+    causation_id: str | None
+    headers: Mapping[str, Any]
+    redelivered: bool
+
+
+MAX_RETRY_DELAY = 30.0
+
+Handler = Callable[[asyncpg.Connection, IntegrationEvent, MessageContext], Awaitable[None]]
+
+
+class Poison(Exception):
+    """A message no retry can fix; ``reason`` is a metric label."""
+
+    def __init__(self, reason: str, detail: object = None) -> None:
+        super().__init__(reason)
+        self.reason, self.detail = reason, detail
+
+
+class Consumer:
+    """Consumes ``<service>.events`` into ``handlers`` (one per contract model) until ``stop()``."""
+
+    def __init__(
+        self,
+        service: str,
+        broker: Broker,
+        pool: asyncpg.Pool,
+        handlers: dict[type[IntegrationEvent], Handler],
+        *,
+        prefetch: int = 32,
+        delivery_limit: int = 5,
+        retry_delay: float = 0.5,
+    ) -> None:
+        self.service = service
+        self.broker = broker
+        self.pool = pool
+        self.routes: dict[str, tuple[type[IntegrationEvent], Handler]] = {
+            model.routing_key: (model, handler) for model, handler in handlers.items()
+        }
+        self.prefetch = prefetch
+        self.delivery_limit = delivery_limit
+        self.retry_delay = retry_delay
+        self.consuming = asyncio.Event()  # set while the queue is being consumed (tests, health)
+        self._stopping = asyncio.Event()
+        self._stop_timeout = 30.0
+        self._in_flight: set[asyncio.Task[Any]] = set()
+        self._channel: AbstractChannel | None = None
+        self._queue: AbstractQueue | None = None
+        self._consumer_tag: str | None = None
+        self._shutdown_lock = asyncio.Lock()
+        self._shut_down = False
+
+    @property
+    def routing_keys(self) -> list[str]:
+        return sorted(self.routes)
+
+    async def run(self) -> None:
+        """Wait for the broker, declare the topology, consume until ``stop()``.
+
+        After the first connection, aio-pika's robust channel re-declares the queue and resumes
+        consuming by itself whenever the connection comes back. A topology the broker refuses
+        (a queue declared elsewhere with other arguments) raises: that is a deployment error.
+        """
+        try:
+            while not self._stopping.is_set():
+                channel = await self._wait_for_channel()
+                if channel is None:
+                    return
+                try:
+                    await self._start_consuming(channel)
+                except (ChannelPreconditionFailed, ChannelNotFoundEntity):
+                    raise
+                except (TimeoutError, *CONNECTION_EXCEPTIONS):  # lost while starting: start over
+                    log.warning("consumer.start_failed", service=self.service, exc_info=True)
+                    with contextlib.suppress(Exception):
+                        await channel.close()
+                    continue
+                await self._stopping.wait()
+        finally:
+            await self._shutdown()
+
+    async def _start_consuming(self, channel: AbstractChannel) -> None:
+        self._channel = channel
+        await channel.set_qos(prefetch_count=self.prefetch)
+        self._queue = await declare_consumer_queue(
+            channel, self.service, self.routing_keys, delivery_limit=self.delivery_limit
+        )
+        self._consumer_tag = await self._queue.consume(self._on_message)
+        self.consuming.set()
+        log.info("consumer.started", service=self.service, routing_keys=self.routing_keys)
+
+    async def stop(self, timeout: float = 30.0) -> None:
+        """Stop taking messages, let in-flight handlers finish (cancelled after ``timeout``; their
+        messages are then redelivered), close the channel."""
+        self._stop_timeout = timeout
+        self._stopping.set()
+        await self._shutdown()
+
+    async def _wait_for_channel(self) -> AbstractChannel | None:
+        waiting = False
+        while not self._stopping.is_set() and not self._shut_down:
+            try:
+                return await self.broker.channel()
+            except BrokerUnavailable:
+                if not waiting:
+                    log.info("consumer.waiting_for_broker", service=self.service)
+                    waiting = True
+                # The sleep bounds the loop should the broker never have been started.
+                await _first_of(
+                    self.broker.wait_up(),
+                    self._stopping.wait(),
+                    asyncio.sleep(self.broker.reconnect_interval),
+                )
+        return None
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        if self._stopping.is_set():
+            return  # arrived as we stop: left unacked, the broker gives it back when the channel closes
+        task = asyncio.current_task()
+        if task is not None:
+            self._in_flight.add(task)
+        try:
+            await self._process(message)
+        finally:
+            if task is not None:
+                self._in_flight.discard(task)
+
+    async def _process(self, message: AbstractIncomingMessage) -> None:
+        routing_key = message.routing_key or ""
+        message_id = message.message_id or ""
+        headers = dict(message.headers or {})
+        correlation_id = message.correlation_id or message_id
+        with structlog.contextvars.bound_contextvars(
+            message_id=message_id,
+            routing_key=routing_key,
+            correlation_id=correlation_id,
+            request_id=headers.get(REQUEST_ID_HEADER),
+        ):
+            try:
+                handler, event = self._decode(message_id, routing_key, message.body)
+            except Poison as poison:
+                MESSAGES_REJECTED.labels(self.service, poison.reason).inc()
+                log.error(
+                    "message.rejected", service=self.service, reason=poison.reason, detail=poison.detail
+                )
+                await _settle(message.reject(requeue=False))
+                return
+            context = MessageContext(
+                message_id=message_id,
+                routing_key=routing_key,
+                correlation_id=correlation_id,
+                causation_id=_text(headers.get(CAUSATION_HEADER)),
+                headers=headers,
+                redelivered=bool(message.redelivered),
+            )
+            started = time.perf_counter()
+            try:
+                applied = await self._apply(handler, event, context)
+            except Exception:  # noqa: BLE001 - any handler failure is retried by the broker
+                returns = _int(headers.get("x-delivery-count"))
+                self._count_failure(routing_key, returns)
+                if returns < self.delivery_limit:
+                    await asyncio.sleep(min(self.retry_delay * 2**returns, MAX_RETRY_DELAY))
+                await _settle(message.nack(requeue=True))
+                return
+            if applied:
+                MESSAGES_CONSUMED.labels(self.service, routing_key).inc()
+                log.debug("message.handled", seconds=round(time.perf_counter() - started, 4))
+            else:
+                MESSAGES_DUPLICATE.labels(self.service, routing_key).inc()
+                log.info("message.duplicate_skipped")
+            await _settle(message.ack())
+
+    def _decode(self, message_id: str, routing_key: str, body: bytes) -> tuple[Handler, IntegrationEvent]:
+        if not message_id:
+            raise Poison("no_message_id")
+        route = self.routes.get(routing_key)
+        if route is None:
+            raise Poison("unknown_routing_key")
+        model, handler = route
+        try:
+            # Non-JSON is a ValidationError too. Unknown fields are ignored by the contract models.
+            return handler, model.model_validate_json(body)
+        except ValidationError as exc:
+            raise Poison("invalid_payload", exc.errors(include_url=False, include_input=False)) from exc
+
+    async def _apply(self, handler: Handler, event: IntegrationEvent, context: MessageContext) -> bool:
+        """Record the message id and run the handler in one transaction; False for a duplicate."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            fresh = await conn.fetchval(
+                "INSERT INTO inbox (message_id, routing_key) VALUES ($1, $2)"
+                " ON CONFLICT (message_id) DO NOTHING RETURNING true",
+                context.message_id,
+                context.routing_key,
+            )
+            if not fresh:
+                return False
+            await handler(conn, event, context)
+        return True
+
+    def _count_failure(self, routing_key: str, returns: int) -> None:
+        # Quorum queues count a message's earlier returns in x-delivery-count; once it reaches the
+        # limit, this return dead-letters it.
+        if returns >= self.delivery_limit:
+            MESSAGES_DEAD_LETTERED.labels(self.service, routing_key).inc()
+            log.error("message.dead_lettered", service=self.service, attempts=returns + 1, exc_info=True)
+        else:
+            MESSAGES_RETRIED.labels(self.service, routing_key).inc()
+            log.warning("message.handler_failed", service=self.service, attempt=returns + 1, exc_info=True)
+
+    async def _shutdown(self) -> None:
+        async with self._shutdown_lock:
+            if self._shut_down:
+                return
+            self._shut_down = True
+            self._stopping.set()
+            self.consuming.clear()
+            if self._queue is not None and self._consumer_tag is not None:
+                with contextlib.suppress(Exception):
+                    await self._queue.cancel(self._consumer_tag)
+            await self._drain(self._stop_timeout)
+            if self._channel is not None and not self._channel.is_closed:
+                with contextlib.suppress(Exception):
+                    await self._channel.close()
+            log.info("consumer.stopped", service=self.service)
+
+    async def _drain(self, timeout: float) -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self._in_flight:
+            remaining = deadline - asyncio.get_running_loop().time()
+            pending = set(self._in_flight)
+            if remaining <= 0:
+                log.warning("consumer.cancelling_handlers", service=self.service, count=len(pending))
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+                return
+            await asyncio.wait(pending, timeout=remaining)
+
+
+async def _settle(outcome: Awaitable[None]) -> None:
+    """Ack, nack or reject; if the channel is gone the broker redelivers, and the inbox or the
+    handler's retry takes care of it."""
+    try:
+        await outcome
+    except Exception:  # noqa: BLE001
+        log.warning("message.settle_failed", exc_info=True)
+
+
+async def _first_of(*awaitables: Awaitable[Any]) -> None:
+    tasks = [asyncio.ensure_future(a) for a in awaitables]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _int(value: object) -> int:
+    try:
+        return int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return 0
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else str(value)

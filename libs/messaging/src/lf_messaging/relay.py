@@ -1,0 +1,113 @@
+"""The outbox relay: the service's own event log is the outbox (DESIGN §5).
+
+The relay is a log ``Follower`` like any async projection, run by ``FollowerRunner`` (one active
+replica, wakes on append). For a batch it publishes every event that belongs to the public contract
+and waits for every publisher confirm before returning; only then does ``catch_up_once`` move the
+checkpoint, in the same transaction. Any failure (broker down, a refused or unconfirmed publish, a
+payload that does not validate) raises, the transaction rolls back, the checkpoint stays, and the
+batch is retried. A crash after the broker confirmed but before the commit publishes those events
+again: delivery is at least once, and consumers dedupe on ``message_id`` (the event id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import asyncpg
+import structlog
+from aio_pika.abc import AbstractRobustChannel
+from prometheus_client import Counter
+
+from lf_contracts.events import IntegrationEvent
+from lf_eventstore import RecordedEvent
+from lf_messaging.connection import Broker, BrokerUnavailable
+from lf_messaging.publisher import REQUEST_ID_HEADER, publish
+from lf_messaging.topology import declare_exchanges
+
+log = structlog.get_logger(__name__)
+
+MESSAGES_PUBLISHED = Counter(
+    "messages_published_total", "Integration events published and confirmed by the broker", ["routing_key"]
+)
+RELAY_FAILURES = Counter("relay_failures_total", "Relay batches that failed and will be retried", ["relay"])
+
+ToMessage = Callable[[RecordedEvent], IntegrationEvent | None]
+
+
+class Relay:
+    """Publishes the log's public events; a ``Follower`` (``name``, ``types``, ``handle_batch``).
+
+    ``to_message`` maps a domain event to its contract event, or ``None`` for a private one;
+    ``types`` lists the domain event types worth reading at all.
+    """
+
+    def __init__(
+        self,
+        broker: Broker,
+        to_message: ToMessage,
+        types: list[str],
+        *,
+        name: str = "relay",
+        confirm_timeout: float = 10.0,
+    ) -> None:
+        self.broker = broker
+        self.to_message = to_message
+        self.types = list(types)
+        self.name = name
+        self.confirm_timeout = confirm_timeout
+        self._channel: AbstractRobustChannel | None = None
+
+    async def handle_batch(self, conn: asyncpg.Connection, events: list[RecordedEvent]) -> None:
+        try:
+            await self._publish_all(events)
+        except Exception:
+            RELAY_FAILURES.labels(self.name).inc()
+            raise
+
+    async def _publish_all(self, events: list[RecordedEvent]) -> None:
+        outgoing = [(event, message) for event in events if (message := self.to_message(event)) is not None]
+        if not outgoing:
+            return
+        channel = await self._open_channel()
+        async with asyncio.timeout(self.confirm_timeout):
+            # Just after a reconnection the channel may still be restoring.
+            await channel.ready()
+            # Published back to back and confirmed together: one round trip for the batch, not
+            # one per message. Consumers must still tolerate reordering and repeats.
+            await asyncio.gather(*(self._publish(channel, event, message) for event, message in outgoing))
+        for _, message in outgoing:
+            MESSAGES_PUBLISHED.labels(message.routing_key).inc()
+        log.debug("relay.published", relay=self.name, count=len(outgoing))
+
+    async def _publish(
+        self, channel: AbstractRobustChannel, event: RecordedEvent, message: IntegrationEvent
+    ) -> None:
+        metadata = event.metadata or {}
+        event_id = str(event.event_id)
+        headers = {REQUEST_ID_HEADER: metadata["requestId"]} if metadata.get("requestId") else None
+        await publish(
+            channel,
+            message,
+            message_id=event_id,
+            correlation_id=str(metadata.get("correlationId") or event_id),
+            causation_id=str(metadata.get("causationId") or event_id),
+            headers=headers,
+            timestamp=event.recorded_at,
+        )
+
+    async def _open_channel(self) -> AbstractRobustChannel:
+        """The relay's channel, reopened after a channel error; a lost connection raises at once
+        rather than waiting for the robust connection to come back inside the batch transaction."""
+        if not self.broker.is_up():
+            raise BrokerUnavailable("RabbitMQ is not connected: the batch will be retried")
+        if self._channel is None or self._channel.is_closed:
+            channel = await self.broker.channel()
+            await declare_exchanges(channel)
+            self._channel = channel
+        return self._channel
+
+    async def close(self) -> None:
+        channel, self._channel = self._channel, None
+        if channel is not None and not channel.is_closed:
+            await channel.close()

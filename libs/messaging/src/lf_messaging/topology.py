@@ -1,0 +1,129 @@
+"""The RabbitMQ topology every service shares (DESIGN §5), declared in code and exported for ops.
+
+One durable topic exchange carries every integration event; each consumer service owns a durable
+quorum queue ``<service>.events`` bound to the routing keys it handles, and a dead-letter queue
+``<service>.dlq``. The quorum queue counts deliveries: a message its handler keeps failing is
+dead-lettered after ``delivery_limit`` returns, so one bad message can never loop forever.
+
+Declarations and the ops definitions (``definitions``) are built from the same few functions, so
+``infra/rabbitmq/definitions.json`` can be generated and a test can prove it is current. Declaring
+is idempotent, but RabbitMQ refuses (PRECONDITION_FAILED) a redeclaration with other arguments:
+changing ``delivery_limit`` of an existing queue is an ops change (a policy), not a code change.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from aio_pika import ExchangeType
+from aio_pika.abc import AbstractChannel, AbstractQueue
+
+EXCHANGE = "lf.events"
+DEAD_LETTER_EXCHANGE = "lf.dead-letter"
+
+_EXCHANGE_TYPES = {EXCHANGE: ExchangeType.TOPIC, DEAD_LETTER_EXCHANGE: ExchangeType.DIRECT}
+
+
+def events_queue(service: str) -> str:
+    return f"{service}.events"
+
+
+def dead_letter_queue(service: str) -> str:
+    return f"{service}.dlq"
+
+
+def events_queue_arguments(service: str, delivery_limit: int) -> dict[str, Any]:
+    return {
+        "x-queue-type": "quorum",
+        "x-delivery-limit": delivery_limit,
+        "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
+        "x-dead-letter-routing-key": dead_letter_queue(service),
+    }
+
+
+# Dead letters wait for a human; a quorum queue keeps them through the loss of a node.
+DEAD_LETTER_QUEUE_ARGUMENTS: dict[str, Any] = {"x-queue-type": "quorum"}
+
+
+async def declare_exchanges(channel: AbstractChannel) -> None:
+    """Both exchanges, durable. Publishers call this too: publishing to a missing exchange closes
+    the channel."""
+    for name, kind in _EXCHANGE_TYPES.items():
+        await channel.declare_exchange(name, kind, durable=True)
+
+
+async def declare_consumer_queue(
+    channel: AbstractChannel, service: str, routing_keys: list[str], *, delivery_limit: int = 5
+) -> AbstractQueue:
+    """Declare the exchanges, ``<service>.events`` bound to ``routing_keys`` and ``<service>.dlq``;
+    returns the events queue."""
+    await declare_exchanges(channel)
+    dlq = await channel.declare_queue(
+        dead_letter_queue(service), durable=True, arguments=DEAD_LETTER_QUEUE_ARGUMENTS
+    )
+    await dlq.bind(DEAD_LETTER_EXCHANGE, dead_letter_queue(service))
+    queue = await channel.declare_queue(
+        events_queue(service), durable=True, arguments=events_queue_arguments(service, delivery_limit)
+    )
+    for key in routing_keys:
+        await queue.bind(EXCHANGE, key)
+    return queue
+
+
+def definitions(
+    consumers: Mapping[str, Iterable[str]], *, delivery_limit: int = 5, vhost: str = "/"
+) -> dict[str, Any]:
+    """RabbitMQ definitions (the management API's import format) for the exchanges and, per
+    consumer service, its queues and bindings: ``{"wallet-api": ["billing.credits_purchased.v1"]}``.
+
+    Only topology: users, vhosts and permissions belong to the deployment, not to this library.
+    """
+    exchanges = [
+        {
+            "name": name,
+            "vhost": vhost,
+            "type": kind.value,
+            "durable": True,
+            "auto_delete": False,
+            "internal": False,
+            "arguments": {},
+        }
+        for name, kind in _EXCHANGE_TYPES.items()
+    ]
+    queues: list[dict[str, Any]] = []
+    bindings: list[dict[str, Any]] = []
+
+    def queue(name: str, arguments: dict[str, Any]) -> None:
+        queues.append(
+            {"name": name, "vhost": vhost, "durable": True, "auto_delete": False, "arguments": arguments}
+        )
+
+    def binding(source: str, destination: str, key: str) -> None:
+        bindings.append(
+            {
+                "source": source,
+                "vhost": vhost,
+                "destination": destination,
+                "destination_type": "queue",
+                "routing_key": key,
+                "arguments": {},
+            }
+        )
+
+    for service in sorted(consumers):
+        queue(events_queue(service), events_queue_arguments(service, delivery_limit))
+        queue(dead_letter_queue(service), dict(DEAD_LETTER_QUEUE_ARGUMENTS))
+        binding(DEAD_LETTER_EXCHANGE, dead_letter_queue(service), dead_letter_queue(service))
+        for key in sorted(set(consumers[service])):
+            binding(EXCHANGE, events_queue(service), key)
+    return {"exchanges": exchanges, "queues": queues, "bindings": bindings}
+
+
+def definitions_json(
+    consumers: Mapping[str, Iterable[str]], *, delivery_limit: int = 5, vhost: str = "/"
+) -> str:
+    """``definitions`` as the stable text to commit (sorted keys, two-space indent, final newline)."""
+    document = definitions(consumers, delivery_limit=delivery_limit, vhost=vhost)
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
