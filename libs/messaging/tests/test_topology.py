@@ -23,7 +23,7 @@ async def exported_definitions(amqp_url):
 def comparable(document):
     def strip(items, keep):
         return sorted(
-            (json.dumps({k: v for k, v in item.items() if k in keep}, sort_keys=True) for item in items)
+            json.dumps({k: v for k, v in item.items() if k in keep}, sort_keys=True) for item in items
         )
 
     return {

@@ -10,6 +10,8 @@ from uuid import UUID
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from pydantic import BaseModel
+
 from lf_pg import migrate
 from lf_web import (
     MIGRATIONS,
@@ -24,7 +26,6 @@ from lf_web import (
     parse_query,
     require_user,
 )
-from pydantic import BaseModel
 
 SCHEMA = "web_test"
 THING_ID = UUID("6f1c2b1e-4a3b-4c5d-8e9f-0a1b2c3d4e5f")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import aiohttp
 from aiohttp.test_utils import TestClient, TestServer
+
 from lf_web import ServiceSettings, create_app
 
 

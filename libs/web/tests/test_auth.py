@@ -13,10 +13,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from structlog.testing import capture_logs
+
 from lf_contracts.errors import ApiError
 from lf_testing.tokens import DEV_JWT_SECRET, make_token
 from lf_web import JwtVerifier, ServiceSettings
-from structlog.testing import capture_logs
 
 LENSER = "0b6c1f3e-5d2a-4f6b-9c8d-7e6f5a4b3c2d"
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)

@@ -4,6 +4,7 @@ from datetime import datetime
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
+
 from lf_web import BROKER_CHECK, PG_POOL, BrokerCheck
 
 MakeClient = Callable[..., Awaitable[TestClient]]

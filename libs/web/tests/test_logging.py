@@ -5,6 +5,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import structlog
+
 from lf_web import configure_logging
 from lf_web.logging import MASK, redact
 

@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
+
 from lf_pg import create_pool, migrate
 from lf_web import MIGRATIONS, RateLimiter
 

@@ -1,4 +1,5 @@
 import pytest
+
 from lf_web import ServiceSettings
 
 

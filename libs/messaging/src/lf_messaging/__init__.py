@@ -15,8 +15,6 @@ A service wires it in its app factory, each piece a ``cleanup_ctx`` resource::
 and adds ``MIGRATIONS`` (the ``inbox`` table) to its schema's migration sets.
 """
 
-from lf_pg import MigrationSet
-
 from lf_messaging.connection import Broker, BrokerUnavailable, connect
 from lf_messaging.consumer import Consumer, Handler, MessageContext
 from lf_messaging.publisher import CAUSATION_HEADER, REQUEST_ID_HEADER, publish
@@ -31,6 +29,7 @@ from lf_messaging.topology import (
     definitions_json,
     events_queue,
 )
+from lf_pg import MigrationSet
 
 MIGRATIONS = MigrationSet("messaging", "lf_messaging")
 

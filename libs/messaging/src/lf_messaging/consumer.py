@@ -314,7 +314,7 @@ async def _settle(outcome: Awaitable[None]) -> None:
     handler's retry takes care of it."""
     try:
         await outcome
-    except Exception:  # noqa: BLE001
+    except Exception:
         log.warning("message.settle_failed", exc_info=True)
 
 

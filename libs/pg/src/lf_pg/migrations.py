@@ -38,7 +38,9 @@ def _lock_key(schema: str) -> int:
 async def ensure_role(conn: asyncpg.Connection, role: str) -> None:
     """Create the service's role where we are allowed to (a dev superuser); a deployment that logs
     in as the role itself, or as a member of it, needs nothing done."""
-    if await conn.fetchval("SELECT pg_has_role(current_user, oid, 'MEMBER') FROM pg_roles WHERE rolname = $1", role):
+    if await conn.fetchval(
+        "SELECT pg_has_role(current_user, oid, 'MEMBER') FROM pg_roles WHERE rolname = $1", role
+    ):
         return
     # Roles are cluster-wide: another database (or a concurrent test) may create it at the same time.
     await conn.execute(
@@ -57,7 +59,9 @@ async def ensure_schema(conn: asyncpg.Connection, name: str, owner: str | None) 
     # (already created) schema must not need it.
     if await conn.fetchval("SELECT true FROM pg_namespace WHERE nspname = $1", name):
         return
-    await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{name}"' + (f' AUTHORIZATION "{owner}"' if owner else ""))
+    await conn.execute(
+        f'CREATE SCHEMA IF NOT EXISTS "{name}"' + (f' AUTHORIZATION "{owner}"' if owner else "")
+    )
 
 
 async def migrate(dsn: str, schema: str, sets: list[MigrationSet], *, role: str | None = None) -> list[str]:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from lf_pg import create_pool
 
+from lf_pg import create_pool
 from lf_web.auth import JWT_VERIFIER, JwtVerifier, internal_key_middleware
 from lf_web.errors import error_middleware
 from lf_web.health import health_handler

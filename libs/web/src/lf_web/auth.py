@@ -21,13 +21,13 @@ import jwt
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
+
 from lf_contracts.errors import (
     AUTH_INVALID_TOKEN,
     AUTH_MISSING_TOKEN,
     AUTH_UNAUTHORIZED,
     ApiError,
 )
-
 from lf_web.keys import SETTINGS
 from lf_web.settings import ServiceSettings
 

@@ -12,8 +12,9 @@ from types import UnionType
 from typing import Any, TypeVar, Union, get_args, get_origin
 
 from aiohttp import web
-from lf_contracts.errors import VALIDATION_ERROR, ApiError
 from pydantic import BaseModel, ValidationError
+
+from lf_contracts.errors import VALIDATION_ERROR, ApiError
 
 Model = TypeVar("Model", bound=BaseModel)
 

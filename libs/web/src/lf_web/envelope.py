@@ -15,9 +15,9 @@ from typing import Any
 from uuid import UUID
 
 from aiohttp import web
-from lf_contracts.errors import ApiError
 from pydantic import BaseModel
 
+from lf_contracts.errors import ApiError
 from lf_web.request_context import REQUEST_ID, duration_ms
 
 

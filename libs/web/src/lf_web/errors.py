@@ -10,6 +10,7 @@ from __future__ import annotations
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
+
 from lf_contracts.errors import (
     INTERNAL_ERROR,
     METHOD_NOT_ALLOWED,
@@ -17,7 +18,6 @@ from lf_contracts.errors import (
     VALIDATION_ERROR,
     ApiError,
 )
-
 from lf_web.envelope import error_response
 
 log = structlog.get_logger("lf_web.errors")

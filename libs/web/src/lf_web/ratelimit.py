@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import asyncpg
 from aiohttp import web
+
 from lf_contracts.errors import RATE_LIMITED, ApiError
 from lf_pg import MigrationSet
-
 from lf_web.request_context import RESPONSE_HEADERS
 
 MIGRATIONS = MigrationSet("web", "lf_web")
