@@ -14,6 +14,12 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
+from prometheus_client import Counter
+
+
+EVENTS_APPENDED = Counter(
+    "events_appended_total", "Events appended to the log (counted before commit)", ["type"]
+)
 
 
 class ConcurrencyError(Exception):
@@ -136,4 +142,5 @@ async def append(
             metadata or {},
         )
         recorded.append(to_recorded(row))
+        EVENTS_APPENDED.labels(event.type).inc()
     return recorded

@@ -21,6 +21,7 @@ import asyncpg
 from lf_eventstore import AggregateRepository, ConcurrencyError
 from wallet_api.domain import errors
 from wallet_api.domain.wallet import DEFAULT_RESERVATION_TTL, Wallet
+from wallet_api.metrics import count_credits
 from wallet_api.projections import INLINE
 
 REPOSITORY = AggregateRepository(Wallet, "wallet", snapshot_every=50)
@@ -82,7 +83,8 @@ class Wallets:
                     recorded = await REPOSITORY.save(conn, lenser_id, wallet, metadata=metadata)
                     for projection in INLINE:
                         await projection.apply(conn, recorded)
-                    return result
+                count_credits(recorded)
+                return result
             except ConcurrencyError:
                 if attempt == 2:
                     raise
