@@ -16,7 +16,6 @@ from uuid import UUID, uuid4
 import asyncpg
 from prometheus_client import Counter
 
-
 EVENTS_APPENDED = Counter(
     "events_appended_total", "Events appended to the log (counted before commit)", ["type"]
 )
