@@ -45,7 +45,9 @@ async def read_after(
         " WHERE (transaction_id, position) > ($1::text::xid8, $2)"
         "   AND (NOT $5 OR transaction_id < pg_snapshot_xmin(pg_current_snapshot()))"
         "   AND ($4::text[] IS NULL OR type = ANY($4))"
-        " ORDER BY transaction_id, position LIMIT $3",
+        # Qualified on purpose: the bare names would sort by the select list's bigint alias of
+        # transaction_id, which no index provides (a full sort of the rest of the log per batch).
+        " ORDER BY events.transaction_id, events.position LIMIT $3",
         str(after.transaction_id),
         after.position,
         limit,

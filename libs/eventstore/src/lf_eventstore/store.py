@@ -97,49 +97,45 @@ async def append(
     metadata: dict[str, Any] | None = None,
     snapshot: dict[str, Any] | None = None,
 ) -> list[RecordedEvent]:
-    """Append ``events`` after ``expected_version``; with ``snapshot``, store it as of the new version."""
+    """Append ``events`` after ``expected_version``; with ``snapshot``, store it as of the new version.
+
+    One statement moves the stream's head and inserts the events: if the head is not where the
+    caller expects, nothing is inserted and that is the conflict.
+    """
     if not events:
         return []
     new_version = expected_version + len(events)
     if expected_version == 0:
-        moved = await conn.fetchval(
+        head = (
             "INSERT INTO streams (stream_id, version, snapshot, snapshot_version)"
-            " VALUES ($1, $2, $3, $4) ON CONFLICT (stream_id) DO NOTHING RETURNING version",
-            stream_id,
-            new_version,
-            snapshot,
-            new_version if snapshot is not None else None,
-        )
-    elif snapshot is None:
-        moved = await conn.fetchval(
-            "UPDATE streams SET version = $3 WHERE stream_id = $1 AND version = $2 RETURNING version",
-            stream_id,
-            expected_version,
-            new_version,
+            " VALUES ($1, $3::int, $7::jsonb, CASE WHEN $7::jsonb IS NULL THEN NULL ELSE $3::int END)"
+            " ON CONFLICT (stream_id) DO NOTHING RETURNING stream_id"
         )
     else:
-        moved = await conn.fetchval(
-            "UPDATE streams SET version = $3, snapshot = $4, snapshot_version = $3"
-            " WHERE stream_id = $1 AND version = $2 RETURNING version",
-            stream_id,
-            expected_version,
-            new_version,
-            snapshot,
+        head = (
+            "UPDATE streams SET version = $3::int,"
+            " snapshot = coalesce($7::jsonb, snapshot),"
+            " snapshot_version = CASE WHEN $7::jsonb IS NULL THEN snapshot_version ELSE $3::int END"
+            " WHERE stream_id = $1 AND version = $2::int RETURNING stream_id"
         )
-    if moved is None:
+    rows = await conn.fetch(
+        f"WITH head AS ({head})"
+        " INSERT INTO events (stream_id, version, event_id, type, data, metadata)"
+        " SELECT head.stream_id, ($2::int + e.n)::int, e.event_id, e.type, e.data, $6::jsonb"
+        " FROM head, unnest($4::uuid[], $5::text[], $8::jsonb[])"
+        " WITH ORDINALITY AS e(event_id, type, data, n)"
+        f" RETURNING {EVENT_COLUMNS}",
+        stream_id,
+        expected_version,
+        new_version,
+        [e.event_id for e in events],
+        [e.type for e in events],
+        metadata or {},
+        snapshot,
+        [e.data for e in events],
+    )
+    if not rows:
         raise ConcurrencyError(f"{stream_id} is not at version {expected_version}")
-    recorded = []
-    for offset, event in enumerate(events, start=1):
-        row = await conn.fetchrow(
-            "INSERT INTO events (stream_id, version, event_id, type, data, metadata)"
-            f" VALUES ($1, $2, $3, $4, $5, $6) RETURNING {EVENT_COLUMNS}",
-            stream_id,
-            expected_version + offset,
-            event.event_id,
-            event.type,
-            event.data,
-            metadata or {},
-        )
-        recorded.append(to_recorded(row))
+    for event in events:
         EVENTS_APPENDED.labels(event.type).inc()
-    return recorded
+    return sorted((to_recorded(row) for row in rows), key=lambda e: e.version)

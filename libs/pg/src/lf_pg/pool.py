@@ -25,6 +25,12 @@ def server_settings(schema: str, role: str | None) -> dict[str, str]:
     return settings
 
 
+async def _session_unchanged(conn: asyncpg.Connection) -> None:
+    """Pooled connections never change their session (no SET, LISTEN or session advisory lock:
+    listeners and lock holders use ``connect``), so the default reset query, a round trip on every
+    release, has nothing to undo. asyncpg still rolls back a transaction left open."""
+
+
 async def create_pool(
     dsn: str,
     schema: str,
@@ -39,6 +45,7 @@ async def create_pool(
         max_size=max_size,
         server_settings=server_settings(schema, role),
         init=_register_codecs,
+        reset=_session_unchanged,
     )
 
 

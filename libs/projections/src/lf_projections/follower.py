@@ -94,7 +94,7 @@ async def catch_up(
     async with pool.acquire() as conn:
         head = await conn.fetchrow(
             "SELECT transaction_id::text::bigint AS transaction_id, position FROM events"
-            " ORDER BY transaction_id DESC, position DESC LIMIT 1"
+            " ORDER BY events.transaction_id DESC, events.position DESC LIMIT 1"
         )
     if head is None:
         return 0

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
@@ -67,13 +68,20 @@ class Wallets:
                 yield conn
 
     async def _run(
-        self, lenser_id: UUID, decide: Decision[T], *, metadata: dict[str, Any], may_open: bool = False
+        self,
+        lenser: UUID | Callable[[asyncpg.Connection], Awaitable[UUID]],
+        decide: Decision[T],
+        *,
+        metadata: dict[str, Any],
+        may_open: bool = False,
     ) -> T:
+        """``lenser`` is the wallet's owner, or how to find it (on the same connection)."""
         # A ConcurrencyError can only come from two commands opening the same new wallet at
         # once (an existing stream is locked before deciding): the loser retries and finds it.
         for attempt in range(3):
             try:
                 async with self._connection() as conn, conn.transaction():
+                    lenser_id = lenser if isinstance(lenser, UUID) else await lenser(conn)
                     wallet = await REPOSITORY.load(conn, lenser_id, lock=True)
                     if wallet is None:
                         if not may_open:
@@ -119,7 +127,6 @@ class Wallets:
     async def capture(self, reservation_id: UUID, amount: int, *, metadata: dict[str, Any]) -> Reservation:
         if amount < 0:
             raise errors.InvalidAmount()
-        lenser_id = await self._owner_of(reservation_id)
 
         async def decide(conn: asyncpg.Connection, wallet: Wallet) -> Reservation:
             current = await _reservation(conn, reservation_id)
@@ -132,13 +139,11 @@ class Wallets:
             result = wallet.capture(reservation_id, amount, at=self.clock())
             return replace(current, status="captured", captured=result.captured, overrun=result.overrun)
 
-        return await self._run(lenser_id, decide, metadata=metadata)
+        return await self._run(partial(_owner_of, reservation_id=reservation_id), decide, metadata=metadata)
 
     async def release(
         self, reservation_id: UUID, *, reason: str = "released", metadata: dict[str, Any]
     ) -> Reservation:
-        lenser_id = await self._owner_of(reservation_id)
-
         async def decide(conn: asyncpg.Connection, wallet: Wallet) -> Reservation:
             current = await _reservation(conn, reservation_id)
             if current.status == "captured":
@@ -148,7 +153,7 @@ class Wallets:
             wallet.release(reservation_id, reason=reason, at=self.clock())
             return replace(current, status="released")
 
-        return await self._run(lenser_id, decide, metadata=metadata)
+        return await self._run(partial(_owner_of, reservation_id=reservation_id), decide, metadata=metadata)
 
     async def expire_due(self, *, limit: int = 200) -> int:
         """Release reservations past their expiry; returns how many. Safe on every replica."""
@@ -168,15 +173,6 @@ class Wallets:
 
             expired += await self._run(row["lenser_id"], decide, metadata={"actor": "wallet:expiry"})
         return expired
-
-    async def _owner_of(self, reservation_id: UUID) -> UUID:
-        async with self._connection() as conn:
-            owner = await conn.fetchval(
-                "SELECT lenser_id FROM reservations WHERE reservation_id = $1", reservation_id
-            )
-        if owner is None:
-            raise errors.ReservationNotFound()
-        return owner
 
     # --- credits in and out ---------------------------------------------------------------
 
@@ -246,6 +242,15 @@ class Wallets:
             wallet.set_limits(daily=daily, monthly=monthly, at=self.clock())
 
         await self._run(lenser_id, decide, metadata=metadata)
+
+
+async def _owner_of(conn: asyncpg.Connection, *, reservation_id: UUID) -> UUID:
+    owner = await conn.fetchval(
+        "SELECT lenser_id FROM reservations WHERE reservation_id = $1", reservation_id
+    )
+    if owner is None:
+        raise errors.ReservationNotFound()
+    return owner
 
 
 RESERVATION_COLUMNS = "reservation_id, lenser_id, reference_id, amount, status, expires_at, captured, overrun"
