@@ -5,7 +5,7 @@ a breaking change is a new model with the next version, published beside the old
 """
 
 from lf_contracts.events.base import REGISTRY, IntegrationEvent, model_for
-from lf_contracts.events.billing import CreditsPurchasedV1, OrderRefundedV1
+from lf_contracts.events.billing import CreditPackChangedV1, CreditsPurchasedV1, OrderRefundedV1
 from lf_contracts.events.execution import (
     ExecutionFailedV1,
     ExecutionSettledV1,
@@ -15,6 +15,7 @@ from lf_contracts.events.wallet import CreditsDepositedV1, CreditsReversedV1, Cr
 
 __all__ = [
     "REGISTRY",
+    "CreditPackChangedV1",
     "CreditsDepositedV1",
     "CreditsPurchasedV1",
     "CreditsReversedV1",

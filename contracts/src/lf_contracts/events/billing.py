@@ -29,3 +29,17 @@ class OrderRefundedV1(Payload):
     lenser_id: LenserId
     credits_refunded_total: int = Field(ge=0)
     refunded_amount_cents: int = Field(ge=0)
+
+
+class CreditPackChangedV1(Payload):
+    """The state of one credit pack (a LemonSqueezy variant) in billing's catalogue as of
+    ``occurred_at``: a consumer keeps the newest state per ``variant_id`` (messages may reorder)."""
+
+    routing_key: ClassVar[str] = "billing.credit_pack_changed.v1"
+    variant_id: str = Field(min_length=1, max_length=64)
+    product_id: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    price_cents: int = Field(ge=0)
+    credits_granted: int = Field(gt=0)
+    test_mode: bool
+    active: bool

@@ -170,3 +170,46 @@ async def test_a_poison_message_goes_to_the_dead_letter_queue_and_does_not_block
 
         await eventually(dead_lettered)
     assert (await wallet.balance(lenser))["balance"] == 500
+
+
+async def test_credit_packs_from_billing_are_listed_as_products_newest_state_first(wallet, lenser):
+    from datetime import timedelta
+
+    from lf_contracts.events import CreditPackChangedV1
+    from lf_testing.tokens import bearer
+
+    await consumer_ready(wallet)
+    now = datetime.now(UTC)
+
+    def pack(name: str, at: datetime, active: bool = True) -> CreditPackChangedV1:
+        return CreditPackChangedV1(
+            occurred_at=at,
+            variant_id="v-550",
+            product_id="p-1",
+            name=name,
+            price_cents=500,
+            credits_granted=550,
+            test_mode=True,
+            active=active,
+        )
+
+    connection, channel = await channel_on(wallet.settings)
+    async with connection:
+        await publish(channel, pack("Starter", now), message_id="c-2")
+        await publish(channel, pack("Old name", now - timedelta(minutes=1)), message_id="c-1")  # late
+
+    async def both_handled() -> bool:
+        return await wallet.db.fetchval("SELECT count(*) FROM inbox") == 2
+
+    await eventually(both_handled)
+    body = await (await wallet.api.get("/wallet/products", headers=bearer(lenser))).json()
+    assert body["data"]["products"] == [
+        {
+            "id": "p-1",
+            "variantId": "v-550",
+            "name": "Starter",
+            "priceCents": 500,
+            "creditsGranted": 550,
+            "testMode": True,
+        }
+    ]

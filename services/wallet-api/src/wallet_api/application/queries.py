@@ -76,3 +76,21 @@ async def pricing(pool: asyncpg.Pool) -> list[dict[str, Any]]:
         }
         for r in rows
     ]
+
+
+async def products(pool: asyncpg.Pool) -> list[dict[str, Any]]:
+    rows = await pool.fetch(
+        "SELECT variant_id, product_id, name, price_cents, credits_granted, test_mode FROM credit_packs"
+        " WHERE active ORDER BY price_cents, variant_id"
+    )
+    return [
+        {
+            "id": r["product_id"],
+            "variantId": r["variant_id"],
+            "name": r["name"],
+            "priceCents": r["price_cents"],
+            "creditsGranted": r["credits_granted"],
+            "testMode": r["test_mode"],
+        }
+        for r in rows
+    ]

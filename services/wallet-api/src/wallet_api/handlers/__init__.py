@@ -5,6 +5,7 @@ inbox: the effect and the "seen it" mark commit together or not at all.
 """
 
 from lf_contracts.events import (
+    CreditPackChangedV1,
     CreditsPurchasedV1,
     ExecutionFailedV1,
     ExecutionSettledV1,
@@ -12,6 +13,7 @@ from lf_contracts.events import (
     OrderRefundedV1,
 )
 from wallet_api.handlers.billing import on_credits_purchased, on_order_refunded
+from wallet_api.handlers.catalogue import on_credit_pack_changed
 from wallet_api.handlers.execution import on_execution_failed, on_execution_settled, on_model_price_changed
 
 HANDLERS = {
@@ -20,6 +22,7 @@ HANDLERS = {
     ExecutionSettledV1: on_execution_settled,
     ExecutionFailedV1: on_execution_failed,
     ModelPriceChangedV1: on_model_price_changed,
+    CreditPackChangedV1: on_credit_pack_changed,
 }
 
 __all__ = ["HANDLERS"]

@@ -55,6 +55,12 @@ async def pricing(request: web.Request) -> web.Response:
     return ok(request, {"models": await queries.pricing(request.app[PG_POOL])})
 
 
+@routes.get("/wallet/products")
+async def products(request: web.Request) -> web.Response:
+    await require_user(request)
+    return ok(request, {"products": await queries.products(request.app[PG_POOL])})
+
+
 @routes.post("/wallet/checkout")
 async def checkout(request: web.Request) -> web.Response:
     lenser_id = await require_user(request)
