@@ -3,70 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import socket
 import subprocess
-import sys
 from uuid import uuid4
 
 import aio_pika
 import aiohttp
 import pytest
 
+from lf_testing.processes import ServiceProcess
 from lf_testing.waiting import eventually
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class ServiceProcess:
-    """``python -m wallet_api serve`` as a real process, as an operator would run it."""
-
-    def __init__(self, settings) -> None:
-        self.port = free_port()
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": settings.database_url,
-            "AMQP_URL": settings.amqp_url,
-            "DB_ROLE": settings.db_role,
-            "PLATFORM_API_KEY": settings.platform_api_key,
-            "PORT": str(self.port),
-            "HOST": "127.0.0.1",
-            "LOG_LEVEL": "WARNING",
-        }
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "wallet_api", "serve"], env=self.env)
-
-        async def answering() -> bool:
-            try:
-                async with aiohttp.ClientSession() as http, http.get(f"{self.url}/health") as response:
-                    return response.status in (200, 503)
-            except aiohttp.ClientError:
-                return False
-
-        await eventually(answering, timeout=30)
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=20)
 
 
 async def grant(http: aiohttp.ClientSession, url: str, api_key: str, lenser, amount: int) -> int:
@@ -103,7 +50,15 @@ async def deposit_event_ids(db) -> set[str]:
 
 @pytest.fixture
 async def service(settings):
-    process = ServiceProcess(settings)
+    process = ServiceProcess(
+        "wallet_api",
+        {
+            "DATABASE_URL": settings.database_url,
+            "AMQP_URL": settings.amqp_url,
+            "DB_ROLE": settings.db_role,
+            "PLATFORM_API_KEY": settings.platform_api_key,
+        },
+    )
     yield process
     process.stop()
 

@@ -1,0 +1,111 @@
+"""Services and the gateway as real processes, run the way an operator runs them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import aiohttp
+
+from lf_testing.waiting import eventually
+
+REPO = Path(__file__).resolve().parents[4]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def _answers(url: str) -> bool:
+    try:
+        async with aiohttp.ClientSession() as http, http.get(url) as response:
+            return response.status < 600
+    except aiohttp.ClientError:
+        return False
+
+
+class ServiceProcess:
+    """``python -m <package> serve`` on a free port of 127.0.0.1, with the given environment."""
+
+    def __init__(self, package: str, env: dict[str, str]) -> None:
+        self.package = package
+        self.port = free_port()
+        self.env = {**os.environ, **env, "PORT": str(self.port), "HOST": "127.0.0.1"}
+        self.env.setdefault("LOG_LEVEL", "WARNING")
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> ServiceProcess:
+        self.process = subprocess.Popen([sys.executable, "-m", self.package, "serve"], env=self.env)
+
+        async def health_answers() -> bool:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise AssertionError(f"{self.package} exited with {self.process.returncode}")
+            return await _answers(f"{self.url}/health")
+
+        await eventually(health_answers, timeout=30)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no graceful shutdown, as in a crash."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
+
+
+class Gateway:
+    """nginx with infra/gateway's config, on a free port, proxying to the given upstreams."""
+
+    def __init__(self, upstreams: dict[str, str]) -> None:
+        """``upstreams``: render.sh variable -> host:port, e.g. {"WALLET_API_UPSTREAM": "127.0.0.1:8101"}."""
+        self.upstreams = upstreams
+        self.port = free_port()
+        self.prefix = Path(tempfile.mkdtemp(prefix="lf-gateway-"))
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> Gateway:
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        rendered = subprocess.run(
+            ["bash", str(REPO / "infra/gateway/render.sh")],
+            env={**os.environ, **self.upstreams},
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        (self.prefix / "logs").mkdir()
+        config = rendered.replace("listen 8786 ", f"listen 127.0.0.1:{self.port} ")
+        (self.prefix / "nginx.conf").write_text(config)
+        self.process = subprocess.Popen(
+            [nginx, "-p", str(self.prefix), "-c", str(self.prefix / "nginx.conf"), "-g", "daemon off;"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        await eventually(lambda: _answers(f"{self.url}/"), timeout=10)
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        shutil.rmtree(self.prefix, ignore_errors=True)
