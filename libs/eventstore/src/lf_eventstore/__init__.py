@@ -1,6 +1,7 @@
 """The append-only event store of one service schema (DESIGN §3)."""
 
 from lf_eventstore.aggregate import Aggregate, AggregateRepository, DomainEvent
+from lf_eventstore.commands import CommandRunner, utc_now
 from lf_eventstore.reader import START, Checkpoint, read_after
 from lf_eventstore.store import (
     ConcurrencyError,
@@ -21,6 +22,7 @@ __all__ = [
     "Aggregate",
     "AggregateRepository",
     "Checkpoint",
+    "CommandRunner",
     "ConcurrencyError",
     "DomainEvent",
     "NewEvent",
@@ -30,4 +32,5 @@ __all__ = [
     "append",
     "load_stream",
     "read_after",
+    "utc_now",
 ]

@@ -1,25 +1,24 @@
 """Commands on wallets, each in one PostgreSQL transaction.
 
-The pattern is always the same (``Wallets._run``): lock the wallet's stream row, load the aggregate
-from its snapshot and later events, let it decide, append what it recorded, and apply the inline
-projections in the same transaction. Idempotency keys (reference ids, order ids, grant keys) are
+Each runs as ``lf_eventstore.CommandRunner`` runs every command: lock the wallet's stream row, load
+the aggregate from its snapshot and later events, let it decide, append what it recorded, and apply
+the inline projections in the same transaction. Idempotency keys (reference ids, order ids, grant keys) are
 looked up in the inline read models *after* the lock is held, so a concurrent retry always sees the
 first attempt's outcome.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
 import asyncpg
 
-from lf_eventstore import AggregateRepository, ConcurrencyError
+from lf_eventstore import AggregateRepository, CommandRunner, utc_now
 from wallet_api.domain import errors
 from wallet_api.domain.wallet import DEFAULT_RESERVATION_TTL, Wallet
 from wallet_api.metrics import count_credits
@@ -43,29 +42,26 @@ class Reservation:
     overrun: int | None = None
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass
 class Wallets:
-    """The wallet use cases, on the pool, or ``on(conn)`` inside a caller's transaction (the
-    message consumers, whose inbox row must commit together with the effect)."""
+    """The wallet use cases, each one command on one wallet (``CommandRunner``): on the pool, or
+    ``on(conn)`` inside a caller's transaction (message consumers, whose inbox row must commit
+    together with the effect)."""
 
-    pool: asyncpg.Pool
-    clock: Callable[[], datetime] = utc_now
-    conn: asyncpg.Connection | None = None
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        clock: Callable[[], datetime] = utc_now,
+        *,
+        commands: CommandRunner | None = None,
+    ) -> None:
+        self.commands = commands or CommandRunner(pool, INLINE, clock, recorded=count_credits)
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        return self.commands.clock
 
     def on(self, conn: asyncpg.Connection) -> Wallets:
-        return replace(self, conn=conn)
-
-    @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
-        if self.conn is not None:
-            yield self.conn
-        else:
-            async with self.pool.acquire() as conn:
-                yield conn
+        return Wallets(self.commands.pool, commands=self.commands.on(conn))
 
     async def _run(
         self,
@@ -75,28 +71,17 @@ class Wallets:
         metadata: dict[str, Any],
         may_open: bool = False,
     ) -> T:
-        """``lenser`` is the wallet's owner, or how to find it (on the same connection)."""
-        # A ConcurrencyError can only come from two commands opening the same new wallet at
-        # once (an existing stream is locked before deciding): the loser retries and finds it.
-        for attempt in range(3):
-            try:
-                async with self._connection() as conn, conn.transaction():
-                    lenser_id = lenser if isinstance(lenser, UUID) else await lenser(conn)
-                    wallet = await REPOSITORY.load(conn, lenser_id, lock=True)
-                    if wallet is None:
-                        if not may_open:
-                            raise errors.WalletNotFound()
-                        wallet = Wallet.open_for(lenser_id, self.clock())
-                    result = await decide(conn, wallet)
-                    recorded = await REPOSITORY.save(conn, lenser_id, wallet, metadata=metadata)
-                    for projection in INLINE:
-                        await projection.apply(conn, recorded)
-                count_credits(recorded)
-                return result
-            except ConcurrencyError:
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+        """``lenser`` is the wallet's owner, or how to find it (on the command's connection).
+        ``may_open``: a first credit opens the wallet; every other command needs one."""
+
+        async def on_wallet(conn: asyncpg.Connection, wallet: Wallet | None) -> tuple[Wallet, T]:
+            if wallet is None:
+                if not may_open or not isinstance(lenser, UUID):
+                    raise errors.WalletNotFound()
+                wallet = Wallet.open_for(lenser, self.clock())
+            return wallet, await decide(conn, wallet)
+
+        return await self.commands.run(REPOSITORY, lenser, on_wallet, metadata=metadata)
 
     # --- reservations ---------------------------------------------------------------------
 
@@ -158,7 +143,7 @@ class Wallets:
     async def expire_due(self, *, limit: int = 200) -> int:
         """Release reservations past their expiry; returns how many. Safe on every replica."""
         now = self.clock()
-        async with self._connection() as conn:
+        async with self.commands.connection() as conn:
             owners = await conn.fetch(
                 "SELECT DISTINCT lenser_id FROM reservations WHERE status = 'reserved' AND expires_at <= $1"
                 " LIMIT $2",

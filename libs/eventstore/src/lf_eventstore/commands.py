@@ -1,0 +1,88 @@
+"""How a command runs: one aggregate, one PostgreSQL transaction.
+
+Lock the aggregate's stream row, load it from its snapshot and later events, let ``decide`` act on
+it, append what it recorded, and apply the inline projections in the same transaction: the events
+and their read models commit together or not at all. Every service runs its commands this way.
+
+On the pool a command is a transaction of its own; bound to a connection (``on(conn)``: a message
+consumer, a delivery processor) it is a savepoint in the caller's transaction, so its effects commit
+with the caller's inbox row or checkpoint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, Protocol, Self, TypeVar
+
+import asyncpg
+
+from lf_eventstore.aggregate import Aggregate, AggregateRepository
+from lf_eventstore.store import ConcurrencyError, RecordedEvent
+
+A = TypeVar("A", bound=Aggregate)
+T = TypeVar("T")
+
+
+class InlineProjection(Protocol):
+    async def apply(self, conn: asyncpg.Connection, events: list[RecordedEvent]) -> None: ...
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class CommandRunner:
+    pool: asyncpg.Pool
+    inline: Sequence[InlineProjection] = ()
+    clock: Callable[[], datetime] = utc_now
+    conn: asyncpg.Connection | None = None
+    recorded: Callable[[list[RecordedEvent]], None] | None = None
+    """Told of each command's events when it completes (metrics; inside a caller's transaction,
+    before that transaction commits)."""
+
+    def on(self, conn: asyncpg.Connection) -> Self:
+        return replace(self, conn=conn)
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        if self.conn is not None:
+            yield self.conn
+        else:
+            async with self.pool.acquire() as conn:
+                yield conn
+
+    async def run(
+        self,
+        repository: AggregateRepository[A],
+        key: object | Callable[[asyncpg.Connection], Awaitable[object]],
+        decide: Callable[[asyncpg.Connection, A | None], Awaitable[tuple[A | None, T]]],
+        *,
+        metadata: dict[str, Any],
+    ) -> T:
+        """``decide`` gets the aggregate (None: no stream yet) and returns the aggregate to save
+        (None: nothing to save) and the command's result. ``key`` may be a lookup run on the
+        command's connection (e.g. the owner of a reservation)."""
+        # A ConcurrencyError can only come from two commands creating the same new stream at once
+        # (an existing stream is locked before deciding): the loser retries and finds it.
+        for attempt in range(3):
+            try:
+                async with self.connection() as conn, conn.transaction():
+                    stream_key = await key(conn) if callable(key) else key
+                    aggregate = await repository.load(conn, stream_key, lock=True)
+                    changed, result = await decide(conn, aggregate)
+                    recorded = []
+                    if changed is not None:
+                        recorded = await repository.save(conn, stream_key, changed, metadata=metadata)
+                        for projection in self.inline:
+                            await projection.apply(conn, recorded)
+                if self.recorded is not None:
+                    self.recorded(recorded)
+                return result
+            except ConcurrencyError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
