@@ -401,10 +401,15 @@ def test_init_sql_gives_every_service_of_the_dev_runner_a_role_and_its_schemas()
     assert "_rebuild" in init_sql and "REVOKE CREATE ON SCHEMA public FROM PUBLIC" in init_sql
 
 
-def test_the_broker_definitions_hold_the_topology_exchanges_and_the_services_user(compose):
+def test_the_broker_definitions_hold_the_topology_the_consumer_queues_and_the_services_user(compose):
     document = json.loads((ROOT / "infra" / "rabbitmq" / "definitions.json").read_text())
-    assert document["exchanges"] == definitions({})["exchanges"]
-    assert document["queues"] == []  # each service declares its own
+    # The consumers' queues are declared up front too, so that nothing a producer publishes
+    # before a consumer's first start is dropped as unroutable.
+    from wallet_api.handlers import HANDLERS
+
+    expected = definitions({"wallet-api": sorted(model.routing_key for model in HANDLERS)})
+    for part in ("exchanges", "queues", "bindings"):
+        assert document[part] == expected[part], f"stale {part}: regenerate with lf_messaging.definitions"
     amqp_url = compose["services"]["wallet-api"]["environment"]["AMQP_URL"]
     user, password = re.match(r"amqp://([^:]+):([^@]+)@rabbitmq:5672/$", amqp_url).groups()
     (entry,) = [u for u in document["users"] if u["name"] == user]
