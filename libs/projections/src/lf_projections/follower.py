@@ -39,8 +39,11 @@ class Follower(Protocol):
     async def handle_batch(self, conn: asyncpg.Connection, events: list[RecordedEvent]) -> None: ...
 
 
-def advisory_key(name: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"follower:{name}".encode()).digest()[:8], "big", signed=True)
+def advisory_key(schema: str, name: str) -> int:
+    # Advisory locks are per database, and services may share one: the schema keeps two services'
+    # followers of the same name (each has a "relay") from standing in for each other.
+    digest = hashlib.sha256(f"follower:{schema}:{name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 async def lock_checkpoint(conn: asyncpg.Connection, name: str) -> Checkpoint:
@@ -135,7 +138,7 @@ class FollowerRunner:
         self._signal = wakeup.subscribe()
 
     async def _become_active(self) -> asyncpg.Connection:
-        key = advisory_key(self.follower.name)
+        key = advisory_key(self._schema, self.follower.name)
         while True:
             with contextlib.suppress(OSError, asyncpg.PostgresError):
                 conn = await connect(self._dsn, self._schema, role=self._role)

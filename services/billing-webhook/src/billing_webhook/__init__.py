@@ -1,0 +1,1 @@
+"""billing-webhook: LemonSqueezy checkouts, and webhook deliveries that become credits."""

@@ -1,0 +1,124 @@
+"""The composition root: settings in, a wired aiohttp application out. Tests use it as it is."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
+
+import aiohttp
+import structlog
+from aiohttp import web
+
+import lf_eventstore
+import lf_messaging
+import lf_projections
+import lf_web
+from billing_webhook.adapters.lemonsqueezy import LemonSqueezyClient
+from billing_webhook.application.billing import Billing
+from billing_webhook.application.processor import DeliveryProcessor
+from billing_webhook.http import internal, webhook
+from billing_webhook.http.errors import billing_errors_middleware
+from billing_webhook.http.keys import BILLING, BILLING_SETTINGS, LEMONSQUEEZY
+from billing_webhook.integration_events import RELAYED_TYPES, to_message
+from billing_webhook.settings import BillingSettings
+from lf_contracts import openapi_spec
+from lf_eventstore import Wakeup
+from lf_messaging import Broker, Relay
+from lf_pg import MigrationSet
+from lf_projections import FollowerRunner
+from lf_web import BROKER_CHECK, PG_POOL
+
+SERVICE = "billing-webhook"
+SCHEMA = "billing"
+MIGRATIONS: list[MigrationSet] = [
+    lf_eventstore.MIGRATIONS,
+    lf_projections.MIGRATIONS,
+    lf_messaging.MIGRATIONS,
+    lf_web.MIGRATIONS,
+    MigrationSet("billing", "billing_webhook"),
+]
+OPENAPI = openapi_spec(SERVICE)
+BROKER = web.AppKey("broker", Broker)
+# Follower names key their checkpoints and, in FollowerRunner, a database-wide advisory lock: they
+# must not be the same as another service's on a shared database (wallet-api's relay is "relay").
+RELAY = "billing-webhook.relay"
+
+log = structlog.get_logger(__name__)
+
+
+def create_app(settings: BillingSettings, *, background: bool = True) -> web.Application:
+    """``background=False`` leaves out the delivery processor, the relay and the expiry loop."""
+    app = lf_web.create_app(settings, service=SERVICE, schema=SCHEMA, openapi_path=OPENAPI)
+    app.middlewares.append(billing_errors_middleware)
+    app.add_routes(webhook.routes)
+    app.add_routes(internal.routes)
+    app[BILLING_SETTINGS] = settings
+    app.cleanup_ctx.append(partial(_use_cases, settings=settings))
+    app.cleanup_ctx.append(partial(_broker, settings=settings))
+    if background:
+        app.cleanup_ctx.append(partial(_background, settings=settings))
+    return app
+
+
+async def _use_cases(app: web.Application, *, settings: BillingSettings) -> AsyncIterator[None]:
+    app[BILLING] = Billing.create(app[PG_POOL])
+    async with aiohttp.ClientSession() as http:
+        app[LEMONSQUEEZY] = LemonSqueezyClient(
+            http,
+            api_url=settings.lemonsqueezy_api_url,
+            api_key=settings.lemonsqueezy_api_key,
+            store_id=settings.lemonsqueezy_store_id,
+            timeout_seconds=settings.lemonsqueezy_timeout_seconds,
+        )
+        yield
+
+
+async def _broker(app: web.Application, *, settings: BillingSettings) -> AsyncIterator[None]:
+    # Connects in the background: deliveries are recorded and answered while RabbitMQ is away.
+    broker = Broker(settings.amqp_url)
+    await broker.start()
+    app[BROKER] = broker
+    app[BROKER_CHECK] = broker.is_up
+    yield
+    await broker.close()
+
+
+async def _background(app: web.Application, *, settings: BillingSettings) -> AsyncIterator[None]:
+    pool, billing = app[PG_POOL], app[BILLING]
+    wakeup = Wakeup(settings.database_url, SCHEMA, role=settings.db_role)
+    runner = partial(
+        FollowerRunner,
+        pool=pool,
+        wakeup=wakeup,
+        dsn=settings.database_url,
+        schema=SCHEMA,
+        role=settings.db_role,
+    )
+    relay = Relay(app[BROKER], to_message=to_message, types=RELAYED_TYPES, name=RELAY)
+    tasks = [
+        asyncio.create_task(runner(DeliveryProcessor(billing)).run(), name="deliveries"),
+        asyncio.create_task(runner(relay).run(), name="relay"),
+        asyncio.create_task(
+            _every(settings.checkout_expiry_interval_seconds, billing.checkouts.expire_due), name="expiry"
+        ),
+    ]
+    yield
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await relay.close()
+    await wakeup.close()
+
+
+async def _every(seconds: float, job: Callable[[], Awaitable[object]]) -> None:
+    """Run ``job`` forever, ``seconds`` apart; a failure is logged and retried next time."""
+    while True:
+        try:
+            await job()
+        except Exception:
+            log.warning("periodic_job.failed", job=getattr(job, "__name__", str(job)), exc_info=True)
+        await asyncio.sleep(seconds)

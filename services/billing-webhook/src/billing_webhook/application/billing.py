@@ -1,0 +1,38 @@
+"""Every billing use case in one bundle, on the pool or bound to one connection."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from datetime import datetime
+
+import asyncpg
+
+from billing_webhook.application.catalogue import CreditPacks
+from billing_webhook.application.checkouts import CheckoutSessions
+from billing_webhook.application.deliveries import Deliveries
+from billing_webhook.application.orders import Orders
+from billing_webhook.application.subscriptions import Subscriptions
+from lf_eventstore import utc_now
+
+
+@dataclass(frozen=True)
+class Billing:
+    packs: CreditPacks
+    checkouts: CheckoutSessions
+    orders: Orders
+    subscriptions: Subscriptions
+    deliveries: Deliveries
+
+    @classmethod
+    def create(cls, pool: asyncpg.Pool, clock: Callable[[], datetime] = utc_now) -> Billing:
+        return cls(
+            *(
+                kind(pool, clock)
+                for kind in (CreditPacks, CheckoutSessions, Orders, Subscriptions, Deliveries)
+            )
+        )
+
+    def on(self, conn: asyncpg.Connection) -> Billing:
+        """The same use cases inside the caller's transaction on ``conn``."""
+        return Billing(*(getattr(self, f.name).on(conn) for f in fields(self)))

@@ -1,0 +1,94 @@
+"""Webhook deliveries: recorded once per distinct body, processed from the record, replayable.
+
+A delivery's id is the sha256 of its raw body, and its stream ``delivery-<id>`` starts with
+``DeliveryReceived``: a retry or a resend of the same bytes finds the stream and is a duplicate.
+Recording commits before the webhook answers 200, so from then on nothing can be lost: the
+``DeliveryProcessor`` follows the log and processes it, once, whatever happens to RabbitMQ or to
+this process in between.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from billing_webhook.application.commands import UseCases
+from billing_webhook.domain.delivery import Delivery
+from billing_webhook.domain.outcome import Outcome
+from billing_webhook.domain.payloads import Document, parse
+from lf_eventstore import AggregateRepository
+
+REPOSITORY = AggregateRepository(Delivery, "delivery")
+
+
+def delivery_id(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+class DeliveryNotFound(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    delivery_id: str
+    duplicate: bool
+
+
+class Deliveries(UseCases):
+    async def record(
+        self, raw: bytes, event_name: str, payload: dict[str, Any], *, metadata: dict[str, Any]
+    ) -> Recorded:
+        """Record a delivery once. A resend of one whose processing failed asks for it to be
+        processed again: LemonSqueezy's "resend" then works after the cause was fixed."""
+        key = delivery_id(raw)
+
+        async def decide(conn: asyncpg.Connection, found: Delivery | None) -> tuple[Delivery, bool]:
+            if found is None:
+                return Delivery.receive(key, event_name, payload, at=self.clock()), False
+            if found.status == "failed":
+                found.request_replay("resent while failed", at=self.clock())
+            return found, True
+
+        duplicate = await self.commands.run(REPOSITORY, key, decide, metadata=metadata)
+        return Recorded(key, duplicate)
+
+    async def replay(self, key: str, *, metadata: dict[str, Any]) -> bool:
+        """Ask for the delivery to be processed again; False if it is still waiting to be."""
+
+        async def decide(conn: asyncpg.Connection, found: Delivery | None) -> tuple[Delivery, bool]:
+            if found is None:
+                raise DeliveryNotFound(key)
+            return found, found.request_replay("requested by an operator", at=self.clock())
+
+        return await self.commands.run(REPOSITORY, key, decide, metadata=metadata)
+
+    async def process(
+        self, key: str, run: Callable[[Document[Any]], Awaitable[Outcome]], *, metadata: dict[str, Any]
+    ) -> tuple[str, Outcome] | None:
+        """Run ``run`` on the pending delivery and mark it processed, both or neither (a savepoint
+        when bound to a connection); returns its event name and outcome, None if not pending."""
+
+        async def decide(conn: asyncpg.Connection, found: Delivery | None) -> tuple[Delivery | None, Any]:
+            if found is None or found.status != "pending":
+                return None, None
+            outcome = await run(parse(found.payload))  # validated at receipt: parses again
+            found.processed(outcome, at=self.clock())
+            return found, (found.event_name, outcome)
+
+        return await self.commands.run(REPOSITORY, key, decide, metadata=metadata)
+
+    async def fail(self, key: str, error: str, *, metadata: dict[str, Any]) -> str:
+        """Mark the delivery failed; returns its event name."""
+
+        async def decide(conn: asyncpg.Connection, found: Delivery | None) -> tuple[Delivery, str]:
+            if found is None:
+                raise DeliveryNotFound(key)
+            found.failed(error, at=self.clock())
+            return found, found.event_name
+
+        return await self.commands.run(REPOSITORY, key, decide, metadata=metadata)

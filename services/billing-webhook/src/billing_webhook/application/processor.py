@@ -1,0 +1,90 @@
+"""The delivery processor: a log follower that turns each recorded delivery into its effects.
+
+Run by ``FollowerRunner`` (one active replica, woken on append) over ``DeliveryReceived`` and
+``DeliveryReplayRequested``. Each delivery runs in a savepoint of the batch transaction: its handler's
+commands and the ``DeliveryProcessed`` mark commit together with the follower's checkpoint, so each
+delivery takes effect exactly once. A delivery whose handler raises is rolled back to its savepoint
+and marked ``DeliveryFailed`` instead, so one poison delivery never holds up the others; it is
+processed again when replayed. A lost database connection is not the delivery's fault: the whole
+batch rolls back and is retried.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+import asyncpg
+import structlog
+
+from billing_webhook.application.billing import Billing
+from billing_webhook.domain.outcome import Outcome
+from billing_webhook.domain.payloads import Document, metric_label
+from billing_webhook.handlers import HANDLERS, recorded_only
+from billing_webhook.metrics import DELIVERIES_FAILED, DELIVERIES_PROCESSED
+from lf_eventstore import RecordedEvent
+
+log = structlog.get_logger(__name__)
+
+# Failures of the infrastructure, not of the delivery: retry the batch rather than mark it failed.
+TRANSIENT = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.exceptions.TransactionRollbackError,
+)
+
+
+class DeliveryProcessor:
+    name = "billing-webhook.deliveries"  # unique per database: see app.RELAY
+    types = ["DeliveryReceived", "DeliveryReplayRequested"]
+
+    def __init__(self, billing: Billing) -> None:
+        self.billing = billing
+
+    async def handle_batch(self, conn: asyncpg.Connection, events: list[RecordedEvent]) -> None:
+        for event in events:
+            await self._process(conn, event)
+
+    async def _process(self, conn: asyncpg.Connection, cause: RecordedEvent) -> None:
+        key = cause.data["delivery_key"]
+        billing = self.billing.on(conn)
+        metadata = _metadata(cause)
+        with structlog.contextvars.bound_contextvars(delivery_id=key):
+            try:
+                done = await billing.deliveries.process(
+                    key, partial(_handle, conn, billing=billing, metadata=metadata), metadata=metadata
+                )
+            except TRANSIENT:
+                raise
+            except Exception as exc:
+                error = f"{type(exc).__name__}: {exc}"[:1000]
+                event_name = await billing.deliveries.fail(key, error, metadata=metadata)
+                DELIVERIES_FAILED.labels(metric_label(event_name)).inc()
+                log.warning("delivery.failed", event_name=event_name, error=error, exc_info=True)
+                return
+        if done is not None:
+            event_name, outcome = done
+            DELIVERIES_PROCESSED.labels(metric_label(event_name), outcome.kind).inc()
+            log.info("delivery.processed", event_name=event_name, outcome=outcome.kind, detail=outcome.detail)
+
+
+async def _handle(
+    conn: asyncpg.Connection, document: Document[Any], *, billing: Billing, metadata: dict[str, Any]
+) -> Outcome:
+    handler = HANDLERS.get(document.meta.event_name, recorded_only)
+    return await handler(conn, document, billing=billing, metadata=metadata)
+
+
+def _metadata(cause: RecordedEvent) -> dict[str, Any]:
+    """What the delivery causes is correlated with the request that delivered it."""
+    metadata = {
+        "correlationId": cause.metadata.get("correlationId") or str(cause.event_id),
+        "causationId": str(cause.event_id),
+        "actor": "billing:deliveries",
+    }
+    if cause.metadata.get("requestId"):
+        metadata["requestId"] = cause.metadata["requestId"]
+    return metadata

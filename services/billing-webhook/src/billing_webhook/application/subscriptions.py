@@ -1,0 +1,69 @@
+"""Subscriptions: their state, and the plan's credits once per renewal (rules in ``domain.subscription``)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from billing_webhook.application import queries
+from billing_webhook.application.commands import UseCases
+from billing_webhook.domain import errors
+from billing_webhook.domain.outcome import Outcome
+from billing_webhook.domain.subscription import Invoice, Subscription, SubscriptionState
+from lf_eventstore import AggregateRepository
+
+REPOSITORY = AggregateRepository(Subscription, "subscription")
+
+
+async def plan_credits(conn: asyncpg.Connection, subscription: Subscription) -> int | None:
+    """What a renewal of this subscription grants: its plan's pack; None while the plan is unknown."""
+    if subscription.plan is None:
+        return None
+    pack = await queries.credit_pack(conn, subscription.plan)
+    if pack is None:
+        raise errors.VariantNotFound(subscription.plan)
+    return pack.credits_granted
+
+
+class Subscriptions(UseCases):
+    async def observe(
+        self,
+        subscription_id: str,
+        state: SubscriptionState,
+        *,
+        lenser_id: UUID | None,
+        trigger: str,
+        metadata: dict[str, Any],
+    ) -> Outcome:
+        async def decide(
+            conn: asyncpg.Connection, found: Subscription | None
+        ) -> tuple[Subscription, Outcome]:
+            subscription = found or Subscription()
+            now = self.clock()
+            outcome = subscription.observe(
+                subscription_id, state, lenser_id=lenser_id, trigger=trigger, at=now
+            )
+            if subscription.invoices_awaiting and subscription.identified:
+                credits = await plan_credits(conn, subscription)
+                assert credits is not None
+                paid = subscription.pay_awaiting_invoices(credits, at=now)
+                outcome = Outcome.applied(f"{outcome.detail}; {paid} waiting invoice(s) credited")
+            return subscription, outcome
+
+        return await self.commands.run(REPOSITORY, subscription_id, decide, metadata=metadata)
+
+    async def pay_invoice(
+        self, subscription_id: str, invoice: Invoice, *, metadata: dict[str, Any]
+    ) -> Outcome:
+        async def decide(
+            conn: asyncpg.Connection, found: Subscription | None
+        ) -> tuple[Subscription, Outcome]:
+            subscription = found or Subscription()
+            credits = await plan_credits(conn, subscription) if subscription.identified else None
+            return subscription, subscription.pay_invoice(
+                subscription_id, invoice, credits=credits, at=self.clock()
+            )
+
+        return await self.commands.run(REPOSITORY, subscription_id, decide, metadata=metadata)

@@ -1,0 +1,106 @@
+"""What each LemonSqueezy event does, on the delivery processor's connection and transaction.
+
+A handler gets a delivery validated at receipt and returns what it did (an ``Outcome``); raising
+marks the delivery failed with its effects rolled back (replayable once the cause is fixed).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from billing_webhook.application import queries
+from billing_webhook.application.billing import Billing
+from billing_webhook.domain import errors
+from billing_webhook.domain.outcome import Outcome
+from billing_webhook.domain.payloads import Document, Meta, Order, SubscriptionInvoice, SubscriptionResource
+from billing_webhook.domain.subscription import Invoice, SubscriptionState
+
+
+async def on_order_created(
+    conn: asyncpg.Connection, document: Document[Order], *, billing: Billing, metadata: dict[str, Any]
+) -> Outcome:
+    """A paid order credits its checkout session's lenser with the pack's credits times the
+    quantity; the amount is what the order says was paid (custom prices and discounts included)."""
+    order, meta = document.data, document.meta
+    attributes, item = order.attributes, order.attributes.first_order_item
+    if attributes.status != "paid":
+        return Outcome.ignored(f"order {order.id} is {attributes.status}, not paid")
+    session = await _session(conn, meta)
+    pack = await queries.credit_pack(conn, item.variant_id)
+    if pack is None:
+        raise errors.VariantNotFound(item.variant_id)
+    outcome = await billing.orders.pay(
+        order.id,
+        lenser_id=session.lenser_id,
+        credits=pack.credits_granted * item.quantity,
+        amount_cents=attributes.total,
+        currency=attributes.currency.upper(),
+        variant_id=item.variant_id,
+        test_mode=attributes.test_mode or meta.test_mode,
+        session_id=session.session_id,
+        metadata=metadata,
+    )
+    await billing.checkouts.complete(session.session_id, order.id, metadata=metadata)
+    return outcome
+
+
+async def on_order_refunded(
+    conn: asyncpg.Connection, document: Document[Order], *, billing: Billing, metadata: dict[str, Any]
+) -> Outcome:
+    attributes = document.data.attributes
+    return await billing.orders.refund(
+        document.data.id, attributes.refunded_amount, attributes.total, metadata=metadata
+    )
+
+
+async def on_subscription_changed(
+    conn: asyncpg.Connection,
+    document: Document[SubscriptionResource],
+    *,
+    billing: Billing,
+    metadata: dict[str, Any],
+) -> Outcome:
+    subscription, meta = document.data, document.meta
+    a = subscription.attributes
+    session = await queries.session(conn, meta.session_uuid) if meta.session_uuid else None
+    state = SubscriptionState(
+        a.variant_id, a.product_id, a.status, a.cancelled, a.renews_at, a.ends_at, a.updated_at
+    )
+    return await billing.subscriptions.observe(
+        subscription.id,
+        state,
+        lenser_id=session.lenser_id if session else None,
+        trigger=meta.event_name,
+        metadata=metadata,
+    )
+
+
+async def on_subscription_payment_success(
+    conn: asyncpg.Connection,
+    document: Document[SubscriptionInvoice],
+    *,
+    billing: Billing,
+    metadata: dict[str, Any],
+) -> Outcome:
+    """A paid renewal grants the plan's monthly credits. The first invoice (``initial``) does not:
+    its checkout's ``order_created`` credits the first period; nor do proration invoices."""
+    invoice, meta = document.data, document.meta
+    a = invoice.attributes
+    if a.status != "paid" or a.billing_reason != "renewal":
+        return Outcome.ignored(
+            f"invoice {invoice.id} ({a.billing_reason}, {a.status}): only paid renewals grant credits"
+        )
+    return await billing.subscriptions.pay_invoice(
+        a.subscription_id,
+        Invoice(invoice.id, a.total, a.currency.upper(), a.test_mode or meta.test_mode),
+        metadata=metadata,
+    )
+
+
+async def _session(conn: asyncpg.Connection, meta: Meta) -> queries.Session:
+    session = await queries.session(conn, meta.session_uuid) if meta.session_uuid else None
+    if session is None:
+        raise errors.SessionNotFound(meta.session_id)
+    return session

@@ -1,0 +1,1 @@
+"""HTTP routes: parse, call a command or a query, answer."""

@@ -1,0 +1,92 @@
+"""Service-to-service routes under /internal (X-Platform-Api-Key; never routed by the gateway):
+checkouts for wallet-api's POST /wallet/checkout, and the credit-pack catalogue."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from uuid import UUID
+
+import structlog
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from billing_webhook.application import queries
+from billing_webhook.domain.credit_pack import PackTerms
+from billing_webhook.domain.errors import BillingError
+from billing_webhook.http.keys import BILLING, BILLING_SETTINGS, LEMONSQUEEZY
+from billing_webhook.http.metadata import from_request
+from lf_contracts.errors import BILLING_SESSION_FAILED, VALIDATION_ERROR, ApiError
+from lf_web import PG_POOL, ok, parse_body
+
+routes = web.RouteTableDef()
+ACTOR = "internal"
+VARIANT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+log = structlog.get_logger(__name__)
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
+
+
+class CheckoutRequest(Body):
+    lenser_id: UUID
+    variant_id: str = Field(min_length=1, max_length=64)
+    email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+
+
+class PackRequest(Body):
+    product_id: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    price_cents: int = Field(ge=0, strict=True)
+    credits_granted: int = Field(gt=0, strict=True)
+    test_mode: bool = False
+    active: bool = True
+
+
+@routes.post("/internal/checkouts")
+async def create_checkout(request: web.Request) -> web.Response:
+    body = await parse_body(request, CheckoutRequest)
+    settings = request.app[BILLING_SETTINGS]
+    try:
+        session_id, checkout = await request.app[BILLING].checkouts.open(
+            body.lenser_id,
+            body.variant_id,
+            body.email,
+            lemonsqueezy=request.app[LEMONSQUEEZY],
+            ttl=timedelta(seconds=settings.checkout_session_ttl_seconds),
+            redirect_url=settings.checkout_redirect_url,
+            metadata=from_request(request, ACTOR),
+        )
+    except (ApiError, BillingError):
+        raise
+    except Exception:
+        log.exception("checkout.failed", variant_id=body.variant_id)
+        raise ApiError(BILLING_SESSION_FAILED) from None
+    return ok(
+        request,
+        {"checkoutUrl": checkout.url, "checkoutId": checkout.checkout_id, "sessionId": session_id},
+        status=201,
+    )
+
+
+@routes.get("/internal/credit-packs")
+async def list_credit_packs(request: web.Request) -> web.Response:
+    packs = await queries.credit_packs(request.app[PG_POOL])
+    return ok(request, {"packs": [pack.view() for pack in packs]})
+
+
+@routes.put("/internal/credit-packs/{variant_id}")
+async def put_credit_pack(request: web.Request) -> web.Response:
+    variant_id = request.match_info["variant_id"]
+    if not VARIANT_ID.fullmatch(variant_id):
+        field = {"field": "variant_id", "message": "1 to 64 of A-Z a-z 0-9 . _ -"}
+        raise ApiError(VALIDATION_ERROR, details={"fields": [field]})
+    body = await parse_body(request, PackRequest)
+    terms = PackTerms(**body.model_dump())
+    changed = await request.app[BILLING].packs.put(variant_id, terms, metadata=from_request(request, ACTOR))
+    pack = await queries.credit_pack(request.app[PG_POOL], variant_id)
+    assert pack is not None
+    return ok(request, {**pack.view(), "changed": changed})
