@@ -15,6 +15,7 @@ A service wires it in its app factory, each piece a ``cleanup_ctx`` resource::
 and adds ``MIGRATIONS`` (the ``inbox`` table) to its schema's migration sets.
 """
 
+from lf_messaging.background import BackgroundWork, every
 from lf_messaging.connection import Broker, BrokerUnavailable, connect
 from lf_messaging.consumer import Consumer, Handler, MessageContext
 from lf_messaging.publisher import CAUSATION_HEADER, REQUEST_ID_HEADER, publish
@@ -39,6 +40,7 @@ __all__ = [
     "EXCHANGE",
     "MIGRATIONS",
     "REQUEST_ID_HEADER",
+    "BackgroundWork",
     "Broker",
     "BrokerUnavailable",
     "Consumer",
@@ -53,5 +55,6 @@ __all__ = [
     "definitions",
     "definitions_json",
     "events_queue",
+    "every",
     "publish",
 ]

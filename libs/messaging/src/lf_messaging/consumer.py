@@ -74,6 +74,14 @@ class MessageContext:
     headers: Mapping[str, Any]
     redelivered: bool
 
+    def event_metadata(self) -> dict[str, Any]:
+        """Metadata for events this message causes: the correlation goes on, the message is the cause."""
+        return {
+            "correlationId": self.correlation_id or self.message_id,
+            "causationId": self.message_id,
+            "actor": f"message:{self.routing_key}",
+        }
+
 
 MAX_RETRY_DELAY = 30.0
 

@@ -7,6 +7,7 @@ from lf_web.body import parse_body, parse_query
 from lf_web.envelope import error_response, ok, page_meta
 from lf_web.keys import BROKER_CHECK, PG_POOL, SETTINGS, BrokerCheck
 from lf_web.logging import configure_logging
+from lf_web.metadata import event_metadata
 from lf_web.ratelimit import MIGRATIONS, RateDecision, RateLimiter, enforce
 from lf_web.request_context import REQUEST_ID
 from lf_web.settings import ServiceSettings
@@ -27,6 +28,7 @@ __all__ = [
     "create_app",
     "enforce",
     "error_response",
+    "event_metadata",
     "ok",
     "page_meta",
     "parse_body",

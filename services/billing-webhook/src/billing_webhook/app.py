@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from functools import partial
 
 import aiohttp
-import structlog
 from aiohttp import web
 
 import lf_eventstore
@@ -24,10 +21,8 @@ from billing_webhook.http.keys import BILLING, BILLING_SETTINGS, LEMONSQUEEZY
 from billing_webhook.integration_events import RELAYED_TYPES, to_message
 from billing_webhook.settings import BillingSettings
 from lf_contracts import openapi_spec
-from lf_eventstore import Wakeup
-from lf_messaging import Broker, Relay
+from lf_messaging import BackgroundWork, Broker, Relay
 from lf_pg import MigrationSet
-from lf_projections import FollowerRunner
 from lf_web import BROKER_CHECK, PG_POOL
 
 SERVICE = "billing-webhook"
@@ -44,8 +39,6 @@ BROKER = web.AppKey("broker", Broker)
 # Follower names key their checkpoints and, in FollowerRunner, a database-wide advisory lock: they
 # must not be the same as another service's on a shared database (wallet-api's relay is "relay").
 RELAY = "billing-webhook.relay"
-
-log = structlog.get_logger(__name__)
 
 
 def create_app(settings: BillingSettings, *, background: bool = True) -> web.Application:
@@ -86,39 +79,10 @@ async def _broker(app: web.Application, *, settings: BillingSettings) -> AsyncIt
 
 
 async def _background(app: web.Application, *, settings: BillingSettings) -> AsyncIterator[None]:
-    pool, billing = app[PG_POOL], app[BILLING]
-    wakeup = Wakeup(settings.database_url, SCHEMA, role=settings.db_role)
-    runner = partial(
-        FollowerRunner,
-        pool=pool,
-        wakeup=wakeup,
-        dsn=settings.database_url,
-        schema=SCHEMA,
-        role=settings.db_role,
-    )
-    relay = Relay(app[BROKER], to_message=to_message, types=RELAYED_TYPES, name=RELAY)
-    tasks = [
-        asyncio.create_task(runner(DeliveryProcessor(billing)).run(), name="deliveries"),
-        asyncio.create_task(runner(relay).run(), name="relay"),
-        asyncio.create_task(
-            _every(settings.checkout_expiry_interval_seconds, billing.checkouts.expire_due), name="expiry"
-        ),
-    ]
+    billing = app[BILLING]
+    work = BackgroundWork(app[PG_POOL], dsn=settings.database_url, schema=SCHEMA, role=settings.db_role)
+    work.follow(DeliveryProcessor(billing))
+    work.follow(Relay(app[BROKER], to_message=to_message, types=RELAYED_TYPES, name=RELAY))
+    work.every(settings.checkout_expiry_interval_seconds, billing.checkouts.expire_due)
     yield
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-    await relay.close()
-    await wakeup.close()
-
-
-async def _every(seconds: float, job: Callable[[], Awaitable[object]]) -> None:
-    """Run ``job`` forever, ``seconds`` apart; a failure is logged and retried next time."""
-    while True:
-        try:
-            await job()
-        except Exception:
-            log.warning("periodic_job.failed", job=getattr(job, "__name__", str(job)), exc_info=True)
-        await asyncio.sleep(seconds)
+    await work.stop()

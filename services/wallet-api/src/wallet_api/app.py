@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from functools import partial
 
 import aiohttp
-import structlog
 from aiohttp import web
 
 import lf_eventstore
@@ -17,10 +14,8 @@ import lf_messaging
 import lf_projections
 import lf_web
 from lf_contracts import openapi_spec
-from lf_eventstore import Wakeup
-from lf_messaging import Broker, Consumer, Relay
+from lf_messaging import BackgroundWork, Broker, Consumer, Relay
 from lf_pg import MigrationSet
-from lf_projections import FollowerRunner
 from lf_web import BROKER_CHECK, PG_POOL, RateLimiter
 from wallet_api.adapters.billing import BillingClient
 from wallet_api.application.commands import Wallets
@@ -43,8 +38,6 @@ MIGRATIONS: list[MigrationSet] = [
 ]
 OPENAPI = openapi_spec(SERVICE)
 BROKER = web.AppKey("broker", Broker)
-
-log = structlog.get_logger(__name__)
 
 
 def create_app(settings: WalletSettings, *, background: bool = True) -> web.Application:
@@ -84,40 +77,11 @@ async def _broker(app: web.Application, *, settings: WalletSettings) -> AsyncIte
 
 async def _background(app: web.Application, *, settings: WalletSettings) -> AsyncIterator[None]:
     pool, broker, wallets = app[PG_POOL], app[BROKER], app[WALLETS]
-    wakeup = Wakeup(settings.database_url, SCHEMA, role=settings.db_role)
-    runner = partial(
-        FollowerRunner,
-        pool=pool,
-        wakeup=wakeup,
-        dsn=settings.database_url,
-        schema=SCHEMA,
-        role=settings.db_role,
-    )
-    relay = Relay(broker, to_message=to_message, types=RELAYED_TYPES)
-    consumer = Consumer(
-        SERVICE, broker, pool, {model: partial(h, wallets=wallets) for model, h in HANDLERS.items()}
-    )
-    tasks = [
-        asyncio.create_task(runner(LEDGER).run(), name="ledger"),
-        asyncio.create_task(runner(relay).run(), name="relay"),
-        asyncio.create_task(consumer.run(), name="consumer"),
-        asyncio.create_task(_every(settings.expiry_interval_seconds, wallets.expire_due), name="expiry"),
-    ]
+    work = BackgroundWork(pool, dsn=settings.database_url, schema=SCHEMA, role=settings.db_role)
+    work.follow(LEDGER)
+    work.follow(Relay(broker, to_message=to_message, types=RELAYED_TYPES))
+    handlers = {model: partial(handler, wallets=wallets) for model, handler in HANDLERS.items()}
+    work.consume(Consumer(SERVICE, broker, pool, handlers))
+    work.every(settings.expiry_interval_seconds, wallets.expire_due)
     yield
-    await consumer.stop()
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-    await wakeup.close()
-
-
-async def _every(seconds: float, job: Callable[[], Awaitable[object]]) -> None:
-    """Run ``job`` forever, ``seconds`` apart; a failure is logged and retried next time."""
-    while True:
-        try:
-            await job()
-        except Exception:
-            log.warning("periodic_job.failed", job=getattr(job, "__name__", str(job)), exc_info=True)
-        await asyncio.sleep(seconds)
+    await work.stop()

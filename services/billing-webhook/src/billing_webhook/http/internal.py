@@ -16,9 +16,8 @@ from billing_webhook.application import queries
 from billing_webhook.domain.credit_pack import PackTerms
 from billing_webhook.domain.errors import BillingError
 from billing_webhook.http.keys import BILLING, BILLING_SETTINGS, LEMONSQUEEZY
-from billing_webhook.http.metadata import from_request
 from lf_contracts.errors import BILLING_SESSION_FAILED, VALIDATION_ERROR, ApiError
-from lf_web import PG_POOL, ok, parse_body
+from lf_web import PG_POOL, event_metadata, ok, parse_body
 
 routes = web.RouteTableDef()
 ACTOR = "internal"
@@ -58,7 +57,7 @@ async def create_checkout(request: web.Request) -> web.Response:
             lemonsqueezy=request.app[LEMONSQUEEZY],
             ttl=timedelta(seconds=settings.checkout_session_ttl_seconds),
             redirect_url=settings.checkout_redirect_url,
-            metadata=from_request(request, ACTOR),
+            metadata=event_metadata(request, ACTOR),
         )
     except (ApiError, BillingError):
         raise
@@ -86,7 +85,7 @@ async def put_credit_pack(request: web.Request) -> web.Response:
         raise ApiError(VALIDATION_ERROR, details={"fields": [field]})
     body = await parse_body(request, PackRequest)
     terms = PackTerms(**body.model_dump())
-    changed = await request.app[BILLING].packs.put(variant_id, terms, metadata=from_request(request, ACTOR))
+    changed = await request.app[BILLING].packs.put(variant_id, terms, metadata=event_metadata(request, ACTOR))
     pack = await queries.credit_pack(request.app[PG_POOL], variant_id)
     assert pack is not None
     return ok(request, {**pack.view(), "changed": changed})

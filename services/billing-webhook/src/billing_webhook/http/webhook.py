@@ -22,7 +22,6 @@ from billing_webhook import signatures
 from billing_webhook.application import queries
 from billing_webhook.domain.payloads import NEEDS_SESSION, Document, metric_label, model_for
 from billing_webhook.http.keys import BILLING, BILLING_SETTINGS
-from billing_webhook.http.metadata import from_request
 from billing_webhook.metrics import DELIVERIES_RECEIVED, DELIVERIES_REJECTED
 from lf_contracts.errors import (
     WEBHOOK_INVALID_JSON,
@@ -32,7 +31,7 @@ from lf_contracts.errors import (
     WEBHOOK_SESSION_NOT_FOUND,
     ApiError,
 )
-from lf_web import PG_POOL, ok, parse_body
+from lf_web import PG_POOL, event_metadata, ok, parse_body
 
 routes = web.RouteTableDef()
 
@@ -73,7 +72,7 @@ async def _receive(request: web.Request, raw: bytes) -> web.Response:
         ):
             raise ApiError(WEBHOOK_SESSION_NOT_FOUND)
     recorded = await request.app[BILLING].deliveries.record(
-        raw, meta.event_name, payload, metadata=from_request(request, "lemonsqueezy")
+        raw, meta.event_name, payload, metadata=event_metadata(request, "lemonsqueezy")
     )
     DELIVERIES_RECEIVED.labels(metric_label(meta.event_name)).inc()
     log.info(

@@ -7,7 +7,6 @@ import asyncpg
 from lf_contracts.events import CreditsPurchasedV1, OrderRefundedV1
 from lf_messaging import MessageContext
 from wallet_api.application.commands import Wallets
-from wallet_api.handlers.metadata import from_message
 
 
 async def on_credits_purchased(
@@ -18,7 +17,7 @@ async def on_credits_purchased(
         event.order_id,
         event.credits,
         description=f"Credit pack ({event.credits} credits)",
-        metadata=from_message(context),
+        metadata=context.event_metadata(),
     )
 
 
@@ -26,5 +25,5 @@ async def on_order_refunded(
     conn: asyncpg.Connection, event: OrderRefundedV1, context: MessageContext, *, wallets: Wallets
 ) -> None:
     await wallets.on(conn).reverse_purchase(
-        event.lenser_id, event.order_id, event.credits_refunded_total, metadata=from_message(context)
+        event.lenser_id, event.order_id, event.credits_refunded_total, metadata=context.event_metadata()
     )

@@ -9,7 +9,6 @@ from lf_contracts.events import ExecutionFailedV1, ExecutionSettledV1, ModelPric
 from lf_messaging import MessageContext
 from wallet_api.application.commands import Wallets
 from wallet_api.domain import errors
-from wallet_api.handlers.metadata import from_message
 
 log = structlog.get_logger(__name__)
 
@@ -19,7 +18,7 @@ async def on_execution_settled(
 ) -> None:
     try:
         await wallets.on(conn).capture(
-            event.reservation_id, event.credits_charged, metadata=from_message(context)
+            event.reservation_id, event.credits_charged, metadata=context.event_metadata()
         )
     except (errors.ReservationClosed, errors.ReservationNotFound, errors.IdempotencyConflict) as refusal:
         # The reservation expired (or never existed, or was settled for another amount) before
@@ -38,7 +37,7 @@ async def on_execution_failed(
 ) -> None:
     try:
         await wallets.on(conn).release(
-            event.reservation_id, reason="execution_failed", metadata=from_message(context)
+            event.reservation_id, reason="execution_failed", metadata=context.event_metadata()
         )
     except (errors.ReservationAlreadyCaptured, errors.ReservationNotFound) as refusal:
         log.warning(
