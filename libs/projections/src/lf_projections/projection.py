@@ -3,7 +3,9 @@
 The same object runs inline (``apply`` inside the command's transaction, for read-your-writes) or
 behind a ``Follower`` that catches up asynchronously; ``rebuild`` replays the log into fresh tables.
 Handlers must be deterministic functions of the event (use ``event.recorded_at``, never ``now()``)
-so that a rebuild reproduces the live rows exactly.
+so that a rebuild reproduces the live rows exactly. A projection that writes rows of the same shape
+for many events may instead take them all at once (``batch``): one ``executemany`` per batch
+rather than a round trip per event, which is what a follower catching up or a rebuild pays for.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import asyncpg
 from lf_eventstore import RecordedEvent
 
 Handler = Callable[[asyncpg.Connection, RecordedEvent], Awaitable[None]]
+BatchHandler = Callable[[asyncpg.Connection, list[RecordedEvent]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -23,12 +26,17 @@ class Projection:
     name: str
     tables: tuple[str, ...]
     handlers: dict[str, Handler] = field(default_factory=dict)
+    batch: BatchHandler | None = None
+    batch_types: tuple[str, ...] = ()
 
     @property
     def types(self) -> list[str]:
-        return sorted(self.handlers)
+        return sorted({*self.handlers, *self.batch_types})
 
     async def apply(self, conn: asyncpg.Connection, events: Iterable[RecordedEvent]) -> None:
+        events = list(events)
+        if self.batch is not None:
+            await self.batch(conn, [event for event in events if event.type in self.batch_types])
         for event in events:
             handler = self.handlers.get(event.type)
             if handler is not None:

@@ -63,23 +63,26 @@ def transaction(event: RecordedEvent) -> tuple[str, int, int, str, str, str] | N
     return None
 
 
-async def record(conn: asyncpg.Connection, event: RecordedEvent) -> None:
-    lines = postings(event)
-    if lines:
-        await conn.executemany(
-            "INSERT INTO ledger_postings (event_id, line, position, account, amount, recorded_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6)",
-            [
-                (event.event_id, n, event.position, a, amount, event.recorded_at)
-                for n, (a, amount) in enumerate(lines)
-            ],
-        )
-    row = transaction(event)
-    if row is not None:
-        await conn.execute(
-            "INSERT INTO transactions (id, lenser_id, position, tx_type, amount, direction, balance_after,"
-            " description, reference_type, reference_id, created_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+INSERT_POSTING = (
+    "INSERT INTO ledger_postings (event_id, line, position, account, amount, recorded_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6)"
+)
+INSERT_TRANSACTION = (
+    "INSERT INTO transactions (id, lenser_id, position, tx_type, amount, direction, balance_after,"
+    " description, reference_type, reference_id, created_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+)
+
+
+async def record(conn: asyncpg.Connection, events: list[RecordedEvent]) -> None:
+    """All the batch's postings in one statement, all its transactions in another."""
+    posting_rows = [
+        (event.event_id, line, event.position, account, amount, event.recorded_at)
+        for event in events
+        for line, (account, amount) in enumerate(postings(event))
+    ]
+    transaction_rows = [
+        (
             event.event_id,
             event.data["lenser_id"],
             event.position,
@@ -88,19 +91,24 @@ async def record(conn: asyncpg.Connection, event: RecordedEvent) -> None:
             *row[3:],
             event.recorded_at,
         )
+        for event in events
+        if (row := transaction(event)) is not None
+    ]
+    if posting_rows:
+        await conn.executemany(INSERT_POSTING, posting_rows)
+    if transaction_rows:
+        await conn.executemany(INSERT_TRANSACTION, transaction_rows)
 
 
 PROJECTION = Projection(
     name="ledger",
     tables=("ledger_postings", "transactions"),
-    handlers={
-        t: record
-        for t in (
-            "CreditsDeposited",
-            "CreditsReserved",
-            "ReservationCaptured",
-            "ReservationReleased",
-            "PurchaseReversed",
-        )
-    },
+    batch=record,
+    batch_types=(
+        "CreditsDeposited",
+        "CreditsReserved",
+        "ReservationCaptured",
+        "ReservationReleased",
+        "PurchaseReversed",
+    ),
 )
