@@ -2,7 +2,7 @@
 
 from lf_eventstore.aggregate import Aggregate, AggregateRepository, DomainEvent
 from lf_eventstore.commands import CommandRunner, utc_now
-from lf_eventstore.reader import START, Checkpoint, read_after
+from lf_eventstore.reader import START, Checkpoint, read_after, read_in_position_order
 from lf_eventstore.store import (
     ConcurrencyError,
     NewEvent,
@@ -32,5 +32,6 @@ __all__ = [
     "append",
     "load_stream",
     "read_after",
+    "read_in_position_order",
     "utc_now",
 ]

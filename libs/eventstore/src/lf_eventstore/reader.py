@@ -33,17 +33,12 @@ async def read_after(
     *,
     limit: int = 500,
     types: list[str] | None = None,
-    below_horizon: bool = True,
 ) -> list[RecordedEvent]:
-    """Up to ``limit`` committed events after ``after``, in reading order; ``types`` filters.
-
-    ``below_horizon=False`` drops the horizon: only for a reader that holds locks guaranteeing no
-    relevant writer is still running (the swap step of a rebuild).
-    """
+    """Up to ``limit`` committed events after ``after``, in reading order; ``types`` filters."""
     rows = await conn.fetch(
         f"SELECT {EVENT_COLUMNS} FROM events"
         " WHERE (transaction_id, position) > ($1::text::xid8, $2)"
-        "   AND (NOT $5 OR transaction_id < pg_snapshot_xmin(pg_current_snapshot()))"
+        "   AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())"
         "   AND ($4::text[] IS NULL OR type = ANY($4))"
         # Qualified on purpose: the bare names would sort by the select list's bigint alias of
         # transaction_id, which no index provides (a full sort of the rest of the log per batch).
@@ -52,6 +47,24 @@ async def read_after(
         after.position,
         limit,
         types,
-        below_horizon,
+    )
+    return [to_recorded(r) for r in rows]
+
+
+async def read_in_position_order(
+    conn: asyncpg.Connection, after_position: int, *, limit: int = 500, types: list[str] | None = None
+) -> list[RecordedEvent]:
+    """Committed events after ``after_position``, in the order they were appended.
+
+    Only for a reader that holds locks under which no relevant writer can commit meanwhile (the
+    rebuild of an inline projection): position order is each stream's own order, which reading
+    order is not when concurrent transactions took their ids in another order than their locks.
+    """
+    rows = await conn.fetch(
+        f"SELECT {EVENT_COLUMNS} FROM events WHERE position > $1 AND ($3::text[] IS NULL OR type = ANY($3))"
+        " ORDER BY position LIMIT $2",
+        after_position,
+        limit,
+        types,
     )
     return [to_recorded(r) for r in rows]

@@ -11,6 +11,7 @@ import asyncio
 import os
 import shutil
 import uuid
+import warnings
 from functools import cache
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -23,7 +24,9 @@ def postgres_admin_url() -> str:
     url = os.environ.get("DATABASE_URL")
     if url:
         return url
-    from testcontainers.postgres import PostgresContainer  # only where no server is given
+    with warnings.catch_warnings():  # the package is moving its modules; either name works
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from testcontainers.postgres import PostgresContainer  # only where no server is given
 
     container = PostgresContainer("postgres:16-alpine", driver=None)
     container.start()
@@ -35,7 +38,9 @@ def rabbitmq_admin_url() -> str:
     url = os.environ.get("AMQP_URL")
     if url:
         return url
-    from testcontainers.rabbitmq import RabbitMqContainer
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from testcontainers.rabbitmq import RabbitMqContainer
 
     container = RabbitMqContainer("rabbitmq:3.13-management")
     container.start()
