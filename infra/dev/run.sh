@@ -3,8 +3,13 @@
 # `infra/dev/run.sh migrate` (`make migrate`): only the database and each service's migrations.
 #
 # - makes sure the database exists on DATABASE_URL's server (idempotent);
+# - declares the broker topology of infra/rabbitmq/definitions.json (exchanges, the consumers'
+#   queues), so that nothing a service publishes before its consumer's first start is dropped;
 # - starts every service that exists in this checkout as a local process, each output line
 #   prefixed with its name (each `serve` applies its own migrations first);
+# - with billing-webhook, starts the fake LemonSqueezy (lf_testing.fakes.lemonsqueezy) on :8790
+#   and points billing-webhook at it, unless LEMONSQUEEZY_API_URL is set: checkouts work without
+#   a LemonSqueezy account;
 # - renders the gateway config into a temporary directory and runs nginx on :8786;
 # - on Ctrl-C or SIGTERM stops everything (SIGTERM to each process group, so services shut down
 #   gracefully), and stops everything too as soon as one of them exits.
@@ -16,6 +21,8 @@
 #   DEV_DB_ROLES   1 (default): each service switches to its own role (DB_ROLE), created if
 #                  missing, which needs a superuser or CREATEROLE login; 0: use the login as is
 #   AMQP_URL       RabbitMQ                     (default amqp://guest:guest@127.0.0.1:5672/)
+#   LEMONSQUEEZY_API_URL  a LemonSqueezy API for billing-webhook (with LEMONSQUEEZY_API_KEY and
+#                  LEMONSQUEEZY_STORE_ID); unset: the fake on 127.0.0.1:8790
 set -euo pipefail
 set -m # every background job gets a process group of its own, stopped as a whole
 
@@ -81,6 +88,43 @@ async def main(url: str, name: str) -> None:
 asyncio.run(main(sys.argv[1], sys.argv[2]))
 PY
     fi
+}
+
+# --- the broker ------------------------------------------------------------------------------
+
+declare_topology() {  # the exchanges, queues and bindings of infra/rabbitmq/definitions.json
+    # Each consumer declares its queue when it starts, but a producer may publish first (e.g.
+    # billing-webhook relaying its seeded catalogue before wallet-api is up): unroutable, dropped.
+    # Declaring is idempotent. A broker that is away is only a warning: services connect in the
+    # background and keep serving HTTP.
+    local error
+    error="$(uv run --no-sync python - "$AMQP_URL" infra/rabbitmq/definitions.json 2>&1 <<'PY'
+import asyncio, json, sys
+import aio_pika
+
+async def main(url: str, path: str) -> None:
+    with open(path) as file:
+        document = json.load(file)
+    connection = await aio_pika.connect(url, timeout=5)
+    async with connection:
+        channel = await connection.channel()
+        for e in document["exchanges"]:
+            await channel.declare_exchange(
+                e["name"], e["type"], durable=e["durable"], auto_delete=e["auto_delete"],
+                internal=e["internal"], arguments=e["arguments"])
+        queues = {}
+        for q in document["queues"]:
+            queues[q["name"]] = await channel.declare_queue(
+                q["name"], durable=q["durable"], auto_delete=q["auto_delete"], arguments=q["arguments"])
+        for b in document["bindings"]:
+            await queues[b["destination"]].bind(b["source"], b["routing_key"], arguments=b["arguments"])
+
+try:
+    asyncio.run(main(sys.argv[1], sys.argv[2]))
+except Exception as error:  # one line, not a traceback
+    sys.exit(f"{type(error).__name__}: {error}")
+PY
+)" || say "warning: broker topology not declared (${AMQP_URL#*@}): $error"
 }
 
 # --- processes -------------------------------------------------------------------------------
@@ -178,7 +222,23 @@ if [[ "$action" == migrate ]]; then
     exit 0
 fi
 
+declare_topology
+
 started=()
+# billing-webhook's LemonSqueezy: the fake unless one is given. The fake accepts any API key,
+# answers checkouts like the real API and never sends webhooks: `python -m billing_webhook
+# deliveries send` plays LemonSqueezy's side (see services/billing-webhook/README.md).
+lemonsqueezy=""
+if [[ " ${available[*]} " == *" billing-webhook|"* ]]; then
+    if [[ -z "${LEMONSQUEEZY_API_URL:-}" ]]; then
+        start lemonsqueezy uv run --no-sync python -m lf_testing.fakes.lemonsqueezy --port 8790
+        export LEMONSQUEEZY_API_URL=http://127.0.0.1:8790
+        started+=("lemonsqueezy (fake) :8790")
+        lemonsqueezy="$LEMONSQUEEZY_API_URL (the fake; set LEMONSQUEEZY_API_URL for a real one)"
+    else
+        lemonsqueezy="$LEMONSQUEEZY_API_URL"
+    fi
+fi
 for entry in "${available[@]}"; do
     IFS='|' read -r name port role package <<<"$entry"
     mapfile -d '' environment < <(service_env "$name" "$port" "$role")
@@ -193,6 +253,9 @@ start gateway nginx -p "$workdir" -c "$workdir/nginx.conf" -e stderr -g "daemon 
 
 say "database ${service_url#*@}, broker ${AMQP_URL#*@}"
 say "services: ${started[*]}"
+if [[ -n "$lemonsqueezy" ]]; then
+    say "billing-webhook's LemonSqueezy: $lemonsqueezy"
+fi
 say "gateway:  http://127.0.0.1:8786   (Ctrl-C stops everything)"
 
 # Until Ctrl-C, SIGTERM, or the first process to exit.

@@ -12,6 +12,7 @@ import base64
 import contextlib
 import hashlib
 import http.server
+import inspect
 import itertools
 import json
 import os
@@ -33,7 +34,11 @@ import pytest
 import yaml
 from openapi_spec_validator import validate
 
+from billing_webhook import app as billing_app
+from billing_webhook import integration_events as billing_events
+from billing_webhook.settings import BillingSettings
 from lf_contracts.errors import CATALOGUE
+from lf_contracts.events import IntegrationEvent
 from lf_messaging import definitions
 from wallet_api import app as wallet_app
 from wallet_api.http.errors import CODES as WALLET_CODES
@@ -51,6 +56,11 @@ UPSTREAM_VARIABLES = {
     "BILLING_WEBHOOK_UPSTREAM",
     "LIGHTNING_JOBS_UPSTREAM",
     "PLATFORM_API_UPSTREAM",
+}
+# The services in docker compose: name -> (schema, settings).
+SERVICES = {
+    "wallet-api": (wallet_app.SCHEMA, WalletSettings),
+    "billing-webhook": (billing_app.SCHEMA, BillingSettings),
 }
 
 
@@ -355,13 +365,15 @@ def test_a_service_that_is_not_running_answers_502(gateway, path):
 # --- docker compose --------------------------------------------------------------------------
 
 
-def test_compose_names_the_infrastructure_wallet_api_and_the_gateway(compose):
+def test_compose_names_the_infrastructure_the_services_and_the_gateway(compose):
     services = compose["services"]
-    assert {"postgres", "rabbitmq", "wallet-api", "gateway"} <= set(services)
+    assert {"postgres", "rabbitmq", "gateway", *SERVICES} <= set(services)
     assert services["postgres"]["image"].startswith("postgres:16")
     assert services["rabbitmq"]["image"] == "rabbitmq:3.13-management"
     assert services["gateway"]["image"].startswith("nginx:1.27")
-    assert (ROOT / services["wallet-api"]["build"]["dockerfile"]).is_file()
+    for name in SERVICES:
+        assert services[name]["build"]["dockerfile"] == f"services/{name}/Dockerfile"
+        assert (ROOT / services[name]["build"]["dockerfile"]).is_file()
     for name, service in services.items():
         for volume in service.get("volumes", []):
             source = volume.split(":")[0]
@@ -376,18 +388,54 @@ def test_compose_names_the_infrastructure_wallet_api_and_the_gateway(compose):
 def test_compose_gives_the_gateway_every_template_variable(compose):
     environment = compose["services"]["gateway"]["environment"]
     assert UPSTREAM_VARIABLES | {"GATEWAY_RESOLVER"} <= set(environment)
-    assert environment["WALLET_API_UPSTREAM"] == "wallet-api:8101"
+    for name, (_, settings) in SERVICES.items():
+        variable = name.upper().replace("-", "_") + "_UPSTREAM"
+        assert environment[variable] == f"{name}:{settings().port}"
+        assert name in compose["services"]["gateway"]["depends_on"]
     mounts = compose["services"]["gateway"]["volumes"]
     assert "./infra/gateway/nginx.conf.template:/etc/nginx/templates/nginx.conf.template:ro" in mounts
     assert environment["NGINX_ENVSUBST_OUTPUT_DIR"] == "/etc/nginx"
 
 
-def test_wallet_api_logs_in_with_the_role_and_password_init_sql_creates(compose):
-    url = compose["services"]["wallet-api"]["environment"]["DATABASE_URL"]
+@pytest.mark.parametrize("name", SERVICES)
+def test_each_service_logs_in_with_the_role_and_password_init_sql_creates(compose, name):
+    schema, _ = SERVICES[name]
+    url = compose["services"][name]["environment"]["DATABASE_URL"]
     user, password = re.match(r"postgresql://([^:]+):([^@]+)@postgres:5432/lenserfight$", url).groups()
     init_sql = (ROOT / "infra" / "postgres" / "init.sql").read_text()
-    assert re.search(rf"\('{user}',\s*'wallet',\s*'{password}'\)", init_sql)
-    assert "DB_ROLE" not in compose["services"]["wallet-api"]["environment"]
+    assert re.search(rf"\('{user}',\s*'{schema}',\s*'{password}'\)", init_sql)
+    assert "DB_ROLE" not in compose["services"][name]["environment"]
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_each_service_is_checked_for_health_on_its_own_port(compose, name):
+    _, settings = SERVICES[name]
+    port = settings().port
+    service = compose["services"][name]
+    assert f"http://127.0.0.1:{port}/health" in " ".join(service["healthcheck"]["test"])
+    assert service["ports"] == [f"127.0.0.1:{port}:{port}"]  # /internal only from this machine
+    for infrastructure in ("postgres", "rabbitmq"):
+        assert service["depends_on"][infrastructure] == {"condition": "service_healthy"}
+
+
+def test_wallet_api_reaches_billing_webhook_in_compose(compose):
+    url = compose["services"]["wallet-api"]["environment"]["BILLING_WEBHOOK_URL"]
+    assert url == f"http://billing-webhook:{BillingSettings().port}"
+
+
+def test_compose_defaults_billing_webhook_to_its_own_defaults(compose):
+    """What compose passes when .env says nothing is what the service would use anyway."""
+    environment = compose["services"]["billing-webhook"]["environment"]
+    lemonsqueezy = {name.upper() for name in BillingSettings.model_fields if name.startswith("lemonsqueezy_")}
+    assert lemonsqueezy <= set(environment)
+    for name, value in environment.items():
+        field = name.lower()
+        found = re.fullmatch(r"\$\{([A-Z_]+):-(.*)\}", str(value))
+        if field not in BillingSettings.model_fields or found is None:
+            continue
+        assert found[1] == name
+        default = BillingSettings.model_fields[field].default
+        assert getattr(BillingSettings(**{field: found[2]}), field) == default, name
 
 
 def test_init_sql_gives_every_service_of_the_dev_runner_a_role_and_its_schemas():
@@ -398,6 +446,7 @@ def test_init_sql_gives_every_service_of_the_dev_runner_a_role_and_its_schemas()
     roles = dict(re.findall(r"\('([a-z_]+)',\s*'([a-z_]+)',\s*'[^']+'\)", init_sql))
     assert {role for _, _, role, _ in services} == set(roles)
     assert roles["wallet_api"] == wallet_app.SCHEMA
+    assert roles["billing_webhook"] == billing_app.SCHEMA
     assert "_rebuild" in init_sql and "REVOKE CREATE ON SCHEMA public FROM PUBLIC" in init_sql
 
 
@@ -407,17 +456,35 @@ def test_the_broker_definitions_hold_the_topology_the_consumer_queues_and_the_se
     # before a consumer's first start is dropped as unroutable.
     from wallet_api.handlers import HANDLERS
 
+    # billing-webhook consumes nothing (it only relays): no queue of its own.
+    source = inspect.getsource(billing_app)
+    assert "Consumer" not in source and ".consume(" not in source
     expected = definitions({"wallet-api": sorted(model.routing_key for model in HANDLERS)})
     for part in ("exchanges", "queues", "bindings"):
         assert document[part] == expected[part], f"stale {part}: regenerate with lf_messaging.definitions"
-    amqp_url = compose["services"]["wallet-api"]["environment"]["AMQP_URL"]
-    user, password = re.match(r"amqp://([^:]+):([^@]+)@rabbitmq:5672/$", amqp_url).groups()
+    amqp_urls = {compose["services"][name]["environment"]["AMQP_URL"] for name in SERVICES}
+    assert len(amqp_urls) == 1
+    user, password = re.match(r"amqp://([^:]+):([^@]+)@rabbitmq:5672/$", amqp_urls.pop()).groups()
     (entry,) = [u for u in document["users"] if u["name"] == user]
     raw = base64.b64decode(entry["password_hash"])
     assert entry["hashing_algorithm"] == "rabbit_password_hashing_sha256"
     assert raw[4:] == hashlib.sha256(raw[:4] + password.encode()).digest()
     everything = {"user": user, "vhost": "/", "configure": ".*", "write": ".*", "read": ".*"}
     assert everything in document["permissions"]
+
+
+def test_everything_billing_webhook_publishes_has_a_queue_from_the_brokers_first_boot():
+    document = json.loads((ROOT / "infra" / "rabbitmq" / "definitions.json").read_text())
+    published = {
+        contract.routing_key
+        for contract in vars(billing_events).values()
+        if isinstance(contract, type)
+        and issubclass(contract, IntegrationEvent)
+        and contract is not IntegrationEvent
+    }
+    assert "billing.credits_purchased.v1" in published  # the introspection finds the contracts
+    bound = {b["routing_key"] for b in document["bindings"] if b["source"] == "lf.events"}
+    assert published - bound == set(), "published but dropped as unroutable"
 
 
 def _docker_compose_works() -> bool:
@@ -456,20 +523,36 @@ def _workspace_dependencies(package: str) -> set[str]:
     return {members[name] for name in needed}
 
 
-def test_the_wallet_api_image_copies_exactly_the_members_it_needs():
-    dockerfile = (ROOT / "services" / "wallet-api" / "Dockerfile").read_text()
+@pytest.mark.parametrize("name", SERVICES)
+def test_each_image_copies_exactly_the_members_it_needs(name):
+    _, settings = SERVICES[name]
+    dockerfile = (ROOT / "services" / name / "Dockerfile").read_text()
     copied = set(re.findall(r"^COPY (\S+)/ \1/$", dockerfile, re.MULTILINE))
-    assert copied == _workspace_dependencies("wallet-api")
-    assert "USER " in dockerfile and "EXPOSE 8101" in dockerfile
+    assert copied == _workspace_dependencies(name)
+    manifests = set(re.findall(r"^COPY (\S+)/pyproject.toml \1/$", dockerfile, re.MULTILINE))
+    assert manifests == _workspace_dependencies(name)  # what the dependency layer installs
+    port = settings().port
+    assert "USER " in dockerfile and f"EXPOSE {port}" in dockerfile and f"PORT={port}" in dockerfile
+    package = name.replace("-", "_")
+    assert f'CMD ["python", "-m", "{package}", "serve"]' in dockerfile
 
 
-def test_env_example_lists_every_setting():
+@pytest.mark.parametrize("settings", [WalletSettings, BillingSettings], ids=lambda s: s.__name__)
+def test_env_example_lists_every_setting(settings):
     listed = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]*)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
     expected = set()
-    for name, field in WalletSettings.model_fields.items():
+    for name, field in settings.model_fields.items():
         alias = field.validation_alias
         expected |= {str(choice) for choice in alias.choices} if alias is not None else {name.upper()}
     assert expected - listed == set()
+
+
+def test_make_dev_gives_billing_webhook_the_fake_lemonsqueezy_unless_one_is_set():
+    runner = (ROOT / "infra" / "dev" / "run.sh").read_text()
+    started = re.search(r"uv run --no-sync python -m lf_testing\.fakes\.lemonsqueezy --port (\d+)", runner)
+    assert started, "make dev does not start the fake LemonSqueezy"
+    assert f"export LEMONSQUEEZY_API_URL=http://127.0.0.1:{started[1]}" in runner
+    assert '-z "${LEMONSQUEEZY_API_URL:-}"' in runner
 
 
 def test_make_targets_exist_and_recipes_are_tab_indented():

@@ -27,9 +27,21 @@ def _invalid(exc: ValidationError, whole: str) -> ApiError:
     return ApiError(VALIDATION_ERROR, details={"fields": fields})
 
 
-async def parse_body(request: web.Request, model: type[Model]) -> Model:
-    """A JSON object validated as ``model``; bad JSON and non-objects are errors on field "body"."""
+# A NUL character is valid JSON but no text column or jsonb value can hold it: refuse it here, as
+# bad input, rather than fail later in the database.
+_NUL = (b"\\u0000", b"\x00")
+
+
+async def parse_body(request: web.Request, model: type[Model], *, allow_nul: bool = False) -> Model:
+    """A JSON object validated as ``model``; bad JSON and non-objects are errors on field "body".
+
+    ``allow_nul``: for bodies we must accept as they are (signed deliveries); the caller then keeps
+    NULs out of what it stores."""
     raw = await request.read()
+    if not allow_nul and any(nul in raw for nul in _NUL):
+        raise ApiError(
+            VALIDATION_ERROR, details={"fields": [{"field": "body", "message": "contains a NUL character"}]}
+        )
     try:
         return model.model_validate_json(raw)
     except ValidationError as exc:

@@ -218,3 +218,26 @@ async def test_a_database_failure_while_recording_is_processing_failed_and_lemon
 async def test_internal_routes_need_the_platform_key(api, route):
     response = await api.get(route) if route.endswith("packs") else await api.post(route, json={})
     assert response.status == 401 and await code_of(response) == "auth.unauthorized"
+
+
+async def test_a_paid_order_whose_buyer_typed_a_nul_in_their_name_is_still_recorded_and_credited(
+    billing, published, lenser
+):
+    await billing.pack("v-100", credits=100, price_cents=500)
+    session = await billing.session(lenser)
+    delivery = ls.order(1002, session_id=session, variant_id="v-100", total=500)
+    delivery["data"]["attributes"]["user_name"] = "Bob\u0000"
+    response = await billing.deliver(delivery)
+    assert response.status == 200, await response.text()
+    [message] = await published.wait_for(PURCHASED, 1)
+    assert (message.body["orderId"], message.body["credits"]) == ("1002", 100)
+
+
+async def test_a_currency_that_is_not_three_ascii_letters_is_refused_at_receipt(billing, lenser):
+    # "ßßß".upper() is "SSSSSS": accepted, it would later be refused by the contract, in the relay.
+    await billing.pack("v-100", credits=100, price_cents=500)
+    session = await billing.session(lenser)
+    response = await billing.deliver(
+        ls.order(1003, session_id=session, variant_id="v-100", total=500, currency="ßßß")
+    )
+    assert response.status == 400 and await code_of(response) == "validation_error"

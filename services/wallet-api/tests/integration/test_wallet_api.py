@@ -269,3 +269,26 @@ async def test_a_capture_retried_with_another_amount_is_a_conflict_and_a_capture
     assert refused.status == 409 and await code_of(refused) == "wallet.reservation_closed"
     assert "captured" in (await refused.json())["error"]["message"]
     assert (await wallet.balance(lenser))["balance"] == 80
+
+
+async def test_amounts_beyond_any_real_use_are_invalid_and_nothing_overflows(wallet, lenser):
+    huge = await wallet.grant(lenser, 2**63)
+    assert huge.status == 400 and await code_of(huge) == "wallet.invalid_amount"
+    await wallet.grant(lenser, 10**12)
+    rid = (await (await wallet.reserve(lenser, 10)).json())["data"]["reservationId"]
+    capture = await wallet.capture(rid, 2**63)
+    assert capture.status == 400 and await code_of(capture) == "wallet.invalid_amount"
+    limits = await wallet.api.put(
+        f"/internal/wallets/{lenser}/limits", json={"daily": 2**63}, headers=wallet.internal
+    )
+    assert limits.status == 400 and await code_of(limits) == "wallet.invalid_amount"
+    flag = await wallet.grant(lenser, True)  # JSON true is not 1 credit
+    assert flag.status == 400 and await code_of(flag) == "validation_error"
+    assert (await wallet.balance(lenser))["balance"] == 10**12
+
+
+async def test_a_nul_character_in_a_body_is_a_validation_error_not_a_500(wallet, lenser):
+    await wallet.grant(lenser, 10)
+    response = await wallet.reserve(lenser, 1, reference_id="exec\u0000")
+    assert response.status == 400 and await code_of(response) == "validation_error"
+    assert (await wallet.balance(lenser))["reserved"] == 0

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Generic, Literal, TypeVar
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, Strict
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, Strict
 
 
 def _id(value: Any) -> Any:
@@ -21,8 +21,10 @@ def _id(value: Any) -> Any:
 
 
 Id = Annotated[str, BeforeValidator(_id), Field(min_length=1, max_length=64)]
-Cents = Annotated[int, Strict(), Field(ge=0)]
-Currency = Annotated[str, Field(min_length=3, max_length=3)]
+# Bounded so that no figure we pass on can overflow a bigint downstream (wallet-api sums them).
+Cents = Annotated[int, Strict(), Field(ge=0, le=10**12)]
+# ISO 4217: three ASCII letters (upper-cased here, so that no later step can change its length).
+Currency = Annotated[str, Field(pattern=r"^[A-Za-z]{3}$"), AfterValidator(str.upper)]
 
 ORDER_EVENTS = frozenset({"order_created", "order_refunded"})
 SUBSCRIPTION_EVENTS = frozenset(
@@ -84,7 +86,7 @@ class OrderItem(Model):
     product_name: str | None = None
     variant_name: str | None = None
     price: Cents | None = None
-    quantity: Annotated[int, Strict(), Field(ge=1)] = 1
+    quantity: Annotated[int, Strict(), Field(ge=1, le=10_000)] = 1
     test_mode: bool = False
 
 
@@ -174,3 +176,15 @@ def parse(payload: Any) -> Document[Any]:
 def metric_label(event_name: str) -> str:
     """Event names as metric labels: LemonSqueezy's, or ``other`` (bounded cardinality)."""
     return event_name if event_name in KNOWN_EVENTS else "other"
+
+
+def without_nul(value: Any) -> Any:
+    """The document as we can store it: PostgreSQL's jsonb holds no NUL character, and a buyer may
+    type one into a name. The delivery's id stays the hash of the raw bytes it came in."""
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {without_nul(key): without_nul(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_nul(item) for item in value]
+    return value

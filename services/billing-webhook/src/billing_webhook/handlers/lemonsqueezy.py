@@ -36,7 +36,7 @@ async def on_order_created(
         lenser_id=session.lenser_id,
         credits=pack.credits_granted * item.quantity,
         amount_cents=attributes.total,
-        currency=attributes.currency.upper(),
+        currency=attributes.currency,
         variant_id=item.variant_id,
         test_mode=attributes.test_mode or meta.test_mode,
         session_id=session.session_id,
@@ -94,7 +94,7 @@ async def on_subscription_payment_success(
         )
     return await billing.subscriptions.pay_invoice(
         a.subscription_id,
-        Invoice(invoice.id, a.total, a.currency.upper(), a.test_mode or meta.test_mode),
+        Invoice(invoice.id, a.total, a.currency, a.test_mode or meta.test_mode),
         metadata=metadata,
     )
 

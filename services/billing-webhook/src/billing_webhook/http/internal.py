@@ -39,8 +39,8 @@ class CheckoutRequest(Body):
 class PackRequest(Body):
     product_id: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=200)
-    price_cents: int = Field(ge=0, strict=True)
-    credits_granted: int = Field(gt=0, strict=True)
+    price_cents: int = Field(ge=0, le=10**12, strict=True)
+    credits_granted: int = Field(gt=0, le=10**9, strict=True)
     test_mode: bool = False
     active: bool = True
 

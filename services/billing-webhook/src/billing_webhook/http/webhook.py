@@ -20,7 +20,7 @@ from aiohttp import web
 
 from billing_webhook import signatures
 from billing_webhook.application import queries
-from billing_webhook.domain.payloads import NEEDS_SESSION, Document, metric_label, model_for
+from billing_webhook.domain.payloads import NEEDS_SESSION, Document, metric_label, model_for, without_nul
 from billing_webhook.http.keys import BILLING, BILLING_SETTINGS
 from billing_webhook.metrics import DELIVERIES_RECEIVED, DELIVERIES_REJECTED
 from lf_contracts.errors import (
@@ -61,7 +61,7 @@ async def _receive(request: web.Request, raw: bytes) -> web.Response:
     if not signatures.verify(raw, request.headers.get("X-Signature"), secret):
         raise ApiError(WEBHOOK_INVALID_SIGNATURE)
     payload = _json_object(raw)
-    document: Document[Any] = await parse_body(request, model_for(payload))
+    document: Document[Any] = await parse_body(request, model_for(payload), allow_nul=True)
     meta = document.meta
     if meta.event_name in NEEDS_SESSION:
         if meta.session_id is None:
@@ -72,7 +72,7 @@ async def _receive(request: web.Request, raw: bytes) -> web.Response:
         ):
             raise ApiError(WEBHOOK_SESSION_NOT_FOUND)
     recorded = await request.app[BILLING].deliveries.record(
-        raw, meta.event_name, payload, metadata=event_metadata(request, "lemonsqueezy")
+        raw, meta.event_name, without_nul(payload), metadata=event_metadata(request, "lemonsqueezy")
     )
     DELIVERIES_RECEIVED.labels(metric_label(meta.event_name)).inc()
     log.info(

@@ -110,8 +110,6 @@ class Wallets:
         return await self._run(lenser_id, decide, metadata=metadata)
 
     async def capture(self, reservation_id: UUID, amount: int, *, metadata: dict[str, Any]) -> Reservation:
-        if amount < 0:
-            raise errors.InvalidAmount()
 
         async def decide(conn: asyncpg.Connection, wallet: Wallet) -> Reservation:
             current = await _reservation(conn, reservation_id)
@@ -177,8 +175,6 @@ class Wallets:
             )
             return True
 
-        if amount <= 0:
-            raise errors.InvalidAmount()
         return await self._run(lenser_id, decide, metadata=metadata, may_open=True)
 
     async def credit_purchase(

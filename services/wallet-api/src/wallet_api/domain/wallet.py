@@ -33,6 +33,10 @@ from wallet_api.domain.events import (
 )
 
 DEFAULT_RESERVATION_TTL = timedelta(minutes=5)
+# No single amount, cap or balance beyond these: far above any real use, and every sum we keep
+# (balances, lifetime totals, spend per period) stays well inside a PostgreSQL bigint.
+MAX_AMOUNT = 10**12
+MAX_BALANCE = 2**62
 
 
 @dataclass(slots=True)
@@ -87,6 +91,8 @@ class Wallet(Aggregate):
 
     def deposit(self, amount: int, *, source: str, reference_id: str, description: str, at: datetime) -> None:
         _positive(amount)
+        if self.balance + amount > MAX_BALANCE:
+            raise errors.InvalidAmount()
         self._record(
             CreditsDeposited(
                 **self._ids(at),
@@ -121,7 +127,7 @@ class Wallet(Aggregate):
         )
 
     def capture(self, reservation_id: UUID, amount: int, *, at: datetime) -> Capture:
-        if amount < 0:
+        if not 0 <= amount <= MAX_AMOUNT:
             raise errors.InvalidAmount()
         reservation = self._open_reservation(reservation_id)
         captured = min(amount, reservation.amount)
@@ -193,7 +199,7 @@ class Wallet(Aggregate):
 
     def set_limits(self, *, daily: int | None, monthly: int | None, at: datetime) -> None:
         for cap in (daily, monthly):
-            if cap is not None and cap < 0:
+            if cap is not None and not 0 <= cap <= MAX_AMOUNT:
                 raise errors.InvalidAmount()
         if (daily, monthly) != (self.daily_limit, self.monthly_limit):
             self._record(SpendingLimitsSet(**self._ids(at), daily=daily, monthly=monthly))
@@ -289,5 +295,5 @@ class Wallet(Aggregate):
 
 
 def _positive(amount: int) -> None:
-    if amount <= 0:
+    if not 0 < amount <= MAX_AMOUNT:
         raise errors.InvalidAmount()

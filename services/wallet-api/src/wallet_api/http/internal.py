@@ -7,7 +7,7 @@ from uuid import UUID
 
 import asyncpg
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from pydantic.alias_generators import to_camel
 
 from lf_contracts.errors import VALIDATION_ERROR, WALLET_RESERVATION_FAILED, ApiError
@@ -27,24 +27,24 @@ class Body(BaseModel):
 
 class ReserveRequest(Body):
     lenser_id: UUID
-    amount: int  # strictly positive: checked by the wallet, answered as wallet.invalid_amount
+    amount: StrictInt  # range checked by the wallet, answered as wallet.invalid_amount
     reference_id: str = Field(min_length=1, max_length=200)
     ttl_seconds: int | None = Field(default=None, ge=1, le=MAX_TTL_SECONDS)
 
 
 class CaptureRequest(Body):
-    amount: int
+    amount: StrictInt
 
 
 class GrantRequest(Body):
-    amount: int
+    amount: StrictInt
     reason: str = Field(min_length=1, max_length=500)
     idempotency_key: str = Field(min_length=1, max_length=200)
 
 
 class LimitsRequest(Body):
-    daily: int | None = None
-    monthly: int | None = None
+    daily: StrictInt | None = None
+    monthly: StrictInt | None = None
 
 
 def reservation_view(reservation: Reservation) -> dict:
