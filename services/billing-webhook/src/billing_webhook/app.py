@@ -36,8 +36,7 @@ MIGRATIONS: list[MigrationSet] = [
 ]
 OPENAPI = openapi_spec(SERVICE)
 BROKER = web.AppKey("broker", Broker)
-# Follower names key their checkpoints and, in FollowerRunner, a database-wide advisory lock: they
-# must not be the same as another service's on a shared database (wallet-api's relay is "relay").
+# Follower names key their checkpoints (per schema); this one reads well in logs and metrics.
 RELAY = "billing-webhook.relay"
 
 

@@ -42,7 +42,10 @@ async def on_order_created(
         session_id=session.session_id,
         metadata=metadata,
     )
-    await billing.checkouts.complete(session.session_id, order.id, metadata=metadata)
+    if outcome.kind == "applied":
+        # Only the delivery that pays the order completes its session: a repeat of an order that
+        # was paid through another session must not mark this one completed.
+        await billing.checkouts.complete(session.session_id, order.id, metadata=metadata)
     return outcome
 
 

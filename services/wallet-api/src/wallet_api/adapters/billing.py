@@ -29,7 +29,10 @@ class BillingClient:
                 payload = await response.json(content_type=None)
                 if response.status in (200, 201):
                     data = payload["data"]
-                    return {"checkoutUrl": data["checkoutUrl"], "checkoutId": data["checkoutId"]}
+                    session = {"checkoutUrl": data["checkoutUrl"], "checkoutId": data["checkoutId"]}
+                    if "sessionId" in data:  # lets a developer sign a test delivery for it
+                        session["sessionId"] = data["sessionId"]
+                    return session
         except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, TypeError) as error:
             raise ApiError(
                 BILLING_UPSTREAM_ERROR, f"billing-webhook unreachable: {type(error).__name__}"
