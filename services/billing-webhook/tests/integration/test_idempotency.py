@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from uuid import UUID
 
 from lf_testing.fakes import lemonsqueezy as ls
 
@@ -46,3 +47,16 @@ async def test_deliveries_of_one_order_with_different_bodies_still_pay_it_once(b
     assert outcomes == ["applied", "unchanged", "unchanged"]
     await published.drain()
     assert [m.body["credits"] for m in published.of(PURCHASED)] == [100]
+
+
+async def test_an_order_already_paid_through_one_session_leaves_another_session_open(billing, lenser):
+    await billing.pack("v-100", credits=100)
+    first, second = await billing.session(lenser), await billing.session(lenser)
+    await billing.accepted(ls.order(8, session_id=first, variant_id="v-100", total=500))
+    await billing.accepted(ls.order(8, session_id=second, variant_id="v-100", total=500))
+    await billing.published_all()
+    statuses = {
+        row["session_id"]: row["status"]
+        for row in await billing.db.fetch("SELECT session_id, status FROM checkout_sessions")
+    }
+    assert (statuses[UUID(first)], statuses[UUID(second)]) == ("completed", "created")
