@@ -1,44 +1,96 @@
 #!/usr/bin/env bash
-# `make bench`: the wallet-api benchmarks, written to docs/benchmarks.md.
+# `make bench`: the benchmarks, written to docs/benchmarks.md.
 #
-# Creates a scratch database on DATABASE_URL's server (default: the local one), runs
-# tests/bench/wallet_bench.py against it (pgbench baselines, wallet throughput, latency, rebuild),
-# drops the database, and replaces docs/benchmarks.md only if the run completed.
-# BENCH_SECONDS (default 10) sets the length of each measured phase; the whole run takes about
-# 25 s + 28 x BENCH_SECONDS and is killed if it takes more than twice that.
+# 1. wallet-api: creates a scratch database on DATABASE_URL's server (default: the local one), runs
+#    tests/bench/wallet_bench.py against it (pgbench baselines, wallet throughput, latency, rebuild)
+#    and drops the database. About 25 s + 28 x BENCH_SECONDS.
+# 2. billing-webhook: tests/bench/billing_bench.py makes its own scratch database and RabbitMQ vhost
+#    (AMQP_URL's server, management API or rabbitmqctl), runs wallet-api and billing-webhook as
+#    processes and measures signed deliveries to wallet credits; it drops both when done. About
+#    20 s + 10 x BENCH_SECONDS (2 minutes at the default), more if the pipeline is slow to drain.
+# docs/benchmarks.md is the wallet report followed by the billing section (between its markers), and
+# is replaced only if every part that ran completed.
+#
+# BENCH_SECONDS (default 10) sets the length of each measured phase; each part is killed if it takes
+# more than twice its estimate. BENCH_ONLY=wallet or BENCH_ONLY=billing runs one part and keeps the
+# other's section of the existing docs/benchmarks.md as it is.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 DATABASE_URL="${DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres}"
+AMQP_URL="${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/}"
 BENCH_SECONDS="${BENCH_SECONDS:-10}"
-export BENCH_SECONDS
+BENCH_ONLY="${BENCH_ONLY:-}"
+export DATABASE_URL AMQP_URL BENCH_SECONDS
 
+case "$BENCH_ONLY" in
+    "" | wallet | billing) ;;
+    *) echo "bench: BENCH_ONLY is wallet, billing or empty (both), not '$BENCH_ONLY'" >&2; exit 2 ;;
+esac
 for tool in psql pgbench uv; do
     command -v "$tool" >/dev/null || { echo "bench: $tool is not on PATH" >&2; exit 1; }
 done
-host="$(printf '%s' "$DATABASE_URL" | sed -E 's#^[a-z]+://([^@/]*@)?(\[[^]]*\]|[^:/?]*).*#\2#')"
-case "$host" in
-    127.0.0.1 | localhost | "[::1]" | "") ;;
-    *) [ -n "${BENCH_ALLOW_REMOTE:-}" ] || { echo "bench: refusing non-local server '$host'" >&2; exit 1; } ;;
-esac
+host_of() { printf '%s' "$1" | sed -E 's#^[a-z]+://([^@/]*@)?(\[[^]]*\]|[^:/?]*).*#\2#'; }
+for url in "$DATABASE_URL" "$AMQP_URL"; do
+    host="$(host_of "$url")"
+    case "$host" in
+        127.0.0.1 | localhost | "[::1]" | "") ;;
+        *) [ -n "${BENCH_ALLOW_REMOTE:-}" ] || { echo "bench: refusing non-local server '$host'" >&2; exit 1; } ;;
+    esac
+done
 
 name="bench_$(date +%Y%m%d_%H%M%S)_$$"
 bench_url="$(printf '%s' "$DATABASE_URL" | sed -E "s#^([a-z]+://[^/?]*)(/[^?]*)?#\1/$name#")"
 report="$(mktemp)"
+billing="$(mktemp)"
+composed="$(mktemp)"
+created=""
 
 cleanup() {
-    psql "$DATABASE_URL" -qX -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)" >/dev/null \
-        || echo "bench: could not drop database $name" >&2
-    rm -f "$report"
+    if [ -n "$created" ]; then
+        psql "$DATABASE_URL" -qX -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)" >/dev/null \
+            || echo "bench: could not drop database $name" >&2
+    fi
+    rm -f "$report" "$billing" "$composed"
 }
-psql "$DATABASE_URL" -qX -v ON_ERROR_STOP=1 -c "CREATE DATABASE \"$name\"" >/dev/null
 trap cleanup EXIT
-echo "bench: database $name, BENCH_SECONDS=$BENCH_SECONDS" >&2
 
-limit=$(( 2 * (30 + 28 * BENCH_SECONDS) ))
-timeout --signal=INT --kill-after=30 "$limit" \
-    uv run python tests/bench/wallet_bench.py --database-url "$bench_url" --out "$report"
+begin='<!-- billing-bench:begin'
+end='<!-- billing-bench:end -->'
+existing_billing() { # the billing section of the current docs/benchmarks.md, markers included
+    [ -f docs/benchmarks.md ] && sed -n "/^$begin/,/^$end/p" docs/benchmarks.md || true
+}
+existing_wallet() { # everything else
+    [ -f docs/benchmarks.md ] && sed "/^$begin/,/^$end/d" docs/benchmarks.md || true
+}
+
+if [ "$BENCH_ONLY" != billing ]; then
+    psql "$DATABASE_URL" -qX -v ON_ERROR_STOP=1 -c "CREATE DATABASE \"$name\"" >/dev/null
+    created=1
+    echo "bench: wallet, database $name, BENCH_SECONDS=$BENCH_SECONDS" >&2
+    limit=$(( 2 * (30 + 28 * BENCH_SECONDS) ))
+    timeout --signal=INT --kill-after=30 "$limit" \
+        uv run python tests/bench/wallet_bench.py --database-url "$bench_url" --out "$report"
+else
+    existing_wallet > "$report"
+fi
+
+if [ "$BENCH_ONLY" != wallet ]; then
+    echo "bench: billing, BENCH_SECONDS=$BENCH_SECONDS" >&2
+    limit=$(( 2 * (60 + 15 * BENCH_SECONDS) ))
+    timeout --signal=INT --kill-after=30 "$limit" \
+        uv run python tests/bench/billing_bench.py --out "$billing"
+else
+    existing_billing > "$billing"
+fi
 
 mkdir -p docs
-cp "$report" docs/benchmarks.md
+{
+    sed -e :a -e '/^\n*$/{$d;N;ba' -e '}' "$report" # the wallet report without trailing blank lines
+    if [ -s "$billing" ]; then
+        echo
+        cat "$billing"
+    fi
+} > "$composed"
+cp "$composed" docs/benchmarks.md
 echo "bench: wrote docs/benchmarks.md" >&2
