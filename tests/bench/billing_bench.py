@@ -58,6 +58,7 @@ import aio_pika
 import aiohttp
 import asyncpg
 import structlog
+from common import CLK_TCK, _machine_busy, check_local, env_float, env_int, met, percentile, ratio
 
 from billing_webhook.app import MIGRATIONS as BILLING_MIGRATIONS
 from billing_webhook.app import SCHEMA as BILLING_SCHEMA
@@ -80,23 +81,12 @@ WALLET_QUEUE = "wallet-api.events"
 FIRST_ORDER_ID = 10_000_000
 
 
-def env_int(name: str, default: int) -> int:
-    value = os.environ.get(name, "").strip()
-    return int(value) if value else default
-
-
-def env_float(name: str, default: float) -> float:
-    value = os.environ.get(name, "").strip()
-    return float(value) if value else default
-
-
 def log(message: str) -> None:
     print(f"[billing-bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 # --- CPU accounting -------------------------------------------------------------------------------
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 PG_AUX = (
     "checkpointer",
     "background writer",
@@ -108,16 +98,6 @@ PG_AUX = (
     "stats collector",
 )
 GROUPS = ("client", "billing", "wallet", "nginx", "pg", "rabbitmq")
-
-
-def _machine_busy() -> tuple[float, float] | None:
-    """(busy, total) CPU-seconds of the whole machine since boot."""
-    try:
-        values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
-    except OSError:
-        return None
-    idle = values[3] + values[4]
-    return (sum(values) - idle) / CLK_TCK, sum(values) / CLK_TCK
 
 
 @dataclass(frozen=True)
@@ -259,14 +239,6 @@ class CpuMeter:
 
 
 # --- statistics -----------------------------------------------------------------------------------
-
-
-def percentile(sorted_values: list[float], p: float) -> float:
-    """Nearest rank."""
-    if not sorted_values:
-        return float("nan")
-    rank = max(1, min(len(sorted_values), round(p / 100 * len(sorted_values) + 0.5)))
-    return sorted_values[rank - 1]
 
 
 def summary(values_ms: list[float]) -> dict[str, float]:
@@ -1028,14 +1000,6 @@ def fmt(value: float | None, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
-def ratio(a: float, b: float) -> str:
-    return f"{a / b:.3f}" if b else "n/a"
-
-
-def met(ok: bool) -> str:
-    return "**met**" if ok else "**not met**"
-
-
 INTRO = """\
 ## Billing: deliveries to credits
 
@@ -1563,14 +1527,6 @@ async def machine_facts(admin: asyncpg.Connection) -> dict[str, str]:
         ):
             facts["rabbitmq"] = (await response.json()).get("rabbitmq_version", "?")
     return facts
-
-
-def check_local(url: str) -> None:
-    host = urlsplit(url).hostname or "127.0.0.1"
-    if host not in ("127.0.0.1", "localhost", "::1") and not os.environ.get("BENCH_ALLOW_REMOTE"):
-        raise SystemExit(
-            f"refusing to benchmark a non-local server ({host}); set BENCH_ALLOW_REMOTE=1 to insist"
-        )
 
 
 async def main(out: Path | None, splice_into: Path | None) -> None:

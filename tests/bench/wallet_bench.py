@@ -47,6 +47,7 @@ from urllib.parse import urlsplit
 from uuid import UUID, uuid4
 
 import asyncpg
+from common import CLK_TCK, _machine_busy, check_local, env_float, env_int, met, percentile, ratio
 
 from lf_eventstore import RecordedEvent, read_after
 from lf_eventstore.reader import START, Checkpoint
@@ -66,23 +67,12 @@ BIG_DEPOSIT = 10**12
 GRANT = 10**9
 
 
-def env_int(name: str, default: int) -> int:
-    value = os.environ.get(name, "").strip()
-    return int(value) if value else default
-
-
-def env_float(name: str, default: float) -> float:
-    value = os.environ.get(name, "").strip()
-    return float(value) if value else default
-
-
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 # --- CPU accounting --------------------------------------------------------------------------
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 AUX_PROCESSES = (
     "checkpointer",
     "background writer",
@@ -93,16 +83,6 @@ AUX_PROCESSES = (
     "archiver",
     "stats collector",
 )
-
-
-def _machine_busy() -> tuple[float, float] | None:
-    """(busy, total) CPU-seconds of the whole machine since boot."""
-    try:
-        values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
-    except OSError:
-        return None
-    idle = values[3] + values[4]
-    return (sum(values) - idle) / CLK_TCK, sum(values) / CLK_TCK
 
 
 @dataclass(frozen=True)
@@ -204,14 +184,6 @@ class CpuMeter:
 
 
 # --- statistics ---------------------------------------------------------------------------------
-
-
-def percentile(sorted_values: list[float], p: float) -> float:
-    """Nearest rank."""
-    if not sorted_values:
-        return float("nan")
-    rank = max(1, min(len(sorted_values), round(p / 100 * len(sorted_values) + 0.5)))
-    return sorted_values[rank - 1]
 
 
 @dataclass
@@ -967,14 +939,6 @@ def fmt(value: float | None, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
-def ratio(a: float, b: float) -> str:
-    return f"{a / b:.3f}" if b else "n/a"
-
-
-def met(ok: bool) -> str:
-    return "**met**" if ok else "**not met**"
-
-
 def render(r: dict[str, Any]) -> str:
     cfg = r["config"]
     out = [HEADER]
@@ -1180,14 +1144,6 @@ async def machine_facts(admin: asyncpg.Connection) -> dict[str, str]:
         ["pgbench", "--version"], capture_output=True, text=True
     ).stdout.split()[-1]
     return facts
-
-
-def check_local(url: str) -> None:
-    host = urlsplit(url).hostname or "127.0.0.1"
-    if host not in ("127.0.0.1", "localhost", "::1") and not os.environ.get("BENCH_ALLOW_REMOTE"):
-        raise SystemExit(
-            f"refusing to benchmark a non-local server ({host}); set BENCH_ALLOW_REMOTE=1 to insist"
-        )
 
 
 async def main(url: str, out_path: Path) -> None:
