@@ -7,6 +7,7 @@ LemonSqueezy is a fake, on 127.0.0.1, speaking its JSON:API.
 
 from __future__ import annotations
 
+import shutil
 from uuid import uuid4
 
 import aio_pika
@@ -18,7 +19,10 @@ from lf_testing.processes import Gateway, ServiceProcess
 from lf_testing.tokens import bearer
 from lf_testing.waiting import eventually
 
-pytestmark = pytest.mark.slow
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx (the gateway) is not installed"),
+]
 SECRET = "e2e-webhook-secret"
 KEY = "e2e-platform-key"
 
