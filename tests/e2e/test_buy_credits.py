@@ -7,7 +7,6 @@ LemonSqueezy is a fake, on 127.0.0.1, speaking its JSON:API.
 
 from __future__ import annotations
 
-import shutil
 from uuid import uuid4
 
 import aio_pika
@@ -15,13 +14,13 @@ import aiohttp
 import pytest
 
 from lf_testing.fakes.lemonsqueezy import FakeLemonSqueezy, encode, headers, order
-from lf_testing.processes import Gateway, ServiceProcess
+from lf_testing.processes import Gateway, ServiceProcess, nginx_binary
 from lf_testing.tokens import bearer
 from lf_testing.waiting import eventually
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx (the gateway) is not installed"),
+    pytest.mark.skipif(nginx_binary() is None, reason="nginx (the gateway) is not installed"),
 ]
 SECRET = "e2e-webhook-secret"
 KEY = "e2e-platform-key"

@@ -70,6 +70,12 @@ class ServiceProcess:
             self.process.wait(timeout=20)
 
 
+def nginx_binary() -> str | None:
+    """nginx, also where root's PATH may lack /usr/sbin."""
+    found = shutil.which("nginx") or "/usr/sbin/nginx"
+    return found if Path(found).exists() else None
+
+
 class Gateway:
     """nginx with infra/gateway's config, on a free port, proxying to the given upstreams."""
 
@@ -85,7 +91,8 @@ class Gateway:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> Gateway:
-        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        nginx = nginx_binary()
+        assert nginx is not None, "nginx is not installed"
         rendered = subprocess.run(
             ["bash", str(REPO / "infra/gateway/render.sh")],
             env={**os.environ, **self.upstreams},
