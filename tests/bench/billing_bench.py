@@ -1302,7 +1302,7 @@ def analysis(r: dict[str, Any]) -> str:
     from lf_eventstore import CommandRunner
     from lf_messaging import Consumer
     from lf_pg.pool import jsonb
-    from lf_projections.follower import FollowerRunner, catch_up_once
+    from lf_projections.follower import catch_up_once
 
     cfg = r["config"]
     by = {p.label: p for p in r["phases"]}
@@ -1359,8 +1359,8 @@ def analysis(r: dict[str, Any]) -> str:
     # 3. Batches as transactions.
     if c:
         lines += [
-            f"**A processor batch is one transaction of up to 500 log events** (`{where(catch_up_once, 'read_after(conn, after, limit=batch_size)')}`,"
-            f" `batch_size=500` in `{where(FollowerRunner.__init__, 'batch_size')}`). A delivery's credit waits"
+            f"**A processor batch is one transaction of up to {c['batch_max']} deliveries** (`{where(catch_up_once, 'read_after(conn, after, limit=batch_size)')}`;"
+            " billing-webhook gives its processor `batch_size=50`, against 500 by default). A delivery's credit waits"
             f' for the whole batch to commit before the relay can read its `OrderPaid`: "picked up → credited" was'
             f" p50 {fmt(c['to_credit']['p50'])} ms in the closed loop (median batch {fmt(c['batch_median'])} deliveries,"
             f" largest {c['batch_max']}), and the batch holds one of the service's 10 pooled connections throughout."

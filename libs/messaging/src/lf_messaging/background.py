@@ -35,9 +35,15 @@ class BackgroundWork:
         self._closers: list[Callable[[], Awaitable[object]]] = []
         self._tasks: list[asyncio.Task[None]] = []
 
-    def follow(self, follower: Follower) -> None:
+    def follow(self, follower: Follower, *, batch_size: int = 500) -> None:
         runner = FollowerRunner(
-            follower, self.pool, self.wakeup, dsn=self._dsn, schema=self._schema, role=self._role
+            follower,
+            self.pool,
+            self.wakeup,
+            dsn=self._dsn,
+            schema=self._schema,
+            role=self._role,
+            batch_size=batch_size,
         )
         self._tasks.append(asyncio.create_task(runner.run(), name=follower.name))
         if close := getattr(follower, "close", None):

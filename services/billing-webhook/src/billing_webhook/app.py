@@ -80,7 +80,8 @@ async def _broker(app: web.Application, *, settings: BillingSettings) -> AsyncIt
 async def _background(app: web.Application, *, settings: BillingSettings) -> AsyncIterator[None]:
     billing = app[BILLING]
     work = BackgroundWork(app[PG_POOL], dsn=settings.database_url, schema=SCHEMA, role=settings.db_role)
-    work.follow(DeliveryProcessor(billing))
+    # Small batches: what a batch pays becomes visible to the relay only when the batch commits.
+    work.follow(DeliveryProcessor(billing), batch_size=50)
     work.follow(Relay(app[BROKER], to_message=to_message, types=RELAYED_TYPES, name=RELAY))
     work.every(settings.checkout_expiry_interval_seconds, billing.checkouts.expire_due)
     yield
