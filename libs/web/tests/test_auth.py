@@ -201,3 +201,15 @@ async def test_internal_route_with_the_platform_key_answers(client: TestClient) 
 
     assert response.status == 200
     assert (await response.json())["data"] == "pong"
+
+
+async def test_with_an_issuer_configured_a_token_from_another_issuer_or_none_is_refused() -> None:
+    issuer = "https://project.supabase.co/auth/v1"
+    verifier = JwtVerifier(ServiceSettings(jwt_issuer=issuer))
+
+    assert str(await verifier.verify(make_token(LENSER, iss=issuer))) == LENSER
+    assert (
+        await refused_code(verifier, make_token(LENSER, iss="https://evil.example/auth/v1"))
+        == "auth.invalid_token"
+    )
+    assert await refused_code(verifier, make_token(LENSER)) == "auth.invalid_token"

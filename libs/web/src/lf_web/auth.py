@@ -43,6 +43,7 @@ class JwtVerifier:
         self._secret = settings.supabase_jwt_secret
         self._jwks_url = settings.supabase_jwks_url
         self._audience = settings.jwt_audience
+        self._issuer = settings.jwt_issuer
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at: float | None = None
         self._fetch_lock = asyncio.Lock()
@@ -57,8 +58,12 @@ class JwtVerifier:
                 key,
                 algorithms=[alg],
                 audience=self._audience,
+                issuer=self._issuer,
                 leeway=LEEWAY_SECONDS,
-                options={"require": ["exp", "aud", "sub"], "strict_aud": True},
+                options={
+                    "require": ["exp", "aud", "sub", *(["iss"] if self._issuer else [])],
+                    "strict_aud": True,
+                },
             )
             return UUID(claims["sub"])
         except (jwt.PyJWTError, ValueError) as exc:  # ValueError: sub is not a UUID

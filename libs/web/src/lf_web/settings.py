@@ -23,6 +23,7 @@ class ServiceSettings(BaseSettings):
     supabase_url: str | None = None
     supabase_jwks_url: str | None = None
     jwt_audience: str = "authenticated"
+    jwt_issuer: str | None = None  # Supabase: <SUPABASE_URL>/auth/v1; unset: not checked (dev tokens)
     platform_api_key: str = "dev-platform-api-key"
     log_level: str = "INFO"
     host: str = "0.0.0.0"
