@@ -58,7 +58,17 @@ import aio_pika
 import aiohttp
 import asyncpg
 import structlog
-from common import CLK_TCK, _machine_busy, check_local, env_float, env_int, met, percentile, ratio
+from common import (
+    AUX_PROCESSES,
+    CLK_TCK,
+    _machine_busy,
+    check_local,
+    env_float,
+    env_int,
+    met,
+    percentile,
+    ratio,
+)
 
 from billing_webhook.app import MIGRATIONS as BILLING_MIGRATIONS
 from billing_webhook.app import SCHEMA as BILLING_SCHEMA
@@ -87,16 +97,6 @@ def log(message: str) -> None:
 
 # --- CPU accounting -------------------------------------------------------------------------------
 
-PG_AUX = (
-    "checkpointer",
-    "background writer",
-    "walwriter",
-    "wal writer",
-    "autovacuum launcher",
-    "logical replication launcher",
-    "archiver",
-    "stats collector",
-)
 GROUPS = ("client", "billing", "wallet", "nginx", "pg", "rabbitmq")
 
 
@@ -174,7 +174,7 @@ class CpuMeter:
                     )
                 except OSError:
                     continue
-                if f" {self.dbname} " in title or any(n in title for n in PG_AUX) or "-D " in title:
+                if f" {self.dbname} " in title or any(n in title for n in AUX_PROCESSES) or "-D " in title:
                     group = "pg"
             if group is not None:
                 found[pid] = (group, cpu)
@@ -861,7 +861,8 @@ async def statements_per_step(database_url: str, sessions: list[str]) -> dict[st
         from billing_webhook.application import queries
         from billing_webhook.application.billing import Billing
         from billing_webhook.application.processor import DeliveryProcessor
-        from lf_contracts.events import CreditsPurchasedV1
+        from billing_webhook.integration_events import to_message
+        from lf_eventstore.store import EVENT_COLUMNS, to_recorded
         from lf_messaging import MessageContext
         from lf_pg import create_pool
         from lf_projections.follower import catch_up_once
@@ -898,23 +899,15 @@ async def statements_per_step(database_url: str, sessions: list[str]) -> dict[st
                 handled = await catch_up_once(bpool, DeliveryProcessor(billing), batch_size=500)
                 await asyncio.sleep(0.01)
                 process = list(seen)
-                paid = await bpool.fetchrow(
-                    "SELECT data, event_id FROM events WHERE type = 'OrderPaid' AND data->>'order_id' = $1",
-                    order_id,
+                paid = to_recorded(
+                    await bpool.fetchrow(
+                        f"SELECT {EVENT_COLUMNS} FROM events WHERE type = 'OrderPaid' AND data->>'order_id' = $1",
+                        order_id,
+                    )
                 )
-                d = paid["data"]
-                event = CreditsPurchasedV1(
-                    occurred_at=dt.datetime.now(dt.UTC),
-                    order_id=d["order_id"],
-                    lenser_id=d["lenser_id"],
-                    credits=d["credits"],
-                    amount_cents=d["amount_cents"],
-                    currency=d["currency"],
-                    variant_id=d["variant_id"],
-                    test_mode=d["test_mode"],
-                )
+                event = to_message(paid)  # what billing's relay would publish for it
                 context = MessageContext(
-                    message_id=str(paid["event_id"]),
+                    message_id=str(paid.event_id),
                     routing_key=event.routing_key,
                     correlation_id="bench",
                     causation_id=None,
@@ -929,7 +922,7 @@ async def statements_per_step(database_url: str, sessions: list[str]) -> dict[st
                         context.message_id,
                         context.routing_key,
                     )
-                    await WALLET_HANDLERS[CreditsPurchasedV1](conn, event, context, wallets=wallets)
+                    await WALLET_HANDLERS[type(event)](conn, event, context, wallets=wallets)
                 await asyncio.sleep(0.01)
                 credit = list(seen)
                 result = {"accept": accept, "process": process, "credit": credit, "process_events": handled}

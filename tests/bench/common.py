@@ -18,6 +18,19 @@ def env_float(name: str, default: float) -> float:
     return float(value) if value else default
 
 
+# PostgreSQL's own processes, counted as the server's CPU in both benchmarks.
+AUX_PROCESSES = (
+    "checkpointer",
+    "background writer",
+    "walwriter",
+    "wal writer",
+    "autovacuum launcher",
+    "logical replication launcher",
+    "archiver",
+    "stats collector",
+)
+
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 

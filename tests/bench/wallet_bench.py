@@ -47,7 +47,17 @@ from urllib.parse import urlsplit
 from uuid import UUID, uuid4
 
 import asyncpg
-from common import CLK_TCK, _machine_busy, check_local, env_float, env_int, met, percentile, ratio
+from common import (
+    AUX_PROCESSES,
+    CLK_TCK,
+    _machine_busy,
+    check_local,
+    env_float,
+    env_int,
+    met,
+    percentile,
+    ratio,
+)
 
 from lf_eventstore import RecordedEvent, read_after
 from lf_eventstore.reader import START, Checkpoint
@@ -72,17 +82,6 @@ def log(message: str) -> None:
 
 
 # --- CPU accounting --------------------------------------------------------------------------
-
-AUX_PROCESSES = (
-    "checkpointer",
-    "background writer",
-    "walwriter",
-    "wal writer",
-    "autovacuum launcher",
-    "logical replication launcher",
-    "archiver",
-    "stats collector",
-)
 
 
 @dataclass(frozen=True)

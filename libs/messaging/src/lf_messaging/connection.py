@@ -57,6 +57,13 @@ class Broker:
         self._connection.reconnect_callbacks.add(self._on_reconnected)
         self._connecting = asyncio.create_task(self._connect(self._connection))
 
+    async def __aenter__(self) -> Broker:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
     async def _connect(self, connection: AbstractRobustConnection) -> None:
         await connection.connect(timeout=self.connect_timeout)
         log.info("broker.connected", broker=self._safe_url())

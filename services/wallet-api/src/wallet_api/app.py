@@ -67,12 +67,9 @@ async def _use_cases(app: web.Application, *, settings: WalletSettings) -> Async
 
 async def _broker(app: web.Application, *, settings: WalletSettings) -> AsyncIterator[None]:
     # Connects in the background: the HTTP API serves while RabbitMQ is away.
-    broker = Broker(settings.amqp_url)
-    await broker.start()
-    app[BROKER] = broker
-    app[BROKER_CHECK] = broker.is_up
-    yield
-    await broker.close()
+    async with Broker(settings.amqp_url) as broker:
+        app[BROKER], app[BROKER_CHECK] = broker, broker.is_up
+        yield
 
 
 async def _background(app: web.Application, *, settings: WalletSettings) -> AsyncIterator[None]:
