@@ -1,4 +1,4 @@
-"""``python -m billing_webhook serve | migrate | projections rebuild [NAME] | deliveries ...``.
+"""``python -m billing_webhook serve | migrate | projections rebuild [NAME] | verify | deliveries ...``.
 
 ``deliveries list [--limit N] [--failed]``, ``deliveries show ID``, ``deliveries replay ID``: inspect
 the stored deliveries and ask for one to be processed again (by the running service); an ID may be
@@ -25,9 +25,11 @@ from billing_webhook.application import queries
 from billing_webhook.application.billing import Billing
 from billing_webhook.projections import ALL
 from billing_webhook.settings import BillingSettings
+from billing_webhook.verification import VERIFIABLE
 from lf_pg import create_pool, migrate
 from lf_pg.pool import connect
 from lf_projections import rebuild
+from lf_projections.verify import report, verify
 from lf_web import configure_logging, run
 
 DEFAULT_WEBHOOK_URL = "http://127.0.0.1:8786/webhook/lemonsqueezy"
@@ -54,6 +56,10 @@ async def _rebuild(settings: BillingSettings, names: list[str]) -> None:
             print(f"{name}: rebuilt, {rows} rows")
     finally:
         await conn.close()
+
+
+async def _verify(settings: BillingSettings) -> int:
+    return report(SERVICE, await verify(settings.database_url, SCHEMA, VERIFIABLE, role=settings.db_role))
 
 
 @asynccontextmanager
@@ -146,6 +152,7 @@ def _parser() -> argparse.ArgumentParser:
     projections.add_argument(
         "names", nargs="*", metavar="NAME", help=f"any of: {', '.join(ALL)} (default: all)"
     )
+    commands.add_parser("verify", help="replay the log; list where snapshots or read models differ (exit 1)")
     deliveries = commands.add_parser("deliveries", help="inspect, replay or send webhook deliveries")
     action = deliveries.add_subparsers(dest="action", required=True)
     listing = action.add_parser("list", help="the newest deliveries first")
@@ -176,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_migrate(settings))
     elif args.command == "projections":
         asyncio.run(_rebuild(settings, args.names))
+    elif args.command == "verify":
+        return asyncio.run(_verify(settings))
     elif args.command == "deliveries":
         handlers = {
             "list": lambda: _list(settings, args.limit, args.failed),

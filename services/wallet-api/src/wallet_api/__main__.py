@@ -1,4 +1,4 @@
-"""``python -m wallet_api serve | migrate | projections rebuild [NAME]``."""
+"""``python -m wallet_api serve | migrate | projections rebuild [NAME] | verify``."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import sys
 from lf_pg import migrate
 from lf_pg.pool import connect
 from lf_projections import rebuild
+from lf_projections.verify import report, verify
 from lf_web import configure_logging, run
 from wallet_api.app import MIGRATIONS, SCHEMA, SERVICE, create_app
 from wallet_api.projections import ALL, LEDGER
 from wallet_api.settings import WalletSettings
+from wallet_api.verification import VERIFIABLE
 
 
 async def _migrate(settings: WalletSettings) -> None:
@@ -31,6 +33,10 @@ async def _rebuild(settings: WalletSettings, names: list[str]) -> None:
         await conn.close()
 
 
+async def _verify(settings: WalletSettings) -> int:
+    return report(SERVICE, await verify(settings.database_url, SCHEMA, VERIFIABLE, role=settings.db_role))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m wallet_api")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -41,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     projections.add_argument(
         "names", nargs="*", metavar="NAME", help=f"any of: {', '.join(ALL)} (default: all)"
     )
+    commands.add_parser("verify", help="replay the log; list where snapshots or read models differ (exit 1)")
     args = parser.parse_args(argv)
     if args.command == "projections" and (unknown := set(args.names) - set(ALL)):
         parser.error(f"unknown projection(s): {', '.join(sorted(unknown))}")
@@ -51,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_migrate(settings))
     elif args.command == "projections":
         asyncio.run(_rebuild(settings, args.names))
+    elif args.command == "verify":
+        return asyncio.run(_verify(settings))
     else:
         asyncio.run(_migrate(settings))
         run(create_app(settings), settings)
