@@ -99,9 +99,11 @@ async def verify_projection(
 ) -> Findings:
     """Compare ``projection``'s live tables with a replay; ``scratch`` holds the replay's tables."""
     findings = Findings(projection.name, limit=limit)
+    live = ", ".join(f'"{schema}".{table}' for table in projection.tables)
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        # The first statement takes the snapshot; the tables' identities then tell whether a
-        # rebuild swapped one in (its rows invisible to this snapshot) before we read it.
+        # The first statement takes the snapshot. The live tables are not touched (nor locked)
+        # until the replay is done; their identities then tell whether a rebuild swapped one in
+        # meanwhile, whose rows this snapshot cannot see.
         tables_before = await _identities(conn, schema, projection.tables)
         await _create_scratch_tables(scratch, schema, projection.tables)
         try:
@@ -116,13 +118,15 @@ async def verify_projection(
                 findings.add([replayed])
                 findings.checked = f"replay failed {where}"
                 return findings
+            # Held from here to the end: no swap can come between the check and the reading.
+            await conn.execute(f"LOCK TABLE {live} IN ACCESS SHARE MODE")
+            if await _identities(conn, schema, projection.tables) != tables_before:
+                findings.add([_REPLACED])
+                findings.checked = f"{replayed} events replayed {where}, nothing compared"
+                return findings
             rows = 0
             for table in projection.tables:
                 rows += await _compare_table(conn, scratch, schema, table, findings)
-            if await _identities(conn, schema, projection.tables) != tables_before:
-                findings.differences.clear()
-                findings.unlisted = 0
-                findings.add([_REPLACED])
             findings.checked = f"{replayed} events replayed {where}, {rows} rows compared"
         finally:
             await _drop_scratch_tables(scratch, projection.tables)
