@@ -43,7 +43,7 @@ async def pool(database_url):
     pool = await create_pool(database_url, SCHEMA, min_size=1, max_size=4)
     await pool.execute(
         "CREATE TABLE totals (name text PRIMARY KEY, total bigint NOT NULL CHECK (total >= 0));"
-        "CREATE TABLE notes (name text NOT NULL, note text NOT NULL)"  # no primary key
+        "CREATE TABLE notes (name text NOT NULL, note text)"  # no primary key: keyed by every column
     )
     yield pool
     await pool.close()
@@ -71,12 +71,13 @@ async def verify_totals(database_url, *, followed: bool = False, projection: Pro
 async def history(pool):
     await record(pool, "s-1", ("Added", {"name": "a", "n": 2}), ("Noted", {"name": "a", "note": "hi"}))
     await record(pool, "s-2", ("Added", {"name": "a", "n": 3}), ("Added", {"name": "b", "n": 1}))
+    await record(pool, "s-3", ("Noted", {"name": "b", "note": None}), ("Noted", {"name": "b", "note": "x"}))
 
 
 async def test_live_tables_equal_to_the_replay_have_no_differences(database_url, history):
     findings = await verify_totals(database_url)
     assert findings.differences == []
-    assert findings.checked == "4 events replayed at the head of the log, 3 rows compared"
+    assert findings.checked == "6 events replayed at the head of the log, 5 rows compared"
 
 
 async def test_changed_missing_and_extra_rows_are_each_reported_by_key(database_url, pool, history):
@@ -84,6 +85,7 @@ async def test_changed_missing_and_extra_rows_are_each_reported_by_key(database_
     await pool.execute("DELETE FROM totals WHERE name = 'b'")
     await pool.execute("INSERT INTO totals VALUES ('c', 9)")
     await pool.execute("INSERT INTO notes VALUES ('a', 'hi')")  # a duplicate: no key tells them apart
+    await pool.execute("DELETE FROM notes WHERE name = 'b' AND note IS NULL")
 
     findings = await verify_totals(database_url)
 
@@ -92,6 +94,7 @@ async def test_changed_missing_and_extra_rows_are_each_reported_by_key(database_
         Difference("totals", "name=b", {"name": "b", "total": 1}, NOTHING),
         Difference("totals", "name=c", NOTHING, {"name": "c", "total": 9}),
         Difference("notes", "name=a, note=hi", NOTHING, {"name": "a", "note": "hi"}),
+        Difference("notes", "name=b, note=null", {"name": "b", "note": None}, NOTHING),
     ]
 
 
@@ -109,7 +112,7 @@ async def test_a_followed_projection_is_compared_at_its_checkpoint(database_url,
 
 
 async def test_a_log_the_projection_cannot_replay_is_reported_not_raised(database_url, pool, history):
-    await record(pool, "s-3", ("Added", {"name": "b", "n": -5}), inline=False)  # total would go below 0
+    await record(pool, "s-4", ("Added", {"name": "b", "n": -5}), inline=False)  # total would go below 0
     findings = await verify_totals(database_url)
     [difference] = findings.differences
     assert (difference.where, difference.expected) == ("totals", "a replay that applies")

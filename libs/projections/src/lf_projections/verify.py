@@ -225,14 +225,20 @@ async def _key_columns(conn: asyncpg.Connection, schema: str, table: str) -> lis
 
 async def _rows(
     conn: asyncpg.Connection, table: str, key: list[str]
-) -> AsyncIterator[tuple[list[str], dict[str, Any]]]:
-    """``table``'s rows as (key, row), in an order Python's comparison of the keys agrees with:
-    each key column as text in the "C" collation, which sorts by code point as Python does."""
+) -> AsyncIterator[tuple[list[str | None], dict[str, Any]]]:
+    """``table``'s rows as (key, row), in the order ``_sort_key`` gives: each key column as text in
+    the "C" collation (byte order of UTF-8, which is code point order, as Python compares), nulls
+    first (a table without a primary key is keyed by all its columns, nullable ones too)."""
     as_text = [f'"{c}"::text COLLATE "C"' for c in key]
-    query = f'SELECT ARRAY[{", ".join(as_text)}] AS "?key", * FROM {table} ORDER BY {", ".join(as_text)}'
+    order = ", ".join(f"{column} NULLS FIRST" for column in as_text)
+    query = f'SELECT ARRAY[{", ".join(as_text)}] AS "?key", * FROM {table} ORDER BY {order}'
     async for row in conn.cursor(query, prefetch=BATCH):
         values = dict(row.items())
         yield values.pop("?key"), values
+
+
+def _sort_key(key: list[str | None]) -> list[tuple[bool, str]]:
+    return [(value is not None, value or "") for value in key]
 
 
 async def _compare_table(
@@ -247,12 +253,12 @@ async def _compare_table(
         found, expected = await anext(live, None), await anext(replayed, None)
         compared = 0
         while found is not None or expected is not None:
-            if found is None or (expected is not None and expected[0] < found[0]):
+            if found is None or (expected is not None and _sort_key(expected[0]) < _sort_key(found[0])):
                 findings.add([Difference(table, _key(key, expected[0]), expected[1], NOTHING)])
                 expected = await anext(replayed, None)
                 continue
             compared += 1
-            if expected is None or found[0] < expected[0]:
+            if expected is None or _sort_key(found[0]) < _sort_key(expected[0]):
                 findings.add([Difference(table, _key(key, found[0]), NOTHING, found[1])])
             else:
                 if found[1] != expected[1]:
@@ -263,5 +269,5 @@ async def _compare_table(
     return compared
 
 
-def _key(columns: list[str], values: list[str]) -> str:
-    return ", ".join(f"{c}={v}" for c, v in zip(columns, values, strict=True))
+def _key(columns: list[str], values: list[str | None]) -> str:
+    return ", ".join(f"{c}={'null' if v is None else v}" for c, v in zip(columns, values, strict=True))
