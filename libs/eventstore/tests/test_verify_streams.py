@@ -7,7 +7,7 @@ from typing import Any, Self
 import pytest
 
 from lf_eventstore import MIGRATIONS, Aggregate, AggregateRepository, DomainEvent, NewEvent, append
-from lf_eventstore.verify import NOTHING, Difference, verify_streams
+from lf_eventstore.verify import NOTHING, Difference, changed_fields, verify_streams
 from lf_pg import create_pool, migrate
 
 
@@ -129,6 +129,15 @@ async def test_past_the_limit_differences_are_counted_not_listed(pool):
     assert (len(findings.differences), findings.unlisted, findings.count) == (1, 3, 4)
 
 
-async def test_a_difference_reads_as_where_key_expected_and_found():
+def test_nested_fields_that_differ_are_named_by_their_path():
+    expected = {"terms": {"credits": 100, "name": "pack"}, "open": {}}
+    found = {"terms": {"credits": 9, "name": "pack"}, "open": {"r1": 5}}
+    assert changed_fields(expected, found) == (
+        {"terms.credits": 100, "open.r1": NOTHING},
+        {"terms.credits": 9, "open.r1": 5},
+    )
+
+
+def test_a_difference_reads_as_where_key_expected_and_found():
     difference = Difference("balances", "lenser_id=42", {"balance": 75, "status": "open"}, NOTHING)
     assert str(difference) == 'balances [lenser_id=42]: expected {balance=75, status="open"}, found nothing'

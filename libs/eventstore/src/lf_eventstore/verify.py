@@ -49,7 +49,7 @@ def show(value: Any) -> str:
 
 
 def _json(value: Any) -> str:
-    return "nothing" if value is NOTHING else json.dumps(value, default=str)
+    return "nothing" if value is NOTHING else json.dumps(value, default=str, sort_keys=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,10 +89,24 @@ class Findings:
         return len(self.differences) + self.unlisted
 
 
-def changed_fields(expected: dict[str, Any], found: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Only the fields that differ, on each side (a field one side lacks shows as ``nothing``)."""
-    names = [n for n in {**expected, **found} if expected.get(n, NOTHING) != found.get(n, NOTHING)]
-    return {n: expected.get(n, NOTHING) for n in names}, {n: found.get(n, NOTHING) for n in names}
+def changed_fields(
+    expected: dict[str, Any], found: dict[str, Any], prefix: str = ""
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Only the fields that differ, on each side, nested ones by their dotted path (a field one side
+    lacks shows as ``nothing``)."""
+    expected_only: dict[str, Any] = {}
+    found_only: dict[str, Any] = {}
+    for name in {**expected, **found}:
+        was, now = expected.get(name, NOTHING), found.get(name, NOTHING)
+        if was == now:
+            continue
+        if isinstance(was, dict) and isinstance(now, dict):
+            deeper = changed_fields(was, now, f"{prefix}{name}.")
+            expected_only.update(deeper[0])
+            found_only.update(deeper[1])
+        else:
+            expected_only[prefix + name], found_only[prefix + name] = was, now
+    return expected_only, found_only
 
 
 _RECORDED = [f.name for f in fields(RecordedEvent)]

@@ -78,9 +78,10 @@ async def test_forged_snapshots_are_caught_whether_one_was_taken_or_not(billing,
     code, lines = await run_verify(billing.settings)
 
     assert code == 1
-    [pack] = [line for line in lines if line.startswith("stream credit-pack-v-100 ")]
-    assert pack.startswith("stream credit-pack-v-100 [snapshot at version 100]: expected {terms=")
-    assert '"credits_granted": 100' in pack and '"credits_granted": 1000000' in pack
+    assert (
+        "stream credit-pack-v-100 [snapshot at version 100]: expected {terms.credits_granted=100},"
+        " found {terms.credits_granted=1000000}"
+    ) in lines
     assert (
         "stream order-51 [snapshot at version 1]: expected {credits_refunded_total=0},"
         " found {credits_refunded_total=90}"
