@@ -17,9 +17,9 @@ stray ``VERSION`` variable is never read.
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import ClassVar, Literal, Self
 
-from pydantic import AliasChoices, Field, ValidationError, model_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EnvMode = Literal["development", "production"]
@@ -37,6 +37,9 @@ class InsecureSettings(ValueError):
 
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="forbid")
+    # Whether the service verifies lensers' tokens (then production needs a way to: a JWT secret
+    # or a JWKS). A service without user routes sets False.
+    verifies_user_tokens: ClassVar[bool] = True
 
     env_mode: EnvMode = "production"
     database_url: str = "postgresql://postgres@127.0.0.1:5432/lenserfight"
@@ -58,6 +61,13 @@ class ServiceSettings(BaseSettings):
     version: str | None = Field(
         default=None, validation_alias=AliasChoices("PLATFORM_API_VERSION", "GIT_SHA")
     )
+
+    @field_validator("supabase_jwt_secret", "supabase_url", "supabase_jwks_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # docker compose passes "${SUPABASE_URL:-}" as "": no key, no URL. Safe: an empty secret
+        # verifies nothing either way, and production still needs one of them.
+        return None if value == "" else value
 
     @property
     def development(self) -> bool:
@@ -99,7 +109,7 @@ class ServiceSettings(BaseSettings):
             for name, value in self.required_secrets().items()
             if (problem := _weakness(value, self.dev_secrets())) is not None
         ]
-        if self.supabase_jwt_secret is None and self.supabase_jwks_url is None:
+        if self.verifies_user_tokens and self.supabase_jwt_secret is None and self.supabase_jwks_url is None:
             problems.append("SUPABASE_JWT_SECRET or SUPABASE_URL must be set (no way to verify user tokens)")
         if problems:
             raise InsecureSettings(f"ENV_MODE={self.env_mode}: " + "; ".join(problems))

@@ -4,6 +4,7 @@ DEV_LEMONSQUEEZY_WEBHOOK_SECRET = "dev-lemonsqueezy-webhook-secret"
 
 
 class BillingSettings(ServiceSettings):
+    verifies_user_tokens = False  # LemonSqueezy's signatures and the platform key, no user tokens
     port: int = 8103
     # Signs deliveries: whoever knows it can mint credits (POST /wallet/checkout tells a buyer its
     # session id). development: DEV_LEMONSQUEEZY_WEBHOOK_SECRET; production: required.
