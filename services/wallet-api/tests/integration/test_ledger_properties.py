@@ -108,6 +108,11 @@ async def assert_ledger_invariants(pool, lensers: list[UUID]) -> None:
             posted["available"] + posted["reserved"],
             posted["reserved"],
         )
+    # What late settlements could not charge is owed on the uncollected accounts, to the credit.
+    owed = await pool.fetchval(
+        "SELECT coalesce(-sum(amount), 0) FROM ledger_postings WHERE account LIKE 'uncollected:%'"
+    )
+    assert owed == await pool.fetchval("SELECT coalesce(sum(uncollected), 0) FROM reservations")
     # Every transaction's balanceAfter is the sum of that user's postings up to it.
     mismatched = await pool.fetchval(
         "SELECT count(*) FROM transactions t WHERE t.balance_after <> (SELECT coalesce(sum(p.amount), 0)"
