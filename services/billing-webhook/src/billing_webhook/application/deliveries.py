@@ -55,9 +55,11 @@ class Deliveries(UseCases):
             if found is None:
                 now = self.clock()
                 if personal:
+                    # A concurrent copy of the same body may be recording it too: it loses on the
+                    # stream (ConcurrencyError, retried as a duplicate), not here.
                     await conn.execute(
                         "INSERT INTO delivery_personal_data (delivery_id, data, received_at)"
-                        " VALUES ($1, $2, $3)",
+                        " VALUES ($1, $2, $3) ON CONFLICT (delivery_id) DO NOTHING",
                         key,
                         personal,
                         now,
