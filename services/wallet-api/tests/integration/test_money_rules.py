@@ -77,6 +77,8 @@ async def test_what_the_balance_cannot_cover_is_recorded_as_uncollected_never_be
     owed = await wallet.money_report()
     assert owed["uncollected"] == [{"lenserId": str(lenser), "credits": 35}]
     assert owed["uncollectedTotal"] == 35
+    metrics = await (await wallet.api.get("/metrics")).text()
+    assert 'wallet_credits_total{movement="uncollected"}' in metrics
 
 
 async def test_a_test_mode_purchase_is_refused_and_recorded_where_test_payments_are_not_accepted(
