@@ -424,18 +424,32 @@ def test_wallet_api_reaches_billing_webhook_in_compose(compose):
 
 
 def test_compose_defaults_billing_webhook_to_its_own_defaults(compose):
-    """What compose passes when .env says nothing is what the service would use anyway."""
+    """What compose passes when .env says nothing is what the service would use anyway (compose
+    runs it in production, where a secret has no default: compose requires those with ${VAR:?})."""
     environment = compose["services"]["billing-webhook"]["environment"]
     lemonsqueezy = {name.upper() for name in BillingSettings.model_fields if name.startswith("lemonsqueezy_")}
     assert lemonsqueezy <= set(environment)
+    secrets = {
+        name: "s" * 32 for name in ("platform_api_key", "lemonsqueezy_webhook_secret", "lemonsqueezy_api_key")
+    }
+
+    def production(**values: str) -> BillingSettings:
+        return BillingSettings(**{"env_mode": "production", **secrets, **values})
+
     for name, value in environment.items():
         field = name.lower()
         found = re.fullmatch(r"\$\{([A-Z_]+):-(.*)\}", str(value))
-        if field not in BillingSettings.model_fields or found is None:
+        if field not in BillingSettings.model_fields or field == "env_mode" or found is None:
             continue
         assert found[1] == name
-        default = BillingSettings.model_fields[field].default
-        assert getattr(BillingSettings(**{field: found[2]}), field) == default, name
+        assert getattr(production(**{field: found[2]}), field) == getattr(production(), field), name
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_compose_runs_each_service_in_production_with_secrets_required_from_env(compose, name):
+    environment = compose["services"][name]["environment"]
+    assert environment["ENV_MODE"] == "${ENV_MODE:-production}"
+    assert environment["PLATFORM_API_KEY"].startswith("${PLATFORM_API_KEY:?")
 
 
 def test_init_sql_gives_every_service_of_the_dev_runner_a_role_and_its_schemas():

@@ -141,6 +141,21 @@ async def test_hs256_token_signed_with_the_public_key_is_refused(jwks_verifier: 
     assert await refused_code(jwks_verifier, token) == "auth.invalid_token"
 
 
+async def test_a_jwks_only_deployment_refuses_hs256_signed_with_the_dev_secret(
+    jwks_verifier: JwtVerifier,
+) -> None:
+    # SUPABASE_URL alone: anyone holding the public dev secret could otherwise mint any sub.
+    assert await refused_code(jwks_verifier, make_token(LENSER)) == "auth.invalid_token"
+
+
+async def test_hs256_and_jwks_together_when_the_secret_is_set_explicitly(jwks: FakeJwks) -> None:
+    secret = "s" * 40
+    verifier = JwtVerifier(ServiceSettings(supabase_url=jwks.url, supabase_jwt_secret=secret))
+
+    assert str(await verifier.verify(make_token(LENSER, secret=secret))) == LENSER
+    assert await refused_code(verifier, make_token(LENSER)) == "auth.invalid_token"
+
+
 async def test_header_alg_that_does_not_match_the_key_is_refused(jwks_verifier: JwtVerifier) -> None:
     token = jwt.encode(claims(), EC_KEY, algorithm="ES256", headers={"kid": "rsa-1"})
 

@@ -1,6 +1,7 @@
 import pytest
 
 from lf_web import ServiceSettings
+from lf_web.settings import DEV_PLATFORM_API_KEY, DEV_SUPABASE_JWT_SECRET
 
 
 def test_settings_are_read_from_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -45,3 +46,71 @@ def test_a_service_subclass_sets_its_own_port_and_fields() -> None:
 def test_unknown_keyword_is_refused_rather_than_ignored() -> None:
     with pytest.raises(ValueError, match="version"):
         ServiceSettings(version="1.0")
+
+
+STRONG = "x" * 32
+
+
+def production(**values: object) -> ServiceSettings:
+    return ServiceSettings(env_mode="production", **values)
+
+
+def test_env_mode_unset_is_production(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ENV_MODE", raising=False)
+
+    with pytest.raises(ValueError, match="PLATFORM_API_KEY is missing"):
+        ServiceSettings()
+
+
+def test_development_has_the_dev_secrets() -> None:
+    settings = ServiceSettings(env_mode="development")
+
+    assert (settings.supabase_jwt_secret, settings.platform_api_key) == (
+        DEV_SUPABASE_JWT_SECRET,
+        DEV_PLATFORM_API_KEY,
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "problem"),
+    [
+        (None, "PLATFORM_API_KEY is missing"),
+        ("", "PLATFORM_API_KEY is empty"),
+        ("x" * 31, "PLATFORM_API_KEY is shorter than 32 bytes"),
+        (DEV_PLATFORM_API_KEY, "PLATFORM_API_KEY is a development default"),
+    ],
+)
+def test_production_refuses_a_weak_platform_api_key(key: str | None, problem: str) -> None:
+    values = {} if key is None else {"platform_api_key": key}
+
+    with pytest.raises(ValueError, match=problem):
+        production(supabase_jwt_secret=STRONG, **values)
+
+
+def test_production_refuses_the_public_dev_jwt_secret() -> None:
+    with pytest.raises(ValueError, match="SUPABASE_JWT_SECRET is a development default"):
+        production(platform_api_key=STRONG, supabase_jwt_secret=DEV_SUPABASE_JWT_SECRET)
+
+
+def test_production_refuses_to_start_with_no_way_to_verify_user_tokens() -> None:
+    with pytest.raises(ValueError, match="SUPABASE_JWT_SECRET or SUPABASE_URL"):
+        production(platform_api_key=STRONG)
+
+
+def test_production_with_jwks_only_has_no_hs256_secret() -> None:
+    settings = production(platform_api_key=STRONG, supabase_url="https://p.supabase.co")
+
+    assert settings.supabase_jwt_secret is None
+
+
+def test_load_exits_with_one_line_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENV_MODE", "production")
+    monkeypatch.setenv("SUPABASE_JWT_SECRET", STRONG)
+    monkeypatch.setenv("PLATFORM_API_KEY", "short")
+
+    with pytest.raises(SystemExit) as refused:
+        ServiceSettings.load()
+
+    message = str(refused.value.code)
+    assert "PLATFORM_API_KEY is shorter than 32 bytes" in message
+    assert "\n" not in message

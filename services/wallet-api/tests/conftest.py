@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from uuid import UUID, uuid4
 
+import aio_pika
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from lf_contracts.events import IntegrationEvent
+from lf_messaging import publish
 from lf_pg import create_pool, migrate
 from lf_testing.tokens import bearer
+from lf_testing.waiting import eventually
 from wallet_api.app import MIGRATIONS, SCHEMA, create_app
 from wallet_api.settings import WalletSettings
 
@@ -89,6 +93,34 @@ class WalletDriver:
 
     async def balance(self, lenser_id: UUID) -> dict:
         response = await self.api.get("/wallet/balance", headers=bearer(lenser_id))
+        assert response.status == 200, await response.text()
+        return (await response.json())["data"]
+
+    async def deliver(self, *messages: tuple[str, IntegrationEvent]) -> None:
+        """Publish (message id, event) pairs to the service's exchange; wait until each is handled."""
+        before = await self.db.fetchval("SELECT count(*) FROM inbox")
+        connection = await aio_pika.connect(self.settings.amqp_url)
+        async with connection:
+            channel = await connection.channel(publisher_confirms=True)
+
+            async def queue_declared() -> bool:
+                try:
+                    await (await connection.channel()).declare_queue("wallet-api.events", passive=True)
+                    return True
+                except aio_pika.exceptions.ChannelClosed:
+                    return False
+
+            await eventually(queue_declared)
+            for message_id, event in messages:
+                await publish(channel, event, message_id=message_id)
+
+        async def handled() -> bool:
+            return await self.db.fetchval("SELECT count(*) FROM inbox") == before + len(messages)
+
+        await eventually(handled)
+
+    async def money_report(self) -> dict:
+        response = await self.api.get("/internal/reports/money", headers=INTERNAL)
         assert response.status == 200, await response.text()
         return (await response.json())["data"]
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 
 import pytest
 
 from lf_testing import infra
+
+# Tests run as development (public dev secrets, test-mode payments); unset, services default to
+# production. A test of production passes env_mode="production" (or ENV_MODE) itself.
+os.environ.setdefault("ENV_MODE", "development")
 
 
 @pytest.fixture

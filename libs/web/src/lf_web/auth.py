@@ -72,6 +72,7 @@ class JwtVerifier:
 
     async def _key_for(self, header: dict[str, Any]) -> tuple[str, jwt.PyJWK | str]:
         alg = header.get("alg")
+        # No secret (a JWKS-only deployment): HS256 is refused, never checked against a default.
         if alg == "HS256" and self._secret:
             return alg, self._secret
         if isinstance(alg, str) and alg in ASYMMETRIC_ALGORITHMS and self._jwks_url:
@@ -142,7 +143,7 @@ async def require_user(request: web.Request) -> UUID:
 async def internal_key_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """``/internal/*`` is for our own services: they present the platform key."""
     if request.path.startswith("/internal/"):
-        expected = request.config_dict[SETTINGS].platform_api_key.encode()
+        expected = (request.config_dict[SETTINGS].platform_api_key or "").encode()
         presented = request.headers.get("X-Platform-Api-Key", "").encode(errors="replace")
         if not expected or not hmac.compare_digest(presented, expected):
             raise ApiError(AUTH_UNAUTHORIZED)

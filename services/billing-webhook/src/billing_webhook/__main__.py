@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "deliveries" and args.action == "send" and not Path(args.file).is_file():
         parser.error(f"no such file: {args.file}")
 
-    settings = BillingSettings()
+    settings = BillingSettings.load()  # production: exits with one line on a weak secret
     configure_logging(settings.log_level, SERVICE)
     if args.command == "migrate":
         asyncio.run(_migrate(settings))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from functools import partial
 
 import aiohttp
@@ -38,6 +39,8 @@ OPENAPI = openapi_spec(SERVICE)
 BROKER = web.AppKey("broker", Broker)
 # Follower names key their checkpoints (per schema); this one reads well in logs and metrics.
 RELAY = "billing-webhook.relay"
+# How often buyers' personal data past its retention is deleted (a bounded batch each time).
+PERSONAL_DATA_SWEEP_SECONDS = 600
 
 
 def create_app(settings: BillingSettings, *, background: bool = True) -> web.Application:
@@ -81,5 +84,7 @@ async def _background(app: web.Application, *, settings: BillingSettings) -> Asy
     work.follow(DeliveryProcessor(billing), batch_size=50)
     work.follow(Relay(app[BROKER], to_message=to_message, types=RELAYED_TYPES, name=RELAY))
     work.every(settings.checkout_expiry_interval_seconds, billing.checkouts.expire_due)
+    retention = timedelta(days=settings.delivery_personal_data_retention_days)
+    work.every(PERSONAL_DATA_SWEEP_SECONDS, partial(billing.deliveries.forget_personal_data, retention))
     yield
     await work.stop()

@@ -42,6 +42,15 @@ def to_message(event: RecordedEvent) -> IntegrationEvent | None:
                 variant_id=d["variant_id"],
                 test_mode=d["test_mode"],
             )
+        case "SubscriptionInvoiceRefunded":
+            # Refunded as the order the renewal was credited as.
+            return OrderRefundedV1(
+                occurred_at=at,
+                order_id=f"{SUBSCRIPTION_ORDER_PREFIX}{d['invoice_id']}",
+                lenser_id=d["lenser_id"],
+                credits_refunded_total=d["credits_refunded_total"],
+                refunded_amount_cents=d["refunded_amount_cents"],
+            )
         case "CreditPackDefined" | "CreditPackChanged":
             return CreditPackChangedV1(
                 occurred_at=at,
@@ -60,6 +69,7 @@ RELAYED_TYPES = [
     "OrderPaid",
     "OrderRefunded",
     "SubscriptionInvoicePaid",
+    "SubscriptionInvoiceRefunded",
     "CreditPackDefined",
     "CreditPackChanged",
 ]

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from lf_testing.fakes import lemonsqueezy as ls
 
-from ..conftest import PURCHASED
+from ..conftest import PURCHASED, REFUNDED
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -87,6 +87,30 @@ async def test_a_renewal_that_arrives_before_its_subscription_is_credited_when_t
     )
     [purchase] = await published.wait_for(PURCHASED, 1)
     assert (purchase.body["orderId"], purchase.body["credits"]) == ("subscription-invoice-601", 1000)
+
+
+async def test_a_refunded_renewal_takes_its_credits_back_like_a_refunded_order(billing, published, lenser):
+    await billing.pack("v-monthly", credits=1000, price_cents=900)
+    session = await billing.session(lenser, "v-monthly")
+    await billing.accepted(
+        ls.subscription("35", session_id=session, variant_id="v-monthly", updated_at=at(0))
+    )
+    await billing.accepted(ls.subscription_invoice("701", subscription_id="35", total=900))
+
+    def refund(cents: int) -> dict:
+        return ls.subscription_invoice(
+            "701", subscription_id="35", total=900, status="partial_refund",
+            event_name="subscription_payment_refunded", refunded_amount=cents,
+        )  # fmt: skip
+
+    await billing.accepted(refund(450))
+    await billing.accepted(refund(450))  # resent: nothing more to take back
+    await billing.accepted(refund(900))
+    await billing.published_all()
+    await published.drain()
+    refunds = [(m.body["orderId"], m.body["creditsRefundedTotal"]) for m in published.of(REFUNDED)]
+    assert refunds == [("subscription-invoice-701", 500), ("subscription-invoice-701", 1000)]
+    assert [m.body["lenserId"] for m in published.of(REFUNDED)] == [str(lenser)] * 2
 
 
 async def test_a_subscription_created_must_name_its_checkout_session(billing):

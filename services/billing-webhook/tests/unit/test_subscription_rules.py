@@ -3,7 +3,7 @@
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
-from billing_webhook.domain.events import SubscriptionInvoicePaid
+from billing_webhook.domain.events import SubscriptionInvoicePaid, SubscriptionInvoiceRefunded
 from billing_webhook.domain.subscription import Invoice, Subscription, SubscriptionState
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -62,3 +62,30 @@ def test_an_invoice_before_its_subscription_waits_and_is_credited_once_it_is_kno
         {},
         subscription.state,
     )
+
+
+def refunded_totals(subscription: Subscription) -> list[int]:
+    return [
+        e.credits_refunded_total for e in subscription.pending() if isinstance(e, SubscriptionInvoiceRefunded)
+    ]
+
+
+def test_a_refunded_renewal_takes_back_its_credits_cumulatively_never_more_than_granted():
+    subscription = Subscription()
+    subscription.observe("s-1", state("active", 0), lenser_id=uuid4(), trigger="subscription_created", at=T0)
+    subscription.pay_invoice("s-1", invoice("1"), credits=1000, at=T0)
+    outcomes = [
+        subscription.refund_invoice("s-1", "1", cents, 900, at=T0).kind for cents in (300, 300, 900, 950)
+    ]
+    assert outcomes == ["applied", "unchanged", "applied", "unchanged"]
+    assert refunded_totals(subscription) == [333, 1000]
+
+
+def test_a_refund_before_its_renewal_was_credited_is_applied_once_it_is():
+    subscription = Subscription()
+    subscription.observe("s-1", state("active", 0), lenser_id=uuid4(), trigger="subscription_created", at=T0)
+    assert subscription.refund_invoice("s-1", "1", 900, 900, at=T0).kind == "deferred"
+    subscription.pay_invoice("s-1", invoice("1"), credits=1000, at=T0)
+    assert refunded_totals(subscription) == [1000]
+    restored = Subscription.from_snapshot(subscription.to_snapshot())
+    assert (restored.invoice_refunded, restored.refunds_awaiting) == ({"1": 1000}, {})

@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "projections" and (unknown := set(args.names) - set(ALL)):
         parser.error(f"unknown projection(s): {', '.join(sorted(unknown))}")
 
-    settings = WalletSettings()
+    settings = WalletSettings.load()  # production: exits with one line on a weak secret
     configure_logging(settings.log_level, SERVICE)
     if args.command == "migrate":
         asyncio.run(_migrate(settings))

@@ -7,3 +7,11 @@ class WalletSettings(ServiceSettings):
     reservation_ttl_seconds: int = 300
     expiry_interval_seconds: float = 1.0
     billing_timeout_seconds: float = 10.0
+    # Credit a purchase LemonSqueezy made in test mode (no money moved)? Unset: development only.
+    # A refused one is recorded on the wallet (TestModePurchaseRefused), never silently dropped.
+    accept_test_mode_payments: bool | None = None
+
+    def apply_mode_defaults(self) -> None:
+        super().apply_mode_defaults()
+        if self.accept_test_mode_payments is None:
+            self.accept_test_mode_payments = self.development

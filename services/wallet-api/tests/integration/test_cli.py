@@ -2,6 +2,7 @@
 
 import asyncio
 import os
+import subprocess
 import sys
 
 
@@ -33,3 +34,16 @@ async def test_projections_rebuild_replays_the_log_into_the_same_rows(wallet, le
 async def test_rebuild_refuses_an_unknown_projection(settings):
     code, _ = await run_cli(settings, "projections", "rebuild", "nope")
     assert code == 2
+
+
+def test_production_refuses_to_start_with_dev_secrets_in_one_line():
+    env = {**os.environ, "ENV_MODE": "production", "PLATFORM_API_KEY": "dev-platform-api-key"}
+    env.pop("SUPABASE_JWT_SECRET", None)
+    env["SUPABASE_URL"] = "https://project.supabase.co"
+    refused = subprocess.run(
+        [sys.executable, "-m", "wallet_api", "serve"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert refused.returncode != 0
+    assert refused.stderr.strip().splitlines() == [
+        "refusing to start: ENV_MODE=production: PLATFORM_API_KEY is a development default"
+    ]

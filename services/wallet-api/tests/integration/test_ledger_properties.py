@@ -33,16 +33,21 @@ operation = st.one_of(
     st.tuples(st.just("refund"), who, st.integers(0, 4), st.integers(0, 250)),
     st.tuples(st.just("reserve"), who, st.integers(1, 80), st.integers(0, 40)),
     st.tuples(st.just("capture"), st.integers(0, 60), st.integers(0, 100)),
+    st.tuples(st.just("settle"), st.integers(0, 60), st.integers(0, 100)),
     st.tuples(st.just("release"), st.integers(0, 60)),
     st.tuples(st.just("expire"), st.integers(1, 10)),
 )
 META = {"actor": "property-test"}
 
 
+async def fake_now(clock: list[datetime]) -> datetime:
+    return clock[0]
+
+
 async def run_operations(dsn: str, operations: list[tuple]) -> None:
     clock = [datetime(2026, 11, 22, tzinfo=UTC)]
     pool = await create_pool(dsn, SCHEMA, role="wallet_api", min_size=1, max_size=2)
-    wallets = Wallets(pool, clock=lambda: clock[0])
+    wallets = Wallets(pool, clock=lambda conn: fake_now(clock))
     lensers = [uuid4() for _ in range(LENSERS)]
     reservations: list[UUID] = []
     try:
@@ -66,6 +71,8 @@ async def run_operations(dsn: str, operations: list[tuple]) -> None:
                         reservations.append(found.reservation_id)
                     case ("capture", k, amount) if reservations:
                         await wallets.capture(reservations[k % len(reservations)], amount, metadata=META)
+                    case ("settle", k, amount) if reservations:
+                        await wallets.settle(reservations[k % len(reservations)], amount, metadata=META)
                     case ("release", k) if reservations:
                         await wallets.release(reservations[k % len(reservations)], metadata=META)
                     case ("expire", minutes):
@@ -101,6 +108,11 @@ async def assert_ledger_invariants(pool, lensers: list[UUID]) -> None:
             posted["available"] + posted["reserved"],
             posted["reserved"],
         )
+    # What late settlements could not charge is owed on the uncollected accounts, to the credit.
+    owed = await pool.fetchval(
+        "SELECT coalesce(-sum(amount), 0) FROM ledger_postings WHERE account LIKE 'uncollected:%'"
+    )
+    assert owed == await pool.fetchval("SELECT coalesce(sum(uncollected), 0) FROM reservations")
     # Every transaction's balanceAfter is the sum of that user's postings up to it.
     mismatched = await pool.fetchval(
         "SELECT count(*) FROM transactions t WHERE t.balance_after <> (SELECT coalesce(sum(p.amount), 0)"

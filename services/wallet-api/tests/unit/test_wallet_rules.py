@@ -140,6 +140,54 @@ def test_a_refund_that_arrives_before_its_order_is_applied_when_the_order_arrive
     assert wallet.refunds_awaiting == {}
 
 
+def expired(wallet: Wallet, amount: int) -> object:
+    rid = uuid4()
+    wallet.reserve(rid, amount, reference_id=f"exec-{rid}", at=NOW - timedelta(minutes=10), ttl=TTL)
+    wallet.expire_due(NOW)
+    return rid
+
+
+def test_a_settlement_after_its_reservation_expired_is_charged_from_the_available_balance():
+    wallet = funded(100)
+    rid = expired(wallet, 30)
+    charge = wallet.charge_expired(rid, 25, reference_id="exec", reserved=30, at=NOW)
+    assert (charge.charged, charge.uncollected, charge.overrun) == (25, 0, 0)
+    assert (wallet.balance, wallet.available, wallet.spent_today(NOW)) == (75, 75, 25)
+    assert wallet.pending()[-1].balance_after == 75
+
+
+def test_what_the_balance_cannot_cover_after_expiry_is_recorded_uncollected_never_below_zero():
+    wallet = funded(100)
+    rid = expired(wallet, 40)
+    wallet.reserve(uuid4(), 90, reference_id="holds-most", at=NOW, ttl=TTL)
+    charge = wallet.charge_expired(rid, 50, reference_id="exec", reserved=40, at=NOW)
+    # 10 available: charged; 30 more of the 40 reserved: owed; 10 beyond the reservation: overrun.
+    assert (charge.charged, charge.uncollected, charge.overrun) == (10, 30, 10)
+    assert (wallet.balance, wallet.available) == (90, 0)
+
+
+def test_a_late_settlement_is_charged_even_from_a_frozen_wallet_over_its_cap():
+    wallet = funded(100)
+    wallet.set_limits(daily=5, monthly=None, at=NOW)
+    rid = expired(wallet, 5)
+    wallet.freeze(at=NOW)
+    assert wallet.charge_expired(rid, 5, reference_id="exec", reserved=5, at=NOW).charged == 5
+
+
+def test_an_open_reservation_is_captured_not_charged_as_expired():
+    wallet = funded(100)
+    rid = uuid4()
+    wallet.reserve(rid, 10, reference_id="exec", at=NOW, ttl=TTL)
+    with pytest.raises(errors.ReservationStillOpen):
+        wallet.charge_expired(rid, 10, reference_id="exec", reserved=10, at=NOW)
+
+
+def test_a_refused_purchase_is_recorded_without_touching_the_balance():
+    wallet = funded(10)
+    wallet.refuse_purchase("order-t", 500, reason="test_mode", at=NOW)
+    assert (wallet.balance, type(wallet.pending()[-1]).__name__) == (10, "PurchaseRefused")
+
+
 def test_replaying_the_recorded_events_or_a_snapshot_gives_the_same_state():
     wallet = funded(500)
     wallet.set_limits(daily=400, monthly=450, at=NOW)
@@ -149,6 +197,8 @@ def test_replaying_the_recorded_events_or_a_snapshot_gives_the_same_state():
     wallet.reserve(spent, 40, reference_id="spent", at=NOW, ttl=TTL)
     wallet.capture(spent, 10, at=NOW)
     wallet.await_purchase_for_refund("o", 3, at=NOW)
+    late = expired(wallet, 7)
+    wallet.charge_expired(late, 7, reference_id="late", reserved=7, at=NOW)
     replayed = Wallet()
     for version, event in enumerate(wallet.pending(), start=1):
         data = event.model_dump(mode="json")
@@ -160,4 +210,4 @@ def test_replaying_the_recorded_events_or_a_snapshot_gives_the_same_state():
     restored = Wallet.from_snapshot(wallet.to_snapshot())
     for other in (replayed, restored):
         assert other.to_snapshot() == wallet.to_snapshot()
-        assert other.available == 500 - 25 - 10
+        assert other.available == 500 - 25 - 10 - 7

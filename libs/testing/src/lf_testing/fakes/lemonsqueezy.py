@@ -342,8 +342,10 @@ def subscription_invoice(
     test_mode: bool = True,
     event_name: str = "subscription_payment_success",
     at: datetime | None = None,
+    refunded_amount: int = 0,
 ) -> dict[str, Any]:
-    """A ``subscription_payment_*`` delivery (``data.type`` ``subscription-invoices``)."""
+    """A ``subscription_payment_*`` delivery (``data.type`` ``subscription-invoices``);
+    ``refunded_amount`` (cumulative cents) for ``subscription_payment_refunded``."""
     at = at or datetime.now(UTC)
     attributes = {
         "store_id": 1,
@@ -358,12 +360,13 @@ def subscription_invoice(
         "currency_rate": "1.00000000",
         "status": status,
         "status_formatted": status.title(),
-        "refunded": False,
-        "refunded_at": None,
+        "refunded": refunded_amount >= total > 0,
+        "refunded_at": _stamp(at) if refunded_amount >= total > 0 else None,
         "subtotal": total,
         "discount_total": 0,
         "tax": 0,
         "total": total,
+        "refunded_amount": refunded_amount,
         "subtotal_usd": total,
         "discount_total_usd": 0,
         "tax_usd": 0,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -20,6 +21,7 @@ from billing_webhook.application.commands import UseCases
 from billing_webhook.domain.delivery import Delivery
 from billing_webhook.domain.outcome import Outcome
 from billing_webhook.domain.payloads import Document, parse
+from billing_webhook.domain.personal_data import split
 from lf_eventstore import AggregateRepository
 
 REPOSITORY = AggregateRepository(Delivery, "delivery")
@@ -44,12 +46,25 @@ class Deliveries(UseCases):
         self, raw: bytes, event_name: str, payload: dict[str, Any], *, metadata: dict[str, Any]
     ) -> Recorded:
         """Record a delivery once. A resend of one whose processing failed asks for it to be
-        processed again: LemonSqueezy's "resend" then works after the cause was fixed."""
+        processed again: LemonSqueezy's "resend" then works after the cause was fixed. The buyer's
+        personal data is kept apart from the log, for the retention only (``domain.personal_data``)."""
         key = delivery_id(raw)
+        document, personal = split(payload)
 
         async def decide(conn: asyncpg.Connection, found: Delivery | None) -> tuple[Delivery, bool]:
             if found is None:
-                return Delivery.receive(key, event_name, payload, at=self.clock()), False
+                now = self.clock()
+                if personal:
+                    # A concurrent copy of the same body may be recording it too: it loses on the
+                    # stream (ConcurrencyError, retried as a duplicate), not here.
+                    await conn.execute(
+                        "INSERT INTO delivery_personal_data (delivery_id, data, received_at)"
+                        " VALUES ($1, $2, $3) ON CONFLICT (delivery_id) DO NOTHING",
+                        key,
+                        personal,
+                        now,
+                    )
+                return Delivery.receive(key, event_name, document, at=now), False
             if found.status == "failed":
                 found.request_replay("resent while failed", at=self.clock())
             return found, True
@@ -92,3 +107,16 @@ class Deliveries(UseCases):
             return found, found.event_name
 
         return await self.commands.run(REPOSITORY, key, decide, metadata=metadata)
+
+    async def forget_personal_data(self, retention: timedelta, *, batch: int = 1000) -> int:
+        """Delete the personal data of deliveries received longer ago than ``retention`` (on the
+        database's clock), a bounded batch per call; returns how many deliveries'."""
+        async with self.commands.connection() as conn:
+            deleted = await conn.fetch(
+                "DELETE FROM delivery_personal_data WHERE delivery_id IN (SELECT delivery_id FROM"
+                " delivery_personal_data WHERE received_at < now() - $1::interval LIMIT $2)"
+                " RETURNING delivery_id",
+                retention,
+                batch,
+            )
+        return len(deleted)

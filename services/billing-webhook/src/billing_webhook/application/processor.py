@@ -6,7 +6,9 @@ commands and the ``DeliveryProcessed`` mark commit together with the follower's 
 delivery takes effect exactly once. A delivery whose handler raises is rolled back to its savepoint
 and marked ``DeliveryFailed`` instead, so one poison delivery never holds up the others; it is
 processed again when replayed. A lost database connection is not the delivery's fault: the whole
-batch rolls back and is retried.
+batch rolls back and is retried. A statement timeout (``QueryCanceledError``) is: it is that
+delivery's own failure (its savepoint rolls back, the connection stays usable), marked failed like
+any other, so one slow or blocked delivery never makes its whole batch retry forever.
 """
 
 from __future__ import annotations
@@ -57,18 +59,24 @@ class DeliveryProcessor:
                 done = await billing.deliveries.process(
                     key, partial(_handle, conn, billing=billing, metadata=metadata), metadata=metadata
                 )
+            except asyncpg.QueryCanceledError as exc:  # an OperatorInterventionError, but its own
+                await self._fail(billing, key, exc, metadata)
+                return
             except TRANSIENT:
                 raise
-            except Exception as exc:
-                error = f"{type(exc).__name__}: {exc}"[:1000]
-                event_name = await billing.deliveries.fail(key, error, metadata=metadata)
-                DELIVERIES_FAILED.labels(metric_label(event_name)).inc()
-                log.warning("delivery.failed", event_name=event_name, error=error, exc_info=True)
+            except Exception as exc:  # noqa: BLE001 - the delivery's own failure, logged in _fail
+                await self._fail(billing, key, exc, metadata)
                 return
         if done is not None:
             event_name, outcome = done
             DELIVERIES_PROCESSED.labels(metric_label(event_name), outcome.kind).inc()
             log.info("delivery.processed", event_name=event_name, outcome=outcome.kind, detail=outcome.detail)
+
+    async def _fail(self, billing: Billing, key: str, exc: Exception, metadata: dict[str, Any]) -> None:
+        error = f"{type(exc).__name__}: {exc}"[:1000]
+        event_name = await billing.deliveries.fail(key, error, metadata=metadata)
+        DELIVERIES_FAILED.labels(metric_label(event_name)).inc()
+        log.warning("delivery.failed", event_name=event_name, error=error, exc_info=True)
 
 
 async def _handle(

@@ -103,4 +103,12 @@ async def delivery(conn: asyncpg.Connection, delivery_id: str) -> dict[str, Any]
         }
         for e in state.events
     ]
-    return {**dict(row), "payload": state.events[0].data["payload"], "history": history}
+    personal = await conn.fetchval(
+        "SELECT data FROM delivery_personal_data WHERE delivery_id = $1", delivery_id
+    )  # None once the retention is over
+    return {
+        **dict(row),
+        "payload": state.events[0].data["payload"],
+        "personalData": personal,
+        "history": history,
+    }

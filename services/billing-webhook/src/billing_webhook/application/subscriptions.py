@@ -67,3 +67,22 @@ class Subscriptions(UseCases):
             )
 
         return await self.commands.run(REPOSITORY, subscription_id, decide, metadata=metadata)
+
+    async def refund_invoice(
+        self,
+        subscription_id: str,
+        invoice_id: str,
+        refunded_amount_cents: int,
+        total_cents: int,
+        *,
+        metadata: dict[str, Any],
+    ) -> Outcome:
+        async def decide(
+            conn: asyncpg.Connection, found: Subscription | None
+        ) -> tuple[Subscription, Outcome]:
+            subscription = found or Subscription()
+            return subscription, subscription.refund_invoice(
+                subscription_id, invoice_id, refunded_amount_cents, total_cents, at=self.clock()
+            )
+
+        return await self.commands.run(REPOSITORY, subscription_id, decide, metadata=metadata)

@@ -128,6 +128,29 @@ class InvoiceAwaitingSubscription(DomainEvent):
     at: datetime
 
 
+class SubscriptionInvoiceRefunded(DomainEvent):
+    """A credited renewal was refunded: ``credits_refunded_total`` (cumulative, only grows) of its
+    credits are taken back, as for an order."""
+
+    subscription_id: str
+    invoice_id: str
+    lenser_id: UUID
+    credits_refunded_total: int
+    credits_refunded: int
+    refunded_amount_cents: int
+    at: datetime
+
+
+class InvoiceRefundAwaitingPayment(DomainEvent):
+    """A renewal's refund arrived before the renewal was credited: applied right after it is."""
+
+    subscription_id: str
+    invoice_id: str
+    refunded_amount_cents: int
+    total_cents: int
+    at: datetime
+
+
 # --- checkout sessions (stream checkout-<session uuid>) ----------------------------------------
 
 

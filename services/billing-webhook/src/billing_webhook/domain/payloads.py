@@ -38,7 +38,7 @@ SUBSCRIPTION_EVENTS = frozenset(
         "subscription_unpaused",
     }
 )
-INVOICE_EVENTS = frozenset({"subscription_payment_success"})
+INVOICE_EVENTS = frozenset({"subscription_payment_success", "subscription_payment_refunded"})
 NEEDS_SESSION = frozenset({"order_created", "subscription_created"})
 """Events that start something of ours: they must name the checkout session they come from."""
 KNOWN_EVENTS = (
@@ -48,7 +48,6 @@ KNOWN_EVENTS = (
     | {
         "subscription_payment_failed",
         "subscription_payment_recovered",
-        "subscription_payment_refunded",
         "license_key_created",
         "license_key_updated",
     }
@@ -120,7 +119,14 @@ class InvoiceAttributes(Model):
     status: str = Field(min_length=1, max_length=32)
     currency: Currency
     total: Cents
+    refunded: bool = False  # fully refunded
+    refunded_amount: Cents = 0  # cumulative, as an order's
     test_mode: bool = False
+
+    @property
+    def refunded_cents(self) -> int:
+        """What was refunded so far: all of it once ``refunded``, whatever ``refunded_amount`` says."""
+        return self.total if self.refunded else self.refunded_amount
 
 
 class Resource(Model):

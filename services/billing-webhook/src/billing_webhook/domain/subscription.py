@@ -3,7 +3,9 @@
 Deliveries arrive in any order, so a state replaces the known one only if LemonSqueezy stamped it
 later (``updated_at``); the owner, once known, is kept. A renewal invoice is credited once with
 the credits of the subscription's plan (its variant's credit pack); one that arrives before the
-subscription's owner or plan is known waits for them.
+subscription's owner or plan is known waits for them. A refunded renewal takes its credits back as a
+refunded order does (``credits_to_take_back``, cumulative); a refund that arrives before its renewal
+was credited is applied right after it is.
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ from uuid import UUID
 
 from billing_webhook.domain.events import (
     InvoiceAwaitingSubscription,
+    InvoiceRefundAwaitingPayment,
     SubscriptionChanged,
     SubscriptionInvoicePaid,
+    SubscriptionInvoiceRefunded,
     by_name,
 )
+from billing_webhook.domain.order import credits_to_take_back
 from billing_webhook.domain.outcome import Outcome
 from lf_eventstore import Aggregate
 
@@ -43,7 +48,13 @@ class Invoice:
 
 
 class Subscription(Aggregate):
-    event_types = by_name(SubscriptionChanged, SubscriptionInvoicePaid, InvoiceAwaitingSubscription)
+    event_types = by_name(
+        SubscriptionChanged,
+        SubscriptionInvoicePaid,
+        InvoiceAwaitingSubscription,
+        SubscriptionInvoiceRefunded,
+        InvoiceRefundAwaitingPayment,
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -52,6 +63,9 @@ class Subscription(Aggregate):
         self.state: SubscriptionState | None = None
         self.invoices_paid: set[str] = set()
         self.invoices_awaiting: dict[str, Invoice] = {}
+        self.invoice_credits: dict[str, int] = {}  # what each credited invoice granted
+        self.invoice_refunded: dict[str, int] = {}  # credits taken back so far, per invoice
+        self.refunds_awaiting: dict[str, tuple[int, int]] = {}  # (refunded cents, total cents)
 
     @property
     def plan(self) -> str | None:
@@ -109,6 +123,50 @@ class Subscription(Aggregate):
             self._credit(self.subscription_id, invoice, credits, at)
         return len(waiting)
 
+    def refund_invoice(
+        self,
+        subscription_id: str,
+        invoice_id: str,
+        refunded_amount_cents: int,
+        total_cents: int,
+        *,
+        at: datetime,
+    ) -> Outcome:
+        """Take back a refunded renewal's credits, up to the cumulative refund; repeats change nothing."""
+        if refunded_amount_cents < 0 or total_cents < 0:
+            raise ValueError("amounts are never negative")
+        credits = self.invoice_credits.get(invoice_id)
+        if credits is None:
+            remembered = self.refunds_awaiting.get(invoice_id, (-1, 0))[0]
+            if refunded_amount_cents > remembered:
+                self._record(
+                    InvoiceRefundAwaitingPayment(
+                        subscription_id=subscription_id,
+                        invoice_id=invoice_id,
+                        refunded_amount_cents=refunded_amount_cents,
+                        total_cents=total_cents,
+                        at=at,
+                    )
+                )
+            return Outcome.deferred(f"invoice {invoice_id} is not credited yet: the refund waits for it")
+        target = credits_to_take_back(credits, refunded_amount_cents, total_cents)
+        taken = self.invoice_refunded.get(invoice_id, 0)
+        if target <= taken:
+            return Outcome.unchanged(f"invoice {invoice_id}: {taken} credits already taken back")
+        assert self.lenser_id is not None
+        self._record(
+            SubscriptionInvoiceRefunded(
+                subscription_id=subscription_id,
+                invoice_id=invoice_id,
+                lenser_id=self.lenser_id,
+                credits_refunded_total=target,
+                credits_refunded=target - taken,
+                refunded_amount_cents=refunded_amount_cents,
+                at=at,
+            )
+        )
+        return Outcome.applied(f"invoice {invoice_id}: {target} of {credits} credits taken back in all")
+
     def _credit(self, subscription_id: str, invoice: Invoice, credits: int, at: datetime) -> None:
         if credits <= 0:
             raise ValueError("a plan grants a positive number of credits")
@@ -123,6 +181,8 @@ class Subscription(Aggregate):
                 **asdict(invoice),
             )
         )
+        if (refund := self.refunds_awaiting.get(invoice.invoice_id)) is not None:
+            self.refund_invoice(subscription_id, invoice.invoice_id, *refund, at=at)
 
     # --- state ----------------------------------------------------------------------------
 
@@ -136,7 +196,13 @@ class Subscription(Aggregate):
                 )
             case SubscriptionInvoicePaid():
                 self.invoices_paid.add(event.invoice_id)
+                self.invoice_credits[event.invoice_id] = event.credits
                 self.invoices_awaiting.pop(event.invoice_id, None)
+            case SubscriptionInvoiceRefunded():
+                self.invoice_refunded[event.invoice_id] = event.credits_refunded_total
+                self.refunds_awaiting.pop(event.invoice_id, None)
+            case InvoiceRefundAwaitingPayment():
+                self.refunds_awaiting[event.invoice_id] = (event.refunded_amount_cents, event.total_cents)
             case InvoiceAwaitingSubscription():
                 self.invoices_awaiting[event.invoice_id] = Invoice(
                     **event.model_dump(include=set(Invoice.__dataclass_fields__))
@@ -153,6 +219,9 @@ class Subscription(Aggregate):
             "state": state,
             "invoices_paid": sorted(self.invoices_paid),
             "invoices_awaiting": [asdict(i) for i in self.invoices_awaiting.values()],
+            "invoice_credits": self.invoice_credits,
+            "invoice_refunded": self.invoice_refunded,
+            "refunds_awaiting": {key: list(value) for key, value in self.refunds_awaiting.items()},
         }
 
     @classmethod
@@ -166,4 +235,10 @@ class Subscription(Aggregate):
             subscription.state = SubscriptionState(**state)
         subscription.invoices_paid = set(data["invoices_paid"])
         subscription.invoices_awaiting = {i["invoice_id"]: Invoice(**i) for i in data["invoices_awaiting"]}
+        # Snapshots taken before refunds of renewals were handled have none of these.
+        subscription.invoice_credits = dict(data.get("invoice_credits", {}))
+        subscription.invoice_refunded = dict(data.get("invoice_refunded", {}))
+        subscription.refunds_awaiting = {
+            key: (value[0], value[1]) for key, value in data.get("refunds_awaiting", {}).items()
+        }
         return subscription

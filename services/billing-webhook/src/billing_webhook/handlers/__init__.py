@@ -12,6 +12,7 @@ from billing_webhook.handlers.lemonsqueezy import (
     on_order_created,
     on_order_refunded,
     on_subscription_changed,
+    on_subscription_payment_refunded,
     on_subscription_payment_success,
 )
 
@@ -22,6 +23,7 @@ HANDLERS: dict[str, Handler] = {
     "order_created": on_order_created,
     "order_refunded": on_order_refunded,
     "subscription_payment_success": on_subscription_payment_success,
+    "subscription_payment_refunded": on_subscription_payment_refunded,
     **{name: on_subscription_changed for name in sorted(SUBSCRIPTION_EVENTS)},
 }
 

@@ -102,6 +102,24 @@ async def on_subscription_payment_success(
     )
 
 
+async def on_subscription_payment_refunded(
+    conn: asyncpg.Connection,
+    document: Document[SubscriptionInvoice],
+    *,
+    billing: Billing,
+    metadata: dict[str, Any],
+) -> Outcome:
+    """A refunded renewal takes back its credits, like a refunded order. The first invoice's
+    credits came with its order, whose ``order_refunded`` takes them back."""
+    invoice = document.data
+    a = invoice.attributes
+    if a.billing_reason != "renewal":
+        return Outcome.ignored(f"invoice {invoice.id} ({a.billing_reason}): only renewals granted credits")
+    return await billing.subscriptions.refund_invoice(
+        a.subscription_id, invoice.id, a.refunded_cents, a.total, metadata=metadata
+    )
+
+
 async def _session(conn: asyncpg.Connection, meta: Meta) -> queries.Session:
     session = await queries.session(conn, meta.session_uuid) if meta.session_uuid else None
     if session is None:

@@ -57,7 +57,7 @@ async def lemonsqueezy(request: web.Request) -> web.Response:
 
 
 async def _receive(request: web.Request, raw: bytes) -> web.Response:
-    secret = request.app[BILLING_SETTINGS].lemonsqueezy_webhook_secret
+    secret = request.app[BILLING_SETTINGS].lemonsqueezy_webhook_secret or ""
     if not signatures.verify(raw, request.headers.get("X-Signature"), secret):
         raise ApiError(WEBHOOK_INVALID_SIGNATURE)
     payload = _json_object(raw)

@@ -5,6 +5,9 @@ the aggregate from its snapshot and later events, let it decide, append what it 
 the inline projections in the same transaction. Idempotency keys (reference ids, order ids, grant keys) are
 looked up in the inline read models *after* the lock is held, so a concurrent retry always sees the
 first attempt's outcome.
+
+The time of a command is the database's (``database_clock``: its transaction time), never the
+replica's: spending windows (UTC day, month) and expiry then agree across replicas whose clocks drift.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from lf_eventstore import AggregateRepository, CommandRunner, utc_now
+from lf_eventstore import AggregateRepository, CommandRunner
 from wallet_api.domain import errors
 from wallet_api.domain.wallet import DEFAULT_RESERVATION_TTL, Wallet
 from wallet_api.metrics import count_credits
@@ -28,6 +31,13 @@ REPOSITORY = AggregateRepository(Wallet, "wallet", snapshot_every=50)
 
 T = TypeVar("T")
 Decision = Callable[[asyncpg.Connection, Wallet], Awaitable[T]]
+Clock = Callable[[asyncpg.Connection], Awaitable[datetime]]
+"""Where a command reads the time, on its own connection."""
+
+
+async def database_clock(conn: asyncpg.Connection) -> datetime:
+    """The command's transaction time (``now()``): one clock for every replica."""
+    return await conn.fetchval("SELECT now()")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +50,7 @@ class Reservation:
     expires_at: datetime
     captured: int | None = None
     overrun: int | None = None
+    uncollected: int | None = None
 
 
 class Wallets:
@@ -50,18 +61,22 @@ class Wallets:
     def __init__(
         self,
         pool: asyncpg.Pool,
-        clock: Callable[[], datetime] = utc_now,
+        clock: Clock = database_clock,
         *,
+        accept_test_mode_payments: bool = False,
         commands: CommandRunner | None = None,
     ) -> None:
-        self.commands = commands or CommandRunner(pool, INLINE, clock, recorded=count_credits)
-
-    @property
-    def clock(self) -> Callable[[], datetime]:
-        return self.commands.clock
+        self.commands = commands or CommandRunner(pool, INLINE, recorded=count_credits)
+        self.now = clock
+        self.accept_test_mode_payments = accept_test_mode_payments
 
     def on(self, conn: asyncpg.Connection) -> Wallets:
-        return Wallets(self.commands.pool, commands=self.commands.on(conn))
+        return Wallets(
+            self.commands.pool,
+            self.now,
+            accept_test_mode_payments=self.accept_test_mode_payments,
+            commands=self.commands.on(conn),
+        )
 
     async def _run(
         self,
@@ -78,7 +93,7 @@ class Wallets:
             if wallet is None:
                 if not may_open or not isinstance(lenser, UUID):
                     raise errors.WalletNotFound()
-                wallet = Wallet.open_for(lenser, self.clock())
+                wallet = Wallet.open_for(lenser, await self.now(conn))
             return wallet, await decide(conn, wallet)
 
         return await self.commands.run(REPOSITORY, lenser, on_wallet, metadata=metadata)
@@ -102,7 +117,7 @@ class Wallets:
                 if existing.amount != amount:
                     raise errors.IdempotencyConflict()
                 return existing, False
-            now = self.clock()
+            now = await self.now(conn)
             reservation_id = uuid4()
             wallet.reserve(reservation_id, amount, reference_id=reference_id, at=now, ttl=ttl)
             return Reservation(reservation_id, lenser_id, reference_id, amount, "reserved", now + ttl), True
@@ -110,16 +125,38 @@ class Wallets:
         return await self._run(lenser_id, decide, metadata=metadata)
 
     async def capture(self, reservation_id: UUID, amount: int, *, metadata: dict[str, Any]) -> Reservation:
+        return await self._settle(reservation_id, amount, late=False, metadata=metadata)
 
+    async def settle(self, reservation_id: UUID, amount: int, *, metadata: dict[str, Any]) -> Reservation:
+        """An execution's settlement: capture its reservation or, when the reservation expired
+        first, charge it anyway (``Wallet.charge_expired``): the work was done."""
+        return await self._settle(reservation_id, amount, late=True, metadata=metadata)
+
+    async def _settle(
+        self, reservation_id: UUID, amount: int, *, late: bool, metadata: dict[str, Any]
+    ) -> Reservation:
         async def decide(conn: asyncpg.Connection, wallet: Wallet) -> Reservation:
             current = await _reservation(conn, reservation_id)
             if current.status == "captured":
-                if current.captured != min(amount, current.amount):
+                settled = (current.captured or 0) + (current.uncollected or 0)
+                if settled != min(amount, current.amount):
                     raise errors.IdempotencyConflict()
                 return current  # a retried capture answers what the first one did
+            now = await self.now(conn)
+            if late and current.status == "expired":
+                charge = wallet.charge_expired(
+                    reservation_id, amount, reference_id=current.reference_id, reserved=current.amount, at=now
+                )
+                return replace(
+                    current,
+                    status="captured",
+                    captured=charge.charged,
+                    overrun=charge.overrun,
+                    uncollected=charge.uncollected,
+                )
             if current.status != "reserved":
                 raise errors.ReservationClosed()
-            result = wallet.capture(reservation_id, amount, at=self.clock())
+            result = wallet.capture(reservation_id, amount, at=now)
             return replace(current, status="captured", captured=result.captured, overrun=result.overrun)
 
         return await self._run(partial(_owner_of, reservation_id=reservation_id), decide, metadata=metadata)
@@ -133,15 +170,15 @@ class Wallets:
                 raise errors.ReservationAlreadyCaptured()
             if current.status != "reserved":
                 return current  # released or expired already: releasing again changes nothing
-            wallet.release(reservation_id, reason=reason, at=self.clock())
+            wallet.release(reservation_id, reason=reason, at=await self.now(conn))
             return replace(current, status="released")
 
         return await self._run(partial(_owner_of, reservation_id=reservation_id), decide, metadata=metadata)
 
     async def expire_due(self, *, limit: int = 200) -> int:
         """Release reservations past their expiry; returns how many. Safe on every replica."""
-        now = self.clock()
         async with self.commands.connection() as conn:
+            now = await self.now(conn)
             owners = await conn.fetch(
                 "SELECT DISTINCT lenser_id FROM reservations WHERE status = 'reserved' AND expires_at <= $1"
                 " LIMIT $2",
@@ -152,7 +189,7 @@ class Wallets:
         for row in owners:
 
             async def decide(conn: asyncpg.Connection, wallet: Wallet) -> int:
-                return len(wallet.expire_due(self.clock()))
+                return len(wallet.expire_due(await self.now(conn)))
 
             expired += await self._run(row["lenser_id"], decide, metadata={"actor": "wallet:expiry"})
         return expired
@@ -171,23 +208,39 @@ class Wallets:
                     raise errors.IdempotencyConflict()
                 return False
             wallet.deposit(
-                amount, source="grant", reference_id=idempotency_key, description=reason, at=self.clock()
+                amount,
+                source="grant",
+                reference_id=idempotency_key,
+                description=reason,
+                at=await self.now(conn),
             )
             return True
 
         return await self._run(lenser_id, decide, metadata=metadata, may_open=True)
 
     async def credit_purchase(
-        self, lenser_id: UUID, order_id: str, credits: int, *, description: str, metadata: dict[str, Any]
+        self,
+        lenser_id: UUID,
+        order_id: str,
+        credits: int,
+        *,
+        description: str,
+        test_mode: bool = False,
+        metadata: dict[str, Any],
     ) -> bool:
-        """Credit a paid order once, however often it is delivered."""
+        """Credit a paid order once, however often it is delivered. A test-mode order (no money
+        moved) is credited only where test-mode payments are accepted; else it is recorded as
+        refused (``PurchaseRefused``), once, for an operator to see."""
 
         async def decide(conn: asyncpg.Connection, wallet: Wallet) -> bool:
             if await _deposit(conn, lenser_id, "purchase", order_id) is not None:
                 return False
-            wallet.deposit(
-                credits, source="purchase", reference_id=order_id, description=description, at=self.clock()
-            )
+            now = await self.now(conn)
+            if test_mode and not self.accept_test_mode_payments:
+                if not await _refused(conn, lenser_id, order_id):
+                    wallet.refuse_purchase(order_id, credits, reason="test_mode", at=now)
+                return False
+            wallet.deposit(credits, source="purchase", reference_id=order_id, description=description, at=now)
             return True
 
         return await self._run(lenser_id, decide, metadata=metadata, may_open=True)
@@ -199,7 +252,7 @@ class Wallets:
 
         async def decide(conn: asyncpg.Connection, wallet: Wallet) -> None:
             order = await _deposit(conn, lenser_id, "purchase", order_id)
-            now = self.clock()
+            now = await self.now(conn)
             if order is None:
                 wallet.await_purchase_for_refund(order_id, credits_refunded_total, at=now)
             else:
@@ -212,7 +265,7 @@ class Wallets:
 
     async def set_frozen(self, lenser_id: UUID, frozen: bool, *, metadata: dict[str, Any]) -> None:
         async def decide(conn: asyncpg.Connection, wallet: Wallet) -> None:
-            (wallet.freeze if frozen else wallet.unfreeze)(at=self.clock())
+            (wallet.freeze if frozen else wallet.unfreeze)(at=await self.now(conn))
 
         await self._run(lenser_id, decide, metadata=metadata)
 
@@ -220,7 +273,7 @@ class Wallets:
         self, lenser_id: UUID, *, daily: int | None, monthly: int | None, metadata: dict[str, Any]
     ) -> None:
         async def decide(conn: asyncpg.Connection, wallet: Wallet) -> None:
-            wallet.set_limits(daily=daily, monthly=monthly, at=self.clock())
+            wallet.set_limits(daily=daily, monthly=monthly, at=await self.now(conn))
 
         await self._run(lenser_id, decide, metadata=metadata)
 
@@ -234,7 +287,9 @@ async def _owner_of(conn: asyncpg.Connection, *, reservation_id: UUID) -> UUID:
     return owner
 
 
-RESERVATION_COLUMNS = "reservation_id, lenser_id, reference_id, amount, status, expires_at, captured, overrun"
+RESERVATION_COLUMNS = (
+    "reservation_id, lenser_id, reference_id, amount, status, expires_at, captured, overrun, uncollected"
+)
 
 
 async def _reservation_by_reference(
@@ -263,4 +318,12 @@ async def _deposit(
         lenser_id,
         source,
         reference_id,
+    )
+
+
+async def _refused(conn: asyncpg.Connection, lenser_id: UUID, order_id: str) -> bool:
+    return await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM refused_purchases WHERE lenser_id = $1 AND order_id = $2)",
+        lenser_id,
+        order_id,
     )

@@ -8,6 +8,7 @@ from uuid import UUID
 import asyncpg
 
 from wallet_api.domain import errors
+from wallet_api.projections.ledger import UNCOLLECTED_PREFIX
 
 
 async def balance(pool: asyncpg.Pool, lenser_id: UUID) -> dict[str, Any]:
@@ -94,3 +95,32 @@ async def products(pool: asyncpg.Pool) -> list[dict[str, Any]]:
         }
         for r in rows
     ]
+
+
+async def money_report(pool: asyncpg.Pool) -> dict[str, Any]:
+    """What an operator follows up: settlements the balance could not cover (owed, from the
+    ledger's ``uncollected:`` accounts) and paid orders that were not credited."""
+    owed = await pool.fetch(
+        "SELECT substr(account, length($1) + 1)::uuid AS lenser_id, (-sum(amount))::bigint AS credits"
+        " FROM ledger_postings WHERE account LIKE $1 || '%' GROUP BY account HAVING sum(amount) <> 0"
+        " ORDER BY credits DESC, lenser_id",
+        UNCOLLECTED_PREFIX,
+    )
+    refused = await pool.fetch(
+        "SELECT lenser_id, order_id, credits, reason, refused_at FROM refused_purchases"
+        " ORDER BY refused_at DESC, order_id"
+    )
+    return {
+        "uncollected": [{"lenserId": r["lenser_id"], "credits": r["credits"]} for r in owed],
+        "uncollectedTotal": sum(r["credits"] for r in owed),
+        "refusedPurchases": [
+            {
+                "lenserId": r["lenser_id"],
+                "orderId": r["order_id"],
+                "credits": r["credits"],
+                "reason": r["reason"],
+                "refusedAt": r["refused_at"],
+            }
+            for r in refused
+        ],
+    }

@@ -29,6 +29,10 @@ class ReservationClosed(WalletError):
     """The reservation was released or expired; it can no longer be captured."""
 
 
+class ReservationStillOpen(WalletError):
+    """Only a reservation that expired is charged after the fact; an open one is captured."""
+
+
 class ReservationAlreadyCaptured(WalletError):
     """Releasing a captured reservation would refund credits that were already spent."""
 

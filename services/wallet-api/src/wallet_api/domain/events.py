@@ -54,6 +54,32 @@ class ReservationCaptured(WalletEvent):
     balance_after: int
 
 
+class ExpiredReservationCharged(WalletEvent):
+    """A settlement arrived after its reservation expired: the execution ran, so it is charged.
+
+    ``charged`` came out of the available balance as a direct spend; ``uncollected`` is what the
+    balance could not cover (owed, on its own ledger account); ``overrun`` is what was asked beyond
+    the reserved amount, as for a capture: recorded, never charged.
+    """
+
+    reservation_id: UUID
+    reference_id: str
+    reserved: int
+    charged: int
+    uncollected: int
+    overrun: int
+    balance_after: int
+
+
+class PurchaseRefused(WalletEvent):
+    """A paid order that was not credited (``test_mode``: no money moved and this deployment does
+    not accept test-mode payments). Kept so an operator sees it, and so a repeat is recognised."""
+
+    order_id: str
+    credits: int
+    reason: Literal["test_mode"]
+
+
 class ReservationReleased(WalletEvent):
     reservation_id: UUID
     reference_id: str
@@ -98,6 +124,8 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
         CreditsReserved,
         ReservationCaptured,
         ReservationReleased,
+        ExpiredReservationCharged,
+        PurchaseRefused,
         PurchaseReversed,
         RefundAwaitingPurchase,
         WalletFrozen,

@@ -21,6 +21,8 @@ from wallet_api.domain.events import (
     EVENT_TYPES,
     CreditsDeposited,
     CreditsReserved,
+    ExpiredReservationCharged,
+    PurchaseRefused,
     PurchaseReversed,
     RefundAwaitingPurchase,
     ReservationCaptured,
@@ -50,6 +52,13 @@ class OpenReservation:
 class Capture:
     captured: int
     released: int
+    overrun: int
+
+
+@dataclass(slots=True)
+class LateCharge:
+    charged: int
+    uncollected: int
     overrun: int
 
 
@@ -146,6 +155,37 @@ class Wallet(Aggregate):
         )
         return result
 
+    def charge_expired(
+        self, reservation_id: UUID, amount: int, *, reference_id: str, reserved: int, at: datetime
+    ) -> LateCharge:
+        """Charge a settlement whose reservation (of ``reserved`` credits) expired before it came.
+
+        The execution ran, so its cost is owed: taken from what is available now as a direct
+        spend (frozen or over a cap, the work is already done), and what the balance cannot cover
+        is recorded as uncollected, never dropped and never taken below zero. As for a capture,
+        nothing beyond the reserved amount is charged.
+        """
+        if not 0 <= amount <= MAX_AMOUNT:
+            raise errors.InvalidAmount()
+        if reservation_id in self.open:
+            raise errors.ReservationStillOpen()
+        due = min(amount, reserved)
+        charged = min(due, max(self.available, 0))
+        result = LateCharge(charged=charged, uncollected=due - charged, overrun=amount - due)
+        self._record(
+            ExpiredReservationCharged(
+                **self._ids(at),
+                reservation_id=reservation_id,
+                reference_id=reference_id,
+                reserved=reserved,
+                charged=result.charged,
+                uncollected=result.uncollected,
+                overrun=result.overrun,
+                balance_after=self.balance - charged,
+            )
+        )
+        return result
+
     def release(self, reservation_id: UUID, *, reason: str, at: datetime) -> int:
         reservation = self._open_reservation(reservation_id)
         self._record(
@@ -180,6 +220,11 @@ class Wallet(Aggregate):
                 balance_after=self.balance - taken,
             )
         )
+
+    def refuse_purchase(self, order_id: str, credits: int, *, reason: str, at: datetime) -> None:
+        """Record a paid order that is not credited (see ``PurchaseRefused``); the balance stays."""
+        _positive(credits)
+        self._record(PurchaseRefused(**self._ids(at), order_id=order_id, credits=credits, reason=reason))
 
     def await_purchase_for_refund(self, order_id: str, credits_refunded_total: int, *, at: datetime) -> None:
         if credits_refunded_total > self.refunds_awaiting.get(order_id, 0):
@@ -245,9 +290,9 @@ class Wallet(Aggregate):
             case ReservationCaptured():
                 del self.open[event.reservation_id]
                 self.reserved -= event.reserved
-                self.balance -= event.captured
-                self.spent_day = (_day(event.at), self.spent_today(event.at) + event.captured)
-                self.spent_month = (_month(event.at), self.spent_this_month(event.at) + event.captured)
+                self._spend(event.captured, event.at)
+            case ExpiredReservationCharged():
+                self._spend(event.charged, event.at)
             case ReservationReleased():
                 del self.open[event.reservation_id]
                 self.reserved -= event.amount
@@ -262,6 +307,11 @@ class Wallet(Aggregate):
                 self.frozen = False
             case SpendingLimitsSet():
                 self.daily_limit, self.monthly_limit = event.daily, event.monthly
+
+    def _spend(self, amount: int, at: datetime) -> None:
+        self.balance -= amount
+        self.spent_day = (_day(at), self.spent_today(at) + amount)
+        self.spent_month = (_month(at), self.spent_this_month(at) + amount)
 
     def to_snapshot(self) -> dict[str, Any]:
         return {

@@ -17,6 +17,7 @@ async def on_credits_purchased(
         event.order_id,
         event.credits,
         description=f"Credit pack ({event.credits} credits)",
+        test_mode=event.test_mode,
         metadata=context.event_metadata(),
     )
 

@@ -16,13 +16,14 @@ log = structlog.get_logger(__name__)
 async def on_execution_settled(
     conn: asyncpg.Connection, event: ExecutionSettledV1, context: MessageContext, *, wallets: Wallets
 ) -> None:
+    # A reservation that expired before its settlement came is still charged (Wallets.settle).
     try:
-        await wallets.on(conn).capture(
+        await wallets.on(conn).settle(
             event.reservation_id, event.credits_charged, metadata=context.event_metadata()
         )
     except (errors.ReservationClosed, errors.ReservationNotFound, errors.IdempotencyConflict) as refusal:
-        # The reservation expired (or never existed, or was settled for another amount) before
-        # this settlement arrived: it cannot be charged after the fact. Keep the trace.
+        # Released by its caller (or never existed, or settled for another amount): nothing is
+        # owed that we can tell. Keep the trace.
         log.warning(
             "settlement.unchargeable",
             execution_id=event.execution_id,

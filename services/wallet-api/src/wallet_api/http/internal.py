@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from pydantic.alias_generators import to_camel
 
 from lf_contracts.errors import VALIDATION_ERROR, WALLET_RESERVATION_FAILED, ApiError
-from lf_web import event_metadata, ok, parse_body
+from lf_web import PG_POOL, event_metadata, ok, parse_body
+from wallet_api.application import queries
 from wallet_api.application.commands import Reservation
 from wallet_api.http.keys import RESERVATION_TTL, WALLETS
 
@@ -139,3 +140,8 @@ async def limits(request: web.Request) -> web.Response:
         lenser_id, daily=body.daily, monthly=body.monthly, metadata=event_metadata(request, ACTOR)
     )
     return ok(request, {"lenserId": lenser_id, "daily": body.daily, "monthly": body.monthly})
+
+
+@routes.get("/internal/reports/money")
+async def money_report(request: web.Request) -> web.Response:
+    return ok(request, await queries.money_report(request.app[PG_POOL]))

@@ -39,6 +39,9 @@ PROJECTION = Projection(
             "reserved",
             "captured",
         ),
+        "ExpiredReservationCharged": _update(
+            "balance = balance - $3, lifetime_spent = lifetime_spent + $3", "charged"
+        ),
         "ReservationReleased": _update("reserved = reserved - $3", "amount"),
         "PurchaseReversed": _update("balance = balance - $3", "amount"),
         "WalletFrozen": _update("frozen = true"),

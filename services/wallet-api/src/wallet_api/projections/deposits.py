@@ -1,4 +1,5 @@
-"""Credits that came from outside, keyed by order id or grant key: what makes them idempotent."""
+"""Credits that came from outside, keyed by order id or grant key: what makes them idempotent.
+Paid orders that were refused (not credited) are kept beside them, one row per order."""
 
 from __future__ import annotations
 
@@ -32,8 +33,21 @@ async def reversed_(conn: asyncpg.Connection, event: RecordedEvent) -> None:
     )
 
 
+async def refused(conn: asyncpg.Connection, event: RecordedEvent) -> None:
+    d = event.data
+    await conn.execute(
+        "INSERT INTO refused_purchases (lenser_id, order_id, credits, reason, refused_at)"
+        " VALUES ($1, $2, $3, $4, $5)",
+        d["lenser_id"],
+        d["order_id"],
+        d["credits"],
+        d["reason"],
+        event.recorded_at,
+    )
+
+
 PROJECTION = Projection(
     name="deposits",
-    tables=("deposits",),
-    handlers={"CreditsDeposited": deposited, "PurchaseReversed": reversed_},
+    tables=("deposits", "refused_purchases"),
+    handlers={"CreditsDeposited": deposited, "PurchaseReversed": reversed_, "PurchaseRefused": refused},
 )

@@ -3,6 +3,9 @@
 Each event that moves credits becomes postings that sum to zero, so the sum of every posting in the
 ledger is zero at all times (the trial balance) and a user's balance is the sum of their accounts.
 Credits enter from the payment provider or the promotions budget and leave as platform revenue.
+A settlement charged after its reservation expired earns its revenue in full: what the balance
+could not cover is owed, on the lenser's ``uncollected:<id>`` account (not a ``user:`` account: a
+user's balance stays the sum of their ``user:`` accounts, never below zero).
 """
 
 from __future__ import annotations
@@ -25,6 +28,13 @@ def reserved(lenser_id: str) -> str:
     return f"user:{lenser_id}:reserved"
 
 
+def uncollected(lenser_id: str) -> str:
+    return f"uncollected:{lenser_id}"
+
+
+UNCOLLECTED_PREFIX = uncollected("")
+
+
 def postings(event: RecordedEvent) -> list[tuple[str, int]]:
     d = event.data
     user = d["lenser_id"]
@@ -39,6 +49,12 @@ def postings(event: RecordedEvent) -> list[tuple[str, int]]:
                 (reserved(user), -d["reserved"]),
                 (REVENUE, d["captured"]),
                 (available(user), d["released"]),
+            ]
+        case "ExpiredReservationCharged":
+            lines = [
+                (available(user), -d["charged"]),
+                (uncollected(user), -d["uncollected"]),
+                (REVENUE, d["charged"] + d["uncollected"]),
             ]
         case "ReservationReleased":
             lines = [(reserved(user), -d["amount"]), (available(user), d["amount"])]
@@ -58,6 +74,9 @@ def transaction(event: RecordedEvent) -> tuple[str, int, int, str, str, str] | N
             return ("deposit", d["amount"], 1, d["description"], kind, d["reference_id"])
         case "ReservationCaptured" if d["captured"] > 0:
             return ("spend", d["captured"], -1, "AI execution", "execution", d["reference_id"])
+        case "ExpiredReservationCharged" if d["charged"] > 0:
+            description = "AI execution (settled after its reservation expired)"
+            return ("spend", d["charged"], -1, description, "execution", d["reference_id"])
         case "PurchaseReversed" if d["amount"] > 0:
             return ("refund", d["amount"], -1, "Order refunded", "order", d["order_id"])
     return None
@@ -109,6 +128,7 @@ PROJECTION = Projection(
         "CreditsReserved",
         "ReservationCaptured",
         "ReservationReleased",
+        "ExpiredReservationCharged",
         "PurchaseReversed",
     ),
 )

@@ -35,6 +35,18 @@ async def captured(conn: asyncpg.Connection, event: RecordedEvent) -> None:
     )
 
 
+async def charged_after_expiry(conn: asyncpg.Connection, event: RecordedEvent) -> None:
+    await conn.execute(
+        "UPDATE reservations SET status = 'captured', captured = $2, overrun = $3, uncollected = $4,"
+        " closed_at = $5 WHERE reservation_id = $1",
+        event.data["reservation_id"],
+        event.data["charged"],
+        event.data["overrun"],
+        event.data["uncollected"],
+        event.recorded_at,
+    )
+
+
 async def released(conn: asyncpg.Connection, event: RecordedEvent) -> None:
     status = "expired" if event.data["reason"] == "expired" else "released"
     await conn.execute(
@@ -48,5 +60,10 @@ async def released(conn: asyncpg.Connection, event: RecordedEvent) -> None:
 PROJECTION = Projection(
     name="reservations",
     tables=("reservations",),
-    handlers={"CreditsReserved": reserved, "ReservationCaptured": captured, "ReservationReleased": released},
+    handlers={
+        "CreditsReserved": reserved,
+        "ReservationCaptured": captured,
+        "ExpiredReservationCharged": charged_after_expiry,
+        "ReservationReleased": released,
+    },
 )
