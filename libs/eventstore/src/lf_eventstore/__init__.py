@@ -2,7 +2,15 @@
 
 from lf_eventstore.aggregate import Aggregate, AggregateRepository, DomainEvent
 from lf_eventstore.commands import CommandRunner, utc_now
-from lf_eventstore.reader import START, Checkpoint, read_after, read_in_position_order
+from lf_eventstore.reader import (
+    START,
+    Checkpoint,
+    checkpoint_of,
+    predecessors,
+    read_after,
+    read_in_position_order,
+    read_visible_after,
+)
 from lf_eventstore.store import (
     ConcurrencyError,
     NewEvent,
@@ -14,7 +22,13 @@ from lf_eventstore.store import (
 from lf_eventstore.wakeup import Wakeup
 from lf_pg import MigrationSet
 
-MIGRATIONS = MigrationSet("eventstore", "lf_eventstore")
+# The runtime role appends and reads; only the owner could ever change history (and its triggers
+# refuse even that).
+MIGRATIONS = MigrationSet(
+    "eventstore",
+    "lf_eventstore",
+    privileges=(("events", "SELECT, INSERT"), ("streams", "SELECT, INSERT, UPDATE")),
+)
 
 __all__ = [
     "MIGRATIONS",
@@ -30,8 +44,11 @@ __all__ = [
     "StreamState",
     "Wakeup",
     "append",
+    "checkpoint_of",
     "load_stream",
+    "predecessors",
     "read_after",
     "read_in_position_order",
+    "read_visible_after",
     "utc_now",
 ]

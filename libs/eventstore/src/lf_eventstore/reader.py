@@ -51,6 +51,47 @@ async def read_after(
     return [to_recorded(r) for r in rows]
 
 
+async def read_visible_after(
+    conn: asyncpg.Connection, after: Checkpoint, *, limit: int = 500, types: list[str] | None = None
+) -> list[RecordedEvent]:
+    """Like ``read_after``, but every committed event, above the horizon too.
+
+    Only for a reader that holds locks under which no writer of what it reads can commit meanwhile
+    (the swap of an inline projection's rebuild): otherwise a late commit could land behind it.
+    """
+    rows = await conn.fetch(
+        f"SELECT {EVENT_COLUMNS} FROM events"
+        " WHERE (transaction_id, position) > ($1::text::xid8, $2)"
+        "   AND ($4::text[] IS NULL OR type = ANY($4))"
+        " ORDER BY events.transaction_id, events.position LIMIT $3",
+        str(after.transaction_id),
+        after.position,
+        limit,
+        types,
+    )
+    return [to_recorded(r) for r in rows]
+
+
+async def predecessors(
+    conn: asyncpg.Connection, events: list[RecordedEvent], *, types: list[str] | None = None
+) -> dict[int, Checkpoint]:
+    """For each event (by position), where the previous event of its stream (of ``types``) is in
+    reading order: what a replay that must follow each stream's own order waits for."""
+    rows = await conn.fetch(
+        "SELECT e.position, p.transaction_id::text::bigint AS transaction_id, p.position AS before"
+        " FROM unnest($1::text[], $2::int[], $3::bigint[]) AS e(stream_id, version, position)"
+        " CROSS JOIN LATERAL (SELECT transaction_id, position FROM events p"
+        "   WHERE p.stream_id = e.stream_id AND p.version < e.version"
+        "     AND ($4::text[] IS NULL OR p.type = ANY($4))"
+        "   ORDER BY p.version DESC LIMIT 1) p",
+        [e.stream_id for e in events],
+        [e.version for e in events],
+        [e.position for e in events],
+        types,
+    )
+    return {r["position"]: Checkpoint(r["transaction_id"], r["before"]) for r in rows}
+
+
 async def read_in_position_order(
     conn: asyncpg.Connection, after_position: int, *, limit: int = 500, types: list[str] | None = None
 ) -> list[RecordedEvent]:

@@ -19,6 +19,8 @@ class ServiceSettings(BaseSettings):
     database_url: str = "postgresql://postgres@127.0.0.1:5432/lenserfight"
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     db_role: str | None = None
+    db_owner_role: str | None = None  # migrate and rebuild SET ROLE to it (lf_pg.DatabaseAccess)
+    migrate_database_url: str | None = None  # the owner's login for migrate and rebuild
     supabase_jwt_secret: str = "dev-supabase-jwt-secret-change-me-0123456789"
     supabase_url: str | None = None
     supabase_jwks_url: str | None = None

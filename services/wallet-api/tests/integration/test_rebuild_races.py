@@ -7,7 +7,7 @@ from uuid import uuid4
 
 from lf_contracts.events import OrderRefundedV1
 from lf_messaging import Broker, Consumer, MessageContext
-from lf_pg.pool import connect
+from lf_pg import DatabaseAccess
 from lf_projections import catch_up, rebuild
 from wallet_api.app import SCHEMA
 from wallet_api.application.commands import Wallets
@@ -28,7 +28,7 @@ async def test_a_command_in_flight_during_a_ledger_rebuild_is_still_posted(setti
         # ... while another one (xid X2 > X1) commits.
         await wallets.grant(late, 30, reason="x", idempotency_key="k2", metadata=META)
         # An operator runs `python -m wallet_api projections rebuild ledger` now.
-        conn = await connect(settings.database_url, SCHEMA, role=settings.db_role)
+        conn = await DatabaseAccess.of(settings, SCHEMA).connect_owner()
         try:
             await rebuild(conn, SCHEMA, LEDGER, follower_name=LEDGER.name)
         finally:
@@ -79,7 +79,7 @@ async def test_rebuilt_balances_equal_live_after_a_refund_message_races_a_grant(
     )
     assert live["balance"] == 0  # 100 in, 100 spent, +50 grant, 50 taken back
 
-    conn = await connect(settings.database_url, SCHEMA, role=settings.db_role)
+    conn = await DatabaseAccess.of(settings, SCHEMA).connect_owner()
     try:
         await rebuild(conn, SCHEMA, ALL["balances"])
     finally:
