@@ -48,7 +48,7 @@ from lf_projections.projection import Projection
 
 log = structlog.get_logger(__name__)
 
-BATCH_SIZE = 5000
+BATCH_SIZE = 1000
 
 
 class StreamOrder:
