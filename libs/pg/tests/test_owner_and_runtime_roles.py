@@ -189,3 +189,30 @@ async def test_a_second_migrate_applies_nothing_and_keeps_the_grants(services, d
             await conn.execute("DELETE FROM events")
     finally:
         await conn.close()
+
+
+async def test_a_schema_made_before_the_split_is_handed_to_the_owner(database_url):
+    suffix = uuid.uuid4().hex[:10]
+    owner, runtime = f"t_owner_{suffix}", f"t_runtime_{suffix}"
+    admin = await asyncpg.connect(database_url)
+    try:
+        await admin.execute(f'CREATE ROLE "{runtime}" LOGIN')
+        await migrate(database_url, "wallet", SETS, role=runtime)  # one role owned it all
+        await migrate(database_url, "wallet", SETS, role=runtime, owner=owner)
+        owners = await admin.fetch(
+            "SELECT DISTINCT pg_get_userbyid(relowner) AS owner FROM pg_class"
+            " WHERE relnamespace = 'wallet'::regnamespace"
+        )
+        assert [r["owner"] for r in owners] == [owner]
+        conn = await connect(as_user(database_url, runtime), "wallet")
+        try:
+            async with conn.transaction():
+                await append(conn, "w", 0, [NewEvent("Opened", {})])
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await conn.execute("ALTER TABLE events DISABLE TRIGGER ALL")
+        finally:
+            await conn.close()
+    finally:
+        await admin.execute(f'DROP OWNED BY "{owner}", "{runtime}" CASCADE')
+        await admin.execute(f'DROP ROLE IF EXISTS "{owner}", "{runtime}"')
+        await admin.close()
