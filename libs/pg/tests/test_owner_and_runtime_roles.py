@@ -216,3 +216,25 @@ async def test_a_schema_made_before_the_split_is_handed_to_the_owner(database_ur
         await admin.execute(f'DROP OWNED BY "{owner}", "{runtime}" CASCADE')
         await admin.execute(f'DROP ROLE IF EXISTS "{owner}", "{runtime}"')
         await admin.close()
+
+
+async def test_serve_on_a_fresh_database_creates_the_roles_and_migrates_as_the_owner(database_url):
+    """make dev's first start: a superuser login, DB_ROLE and DB_OWNER_ROLE that do not exist yet."""
+    suffix = uuid.uuid4().hex[:10]
+    owner, runtime = f"t_owner_{suffix}", f"t_runtime_{suffix}"
+    access = DatabaseAccess(database_url, "wallet", runtime, None, owner)
+    admin = await asyncpg.connect(database_url)
+    try:
+        applied = await access.migrate_before_serving(SETS)
+        assert applied == [name for s in SETS for name, _ in s.files()]
+        assert await access.migrate_before_serving(SETS) == []
+        assert (
+            await admin.fetchval(
+                "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = 'wallet.events'::regclass"
+            )
+            == owner
+        )
+    finally:
+        await admin.execute(f'DROP OWNED BY "{owner}", "{runtime}" CASCADE')
+        await admin.execute(f'DROP ROLE IF EXISTS "{owner}", "{runtime}"')
+        await admin.close()

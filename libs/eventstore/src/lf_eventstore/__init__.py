@@ -5,11 +5,10 @@ from lf_eventstore.commands import CommandRunner, utc_now
 from lf_eventstore.reader import (
     START,
     Checkpoint,
+    PositionOrderReader,
     checkpoint_of,
-    predecessors,
     read_after,
     read_in_position_order,
-    read_visible_after,
 )
 from lf_eventstore.store import (
     ConcurrencyError,
@@ -40,15 +39,14 @@ __all__ = [
     "ConcurrencyError",
     "DomainEvent",
     "NewEvent",
+    "PositionOrderReader",
     "RecordedEvent",
     "StreamState",
     "Wakeup",
     "append",
     "checkpoint_of",
     "load_stream",
-    "predecessors",
     "read_after",
     "read_in_position_order",
-    "read_visible_after",
     "utc_now",
 ]

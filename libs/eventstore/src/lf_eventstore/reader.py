@@ -51,55 +51,15 @@ async def read_after(
     return [to_recorded(r) for r in rows]
 
 
-async def read_visible_after(
-    conn: asyncpg.Connection, after: Checkpoint, *, limit: int = 500, types: list[str] | None = None
-) -> list[RecordedEvent]:
-    """Like ``read_after``, but every committed event, above the horizon too.
-
-    Only for a reader that holds locks under which no writer of what it reads can commit meanwhile
-    (the swap of an inline projection's rebuild): otherwise a late commit could land behind it.
-    """
-    rows = await conn.fetch(
-        f"SELECT {EVENT_COLUMNS} FROM events"
-        " WHERE (transaction_id, position) > ($1::text::xid8, $2)"
-        "   AND ($4::text[] IS NULL OR type = ANY($4))"
-        " ORDER BY events.transaction_id, events.position LIMIT $3",
-        str(after.transaction_id),
-        after.position,
-        limit,
-        types,
-    )
-    return [to_recorded(r) for r in rows]
-
-
-async def predecessors(
-    conn: asyncpg.Connection, events: list[RecordedEvent], *, types: list[str] | None = None
-) -> dict[int, Checkpoint]:
-    """For each event (by position), where the previous event of its stream (of ``types``) is in
-    reading order: what a replay that must follow each stream's own order waits for."""
-    rows = await conn.fetch(
-        "SELECT e.position, p.transaction_id::text::bigint AS transaction_id, p.position AS before"
-        " FROM unnest($1::text[], $2::int[], $3::bigint[]) AS e(stream_id, version, position)"
-        " CROSS JOIN LATERAL (SELECT transaction_id, position FROM events p"
-        "   WHERE p.stream_id = e.stream_id AND p.version < e.version"
-        "     AND ($4::text[] IS NULL OR p.type = ANY($4))"
-        "   ORDER BY p.version DESC LIMIT 1) p",
-        [e.stream_id for e in events],
-        [e.version for e in events],
-        [e.position for e in events],
-        types,
-    )
-    return {r["position"]: Checkpoint(r["transaction_id"], r["before"]) for r in rows}
-
-
 async def read_in_position_order(
     conn: asyncpg.Connection, after_position: int, *, limit: int = 500, types: list[str] | None = None
 ) -> list[RecordedEvent]:
     """Committed events after ``after_position``, in the order they were appended.
 
-    Only for a reader that holds locks under which no relevant writer can commit meanwhile (the
-    rebuild of an inline projection): position order is each stream's own order, which reading
-    order is not when concurrent transactions took their ids in another order than their locks.
+    Position order is each stream's own order (a stream's next append takes its position after the
+    previous one committed), which reading order is not when concurrent transactions took their ids
+    in another order than their stream locks. But a transaction still running may commit events
+    behind the position read up to: ``PositionOrderReader`` catches those.
     """
     rows = await conn.fetch(
         f"SELECT {EVENT_COLUMNS} FROM events WHERE position > $1 AND ($3::text[] IS NULL OR type = ANY($3))"
@@ -109,3 +69,48 @@ async def read_in_position_order(
         types,
     )
     return [to_recorded(r) for r in rows]
+
+
+class PositionOrderReader:
+    """Every committed event once, each stream's in its own order, without waiting for the horizon.
+
+    Reads forward in position order, and remembers the transactions that were still running when it
+    read (they may commit events behind its position); once one has ended, its events are read too.
+    A transaction that committed an event of a stream committed every earlier event of that stream
+    before, so nothing of a stream is ever read before what precedes it.
+
+    Each ``read`` must run in a REPEATABLE READ transaction of its own (or several in one, which
+    then all see the same snapshot): the running transactions it notes are those of the snapshot
+    its reads see.
+    """
+
+    def __init__(self, types: list[str] | None = None) -> None:
+        self.types = types
+        self.position = 0
+        self._running: set[int] = set()
+
+    async def read(self, conn: asyncpg.Connection, *, limit: int = 500) -> tuple[list[RecordedEvent], bool]:
+        """The next events, in position order; and whether more may be ahead (``limit`` reached)."""
+        running = set(
+            await conn.fetchval(
+                "SELECT coalesce(array_agg(x::text::bigint), '{}')"
+                " FROM pg_snapshot_xip(pg_current_snapshot()) AS x"
+            )
+        )
+        ended = sorted(self._running - running)
+        late = []
+        if ended:
+            rows = await conn.fetch(
+                f"SELECT {EVENT_COLUMNS} FROM events"
+                " WHERE transaction_id = ANY($1::text[]::xid8[]) AND position <= $2"
+                "   AND ($3::text[] IS NULL OR type = ANY($3))",
+                [str(x) for x in ended],
+                self.position,
+                self.types,
+            )
+            late = [to_recorded(r) for r in rows]
+        ahead = await read_in_position_order(conn, self.position, limit=limit, types=self.types)
+        self._running = (self._running - set(ended)) | running
+        if ahead:
+            self.position = ahead[-1].position
+        return sorted([*late, *ahead], key=lambda e: e.position), len(ahead) == limit

@@ -84,13 +84,17 @@ class DatabaseAccess:
 
     async def pending(self, sets: list[MigrationSet]) -> list[str]:
         """Migrations not applied yet, as the runtime role sees them."""
-        conn = await connect(self.url, self.schema, role=self.role)
         try:
-            done = await applied_migrations(conn)
-        except asyncpg.InsufficientPrivilegeError:
-            done = set()
-        finally:
-            await conn.close()
+            conn = await connect(self.url, self.schema, role=self.role)
+        except asyncpg.InvalidParameterValueError:  # DB_ROLE does not exist yet: a fresh database
+            done: set[str] = set()
+        else:
+            try:
+                done = await applied_migrations(conn)
+            except asyncpg.InsufficientPrivilegeError:
+                done = set()
+            finally:
+                await conn.close()
         return [name for name, _ in missing(sets, done)]
 
     async def migrate_before_serving(self, sets: list[MigrationSet]) -> list[str]:

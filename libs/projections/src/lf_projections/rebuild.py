@@ -5,13 +5,14 @@ search_path puts the shadow schema ``<schema>_rebuild`` first fills fresh copies
 rebuild changes the schema, so it runs as the schema's owner. It never holds a transaction id or an
 exclusive lock for longer than one batch, and the live tables keep serving throughout:
 
-1. **Replay**, batch by batch, each batch its own short transaction: the events below the horizon,
-   in reading order, into the shadow tables. A followed projection takes them in that order, as its
-   runner does. An inline projection follows each stream's own history, which reading order does
-   not always give (a transaction takes its id at its first write, possibly before it queues on a
-   stream's lock, so two transactions on one stream may be read in the other order than they
-   appended): an event whose predecessor in its stream comes later in reading order is held back
-   until that predecessor has been applied (``StreamOrder``).
+1. **Replay**, batch by batch, each batch its own short transaction, into the shadow tables.
+   - A followed projection is replayed as its runner reads: in reading order, below the horizon.
+   - An inline projection follows each stream's own history, which reading order does not always
+     give (a transaction takes its id at its first write, possibly before it queues on a stream's
+     lock). It is replayed in position order, which is each stream's order, by a
+     ``PositionOrderReader``: it also picks up the events of transactions that were still running
+     when it passed their positions, once they have ended. It never waits for the horizon, so a
+     long transaction elsewhere on the server does not hold it back.
 2. **Swap**, one short transaction, taking locks in the one order used everywhere: the follower's
    checkpoint row first (a followed projection; its runner takes it first too), then the live
    tables, ``ACCESS EXCLUSIVE`` under a lock timeout (on timeout it catches up again and retries,
@@ -20,9 +21,9 @@ exclusive lock for longer than one batch, and the live tables keep serving throu
 
    What is left: for a followed projection, what is below the horizon by then; the runner's
    checkpoint is set to that point and it goes on from there. For an inline projection, every
-   committed event, horizon or not: under the lock every command that wrote the live tables has
-   committed, and one that appended but has not yet written them waits on the lock and writes its
-   effect into the fresh tables after the swap. So what is visible is final.
+   event committed by then: under the lock every command that wrote the live tables has committed,
+   and one that appended but has not yet written them waits on the lock and writes its effect into
+   the fresh tables after the swap.
 """
 
 from __future__ import annotations
@@ -33,15 +34,7 @@ from collections import defaultdict
 import asyncpg
 import structlog
 
-from lf_eventstore import (
-    START,
-    Checkpoint,
-    RecordedEvent,
-    checkpoint_of,
-    predecessors,
-    read_after,
-    read_visible_after,
-)
+from lf_eventstore import START, Checkpoint, PositionOrderReader, checkpoint_of, read_after
 from lf_pg import shadow_schema
 from lf_projections.follower import lock_checkpoint, save_checkpoint
 from lf_projections.projection import Projection
@@ -51,54 +44,37 @@ log = structlog.get_logger(__name__)
 BATCH_SIZE = 1000
 
 
-class StreamOrder:
-    """Hands events on so that each stream's come in version order, whatever order they were read in."""
+class _FollowedReplay:
+    """Reading order below the horizon, as the projection's runner reads."""
 
-    def __init__(self) -> None:
-        self._waiting: dict[int, RecordedEvent] = {}  # by the position of the event it waits for
-        self._held: set[int] = set()
+    isolation = "read_committed"
 
-    @property
-    def holding(self) -> int:
-        return len(self._waiting)
-
-    def release(self, events: list[RecordedEvent], before: dict[int, Checkpoint]) -> list[RecordedEvent]:
-        """``events`` in reading order; ``before``: each one's predecessor in its stream."""
-        ready: list[RecordedEvent] = []
-        for event in events:
-            previous = before.get(event.position)
-            if previous is not None and (previous > checkpoint_of(event) or previous.position in self._held):
-                self._waiting[previous.position] = event  # its predecessor is not applied yet
-                self._held.add(event.position)
-                continue
-            ready.append(event)
-            while (follower := self._waiting.pop(ready[-1].position, None)) is not None:
-                self._held.discard(follower.position)
-                ready.append(follower)
-        return ready
-
-
-class _Replay:
-    """The shadow tables' progress: the reading-order point reached, and the events held back."""
-
-    def __init__(self, conn: asyncpg.Connection, projection: Projection, *, in_stream_order: bool) -> None:
+    def __init__(self, conn: asyncpg.Connection, projection: Projection) -> None:
         self.conn, self.projection = conn, projection
-        self.order = StreamOrder() if in_stream_order else None
-        self.after = START
+        self.after: Checkpoint = START
 
-    async def batch(self, *, visible: bool = False) -> int:
-        """Apply the next batch (in the caller's transaction); returns how many events were read."""
-        read = read_visible_after if visible else read_after
-        types = self.projection.types
-        events = await read(self.conn, self.after, limit=BATCH_SIZE, types=types)
-        if not events:
-            return 0
-        ready = events
-        if self.order is not None:
-            ready = self.order.release(events, await predecessors(self.conn, events, types=types))
-        await self.projection.apply(self.conn, ready)
-        self.after = checkpoint_of(events[-1])
-        return len(events)
+    async def batch(self) -> bool:
+        """Apply the next batch (in the caller's transaction); whether more may be ahead."""
+        events = await read_after(self.conn, self.after, limit=BATCH_SIZE, types=self.projection.types)
+        if events:
+            await self.projection.apply(self.conn, events)
+            self.after = checkpoint_of(events[-1])
+        return len(events) == BATCH_SIZE
+
+
+class _InlineReplay:
+    """Position order, each stream's own, catching transactions that commit behind it."""
+
+    isolation = "repeatable_read"  # what PositionOrderReader needs
+
+    def __init__(self, conn: asyncpg.Connection, projection: Projection) -> None:
+        self.conn, self.projection = conn, projection
+        self.reader = PositionOrderReader(projection.types)
+
+    async def batch(self) -> bool:
+        events, more = await self.reader.read(self.conn, limit=BATCH_SIZE)
+        await self.projection.apply(self.conn, events)
+        return more
 
 
 async def _copy_grants(conn: asyncpg.Connection, live: str, fresh: str) -> None:
@@ -137,31 +113,29 @@ async def rebuild(
         for table in projection.tables:
             await conn.execute(f'DROP TABLE IF EXISTS "{shadow}".{table}')
             await conn.execute(f'CREATE TABLE "{shadow}".{table} (LIKE "{schema}".{table} INCLUDING ALL)')
-        replay = _Replay(conn, projection, in_stream_order=follower_name is None)
+        replay = _FollowedReplay(conn, projection) if follower_name else _InlineReplay(conn, projection)
         for attempt in range(attempts):
-            while True:  # the bulk of the work, a batch per transaction, live tables untouched
-                async with conn.transaction():
-                    read = await replay.batch()
-                if read < BATCH_SIZE:
-                    break
+            more = True
+            while more:  # the bulk of the work, a batch per transaction, live tables untouched
+                async with conn.transaction(isolation=replay.isolation):
+                    more = await replay.batch()
             try:
-                async with conn.transaction():
+                async with conn.transaction(isolation=replay.isolation):
                     await conn.execute(f"SET LOCAL lock_timeout = {int(lock_timeout_seconds * 1000)}")
                     if follower_name:
                         await lock_checkpoint(conn, follower_name)
                     await conn.execute(f"LOCK TABLE {', '.join(live_tables)} IN ACCESS EXCLUSIVE MODE")
                     # Locked: from here on nothing may fail half-way for a timeout (the replay's
-                    # progress is also kept in memory).
+                    # progress is also kept in memory). A repeatable read's snapshot starts here.
                     await conn.execute("SET LOCAL lock_timeout = 0")
-                    while await replay.batch(visible=follower_name is None):
+                    while await replay.batch():
                         pass
-                    if replay.order is not None and replay.order.holding:
-                        raise AssertionError(f"{projection.name}: events held back at the swap")
                     for table, live in zip(projection.tables, live_tables, strict=True):
                         await _copy_grants(conn, live, f'"{shadow}".{table}')
                         await conn.execute(f"DROP TABLE {live}")
                         await conn.execute(f'ALTER TABLE "{shadow}".{table} SET SCHEMA "{schema}"')
                     if follower_name:
+                        assert isinstance(replay, _FollowedReplay)
                         await save_checkpoint(conn, follower_name, replay.after)
                 break
             except asyncpg.LockNotAvailableError:
