@@ -112,14 +112,17 @@ class LedgerPausingAfterItsCheckpointLock:
         await LEDGER.handle_batch(conn, events)
 
 
-async def ledger_rows(db) -> dict[str, list[tuple]]:
+BALANCES = ALL["balances"]
+
+
+async def read_model_rows(db) -> dict[str, list[tuple]]:
     return {
         table: [tuple(r) for r in await db.fetch(f"SELECT * FROM {table} ORDER BY {table}::text")]
-        for table in LEDGER.tables
+        for table in (*LEDGER.tables, *BALANCES.tables)
     }
 
 
-async def test_ledger_rebuilds_racing_the_live_runner_50_times_never_deadlock_and_give_the_same_rows(
+async def test_rebuilds_racing_the_live_runner_and_commands_50_times_never_deadlock_and_give_the_same_rows(
     settings, db
 ):
     wallets = Wallets(db)
@@ -143,19 +146,22 @@ async def test_ledger_rebuilds_racing_the_live_runner_50_times_never_deadlock_an
         while not stop.is_set():
             n += 1
             await wallets.grant(lensers[n % 4], 1 + n % 7, reason="x", idempotency_key=f"k{n}", metadata=META)
+            await asyncio.sleep(0.01)  # steady traffic, not a log that outgrows the test
 
     live = [asyncio.create_task(runner.run()), asyncio.create_task(commands())]
     owner = await DatabaseAccess.of(settings, SCHEMA).connect_owner()
     try:
         for _ in range(50):
             await asyncio.wait_for(rebuild(owner, SCHEMA, LEDGER, follower_name=LEDGER.name), 30)
+            await asyncio.wait_for(rebuild(owner, SCHEMA, BALANCES), 30)  # inline, commands racing
         stop.set()
         await live[1]
         await catch_up(db, LEDGER)
         assert FOLLOWER_ERRORS.labels(LEDGER.name)._value.get() == failed_batches  # no deadlock victim
-        before = await ledger_rows(db)
+        before = await read_model_rows(db)
         await rebuild(owner, SCHEMA, LEDGER, follower_name=LEDGER.name)
-        assert await ledger_rows(db) == before
+        await rebuild(owner, SCHEMA, BALANCES)
+        assert await read_model_rows(db) == before
     finally:
         stop.set()
         for task in live:
