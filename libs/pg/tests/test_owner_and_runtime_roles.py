@@ -238,3 +238,19 @@ async def test_serve_on_a_fresh_database_creates_the_roles_and_migrates_as_the_o
         await admin.execute(f'DROP OWNED BY "{owner}", "{runtime}" CASCADE')
         await admin.execute(f'DROP ROLE IF EXISTS "{owner}", "{runtime}"')
         await admin.close()
+
+
+async def test_replicas_migrating_at_once_apply_each_file_once(database_url):
+    suffix = uuid.uuid4().hex[:10]
+    owner, runtime = f"t_owner_{suffix}", f"t_runtime_{suffix}"
+    access = DatabaseAccess(database_url, "wallet", runtime, None, owner)
+    admin = await asyncpg.connect(database_url)
+    try:
+        applied = await asyncio.gather(*(access.migrate(SETS) for _ in range(4)))
+        everything = [name for s in SETS for name, _ in s.files()]
+        assert sorted(name for names in applied for name in names) == sorted(everything)
+        assert await admin.fetchval("SELECT count(*) FROM wallet.schema_migrations") == len(everything)
+    finally:
+        await admin.execute(f'DROP OWNED BY "{owner}", "{runtime}" CASCADE')
+        await admin.execute(f'DROP ROLE IF EXISTS "{owner}", "{runtime}"')
+        await admin.close()

@@ -73,8 +73,15 @@ async def ensure_role(conn: asyncpg.Connection, role: str, *, member: bool) -> N
         END $$;
         """
     )
-    if member:
-        await conn.execute(f'GRANT "{role}" TO CURRENT_USER')
+    if member:  # replicas starting together may grant it at the same moment
+        await conn.execute(
+            f"""
+            DO $$ BEGIN
+              GRANT "{role}" TO CURRENT_USER;
+            EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+            END $$;
+            """
+        )
 
 
 async def ensure_schema(conn: asyncpg.Connection, name: str, owner: str | None) -> None:
@@ -86,7 +93,7 @@ async def ensure_schema(conn: asyncpg.Connection, name: str, owner: str | None) 
         await conn.execute(
             f'CREATE SCHEMA IF NOT EXISTS "{name}"' + (f' AUTHORIZATION "{owner}"' if owner else "")
         )
-    except asyncpg.UniqueViolationError:
+    except (asyncpg.UniqueViolationError, asyncpg.DuplicateSchemaError):
         pass  # a replica created it at the same moment
 
 
@@ -164,7 +171,7 @@ async def migrate(
                     "CREATE TABLE IF NOT EXISTS schema_migrations"
                     " (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
                 )
-            except asyncpg.UniqueViolationError:
+            except (asyncpg.UniqueViolationError, asyncpg.DuplicateObjectError, asyncpg.DuplicateTableError):
                 pass  # a replica created it at the same moment
         applied = []
         for name, sql in missing(sets, done):

@@ -178,12 +178,18 @@ class FollowerRunner:
         self.poll_seconds, self.batch_size = poll_seconds, batch_size
         self.lease = Lease(pool, follower.name, seconds=lease_seconds)
         self._signal = wakeup.subscribe()
+        self._last_error: str | None = None
 
     async def _try_lease(self) -> bool:
         try:
-            return await self.lease.take()
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+            taken = await self.lease.take()
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as error:
+            if repr(error) != self._last_error:  # once per kind of trouble, not once per poll
+                log.warning("follower.lease_unavailable", follower=self.follower.name, error=repr(error))
+            self._last_error = repr(error)
             return False
+        self._last_error = None
+        return taken
 
     async def run(self) -> None:
         while True:
