@@ -18,8 +18,9 @@
 #   DATABASE_URL   any database on the server to use; the services get the same server with
 #                  database DEV_DATABASE        (default postgresql://postgres@127.0.0.1:5432/postgres)
 #   DEV_DATABASE   the platform's database name (default lenserfight)
-#   DEV_DB_ROLES   1 (default): each service switches to its own role (DB_ROLE), created if
-#                  missing, which needs a superuser or CREATEROLE login; 0: use the login as is
+#   DEV_DB_ROLES   1 (default): each service serves as its runtime role (DB_ROLE) and migrates as
+#                  its owner role (DB_OWNER_ROLE=<role>_owner), both created if missing, which
+#                  needs a superuser or CREATEROLE login; 0: use the login as is
 #   AMQP_URL       RabbitMQ                     (default amqp://guest:guest@127.0.0.1:5672/)
 #   LEMONSQUEEZY_API_URL  a LemonSqueezy API for billing-webhook (with LEMONSQUEEZY_API_KEY and
 #                  LEMONSQUEEZY_STORE_ID); unset: the fake on 127.0.0.1:8790
@@ -208,7 +209,7 @@ done
 
 service_env() {  # the environment of one service: its database, port and role
     local role_setting=()
-    [[ "$DEV_DB_ROLES" == 1 ]] && role_setting=(DB_ROLE="$3")
+    [[ "$DEV_DB_ROLES" == 1 ]] && role_setting=(DB_ROLE="$3" DB_OWNER_ROLE="$3_owner")
     printf '%s\0' env DATABASE_URL="$service_url" PORT="$2" HOST=127.0.0.1 "${role_setting[@]}"
 }
 

@@ -9,6 +9,7 @@ from lf_eventstore import (
     Checkpoint,
     ConcurrencyError,
     NewEvent,
+    PositionOrderReader,
     append,
     load_stream,
     read_after,
@@ -91,18 +92,19 @@ async def test_a_reader_never_skips_an_event_that_commits_after_a_later_one(pool
     finally:
         await pool.release(slow)
     async with pool.acquire() as conn:
-        seen = await read_once_visible(conn, START)
+        seen = await read_once_visible(conn, START, until=2)
     assert sorted(e.type for e in seen) == ["Fast", "Slow"]
 
 
-async def read_once_visible(conn, after, **options):
+async def read_once_visible(conn, after, *, until: int = 1, **options):
     """Read, waiting out transactions of other tests (any database of the cluster) that hold the
-    reading horizon back for a moment."""
-    for _ in range(100):
-        if events := await read_after(conn, after, **options):
+    reading horizon back for a moment, until at least ``until`` events are readable."""
+    events = []
+    for _ in range(600):
+        if len(events := await read_after(conn, after, **options)) >= until:
             return events
         await asyncio.sleep(0.05)
-    return []
+    return events
 
 
 async def test_reading_resumes_after_a_checkpoint_and_filters_by_type(pool):
@@ -112,3 +114,28 @@ async def test_reading_resumes_after_a_checkpoint_and_filters_by_type(pool):
         rest = await read_after(conn, Checkpoint(first[0].transaction_id, first[0].position), types=["A"])
     assert [e.type for e in first] == ["A"]
     assert [e.version for e in rest] == [3]
+
+
+async def test_position_order_reading_picks_up_a_transaction_that_commits_behind_it(pool):
+    reader = PositionOrderReader()
+    async with pool.acquire() as conn:
+        await append(conn, "a", 0, [NewEvent("A1", {})])
+    slow = await pool.acquire()
+    try:
+        slow_tx = slow.transaction()
+        await slow_tx.start()
+        await append(slow, "b", 0, [NewEvent("B1", {})])  # takes the lower position
+        async with pool.acquire() as conn:
+            await append(conn, "a", 1, [NewEvent("A2", {})])
+            async with conn.transaction(isolation="repeatable_read"):
+                first, more = await reader.read(conn)
+            assert ([e.type for e in first], more) == (["A1", "A2"], False)
+            await slow_tx.commit()
+            async with conn.transaction(isolation="repeatable_read"):
+                late, _ = await reader.read(conn)
+            async with conn.transaction(isolation="repeatable_read"):
+                after, _ = await reader.read(conn)
+    finally:
+        await pool.release(slow)
+    assert [e.type for e in late] == ["B1"]  # behind the position read up to, and not skipped
+    assert after == []

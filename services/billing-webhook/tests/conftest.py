@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from billing_webhook.app import MIGRATIONS, RELAY, SCHEMA, create_app
 from billing_webhook.settings import BillingSettings
-from lf_pg import create_pool, migrate
+from lf_pg import DatabaseAccess, create_pool
 from lf_testing.fakes import lemonsqueezy as ls
 from lf_testing.fakes.lemonsqueezy import FakeLemonSqueezy
 from lf_testing.waiting import eventually
@@ -41,7 +41,8 @@ async def settings(database_url: str, amqp_url: str, lemonsqueezy: FakeLemonSque
     settings = BillingSettings(
         database_url=database_url,
         amqp_url=amqp_url,
-        db_role="billing_webhook",
+        db_role="billing_webhook",  # serves as the runtime role: on events only INSERT and SELECT
+        db_owner_role="billing_webhook_owner",  # migrates and rebuilds as the owner
         platform_api_key=API_KEY,
         lemonsqueezy_webhook_secret=SECRET,
         lemonsqueezy_api_url=lemonsqueezy.url,
@@ -49,7 +50,7 @@ async def settings(database_url: str, amqp_url: str, lemonsqueezy: FakeLemonSque
         lemonsqueezy_store_id=STORE_ID,
         lemonsqueezy_timeout_seconds=0.5,
     )
-    await migrate(settings.database_url, SCHEMA, MIGRATIONS, role=settings.db_role)
+    await DatabaseAccess.of(settings, SCHEMA).migrate(MIGRATIONS)
     return settings
 
 

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from lf_contracts.events import IntegrationEvent
 from lf_messaging import publish
-from lf_pg import create_pool, migrate
+from lf_pg import DatabaseAccess, create_pool
 from lf_testing.tokens import bearer
 from lf_testing.waiting import eventually
 from wallet_api.app import MIGRATIONS, SCHEMA, create_app
@@ -27,11 +27,12 @@ async def settings(database_url: str, amqp_url: str) -> WalletSettings:
     settings = WalletSettings(
         database_url=database_url,
         amqp_url=amqp_url,
-        db_role="wallet_api",
+        db_role="wallet_api",  # serves as the runtime role: on events only INSERT and SELECT
+        db_owner_role="wallet_api_owner",  # migrates and rebuilds as the owner
         platform_api_key=API_KEY,
         expiry_interval_seconds=0.2,
     )
-    await migrate(settings.database_url, SCHEMA, MIGRATIONS, role=settings.db_role)
+    await DatabaseAccess.of(settings, SCHEMA).migrate(MIGRATIONS)
     return settings
 
 

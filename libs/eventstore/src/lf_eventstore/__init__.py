@@ -2,7 +2,14 @@
 
 from lf_eventstore.aggregate import Aggregate, AggregateRepository, DomainEvent
 from lf_eventstore.commands import CommandRunner, utc_now
-from lf_eventstore.reader import START, Checkpoint, read_after, read_in_position_order
+from lf_eventstore.reader import (
+    START,
+    Checkpoint,
+    PositionOrderReader,
+    checkpoint_of,
+    read_after,
+    read_in_position_order,
+)
 from lf_eventstore.store import (
     ConcurrencyError,
     NewEvent,
@@ -14,7 +21,13 @@ from lf_eventstore.store import (
 from lf_eventstore.wakeup import Wakeup
 from lf_pg import MigrationSet
 
-MIGRATIONS = MigrationSet("eventstore", "lf_eventstore")
+# The runtime role appends and reads; only the owner could ever change history (and its triggers
+# refuse even that).
+MIGRATIONS = MigrationSet(
+    "eventstore",
+    "lf_eventstore",
+    privileges=(("events", "SELECT, INSERT"), ("streams", "SELECT, INSERT, UPDATE")),
+)
 
 __all__ = [
     "MIGRATIONS",
@@ -26,10 +39,12 @@ __all__ = [
     "ConcurrencyError",
     "DomainEvent",
     "NewEvent",
+    "PositionOrderReader",
     "RecordedEvent",
     "StreamState",
     "Wakeup",
     "append",
+    "checkpoint_of",
     "load_stream",
     "read_after",
     "read_in_position_order",

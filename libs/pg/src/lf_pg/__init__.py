@@ -1,6 +1,16 @@
-"""PostgreSQL plumbing shared by every service: one pool per service schema, and migrations."""
+"""PostgreSQL plumbing shared by every service: one pool per service schema, migrations, and the
+owner and runtime roles each service reaches its schema with."""
 
-from lf_pg.migrations import MigrationSet, migrate
+from lf_pg.access import DatabaseAccess, MigrationsPending
+from lf_pg.migrations import MigrationSet, migrate, shadow_schema
 from lf_pg.pool import create_pool, jsonb
 
-__all__ = ["MigrationSet", "create_pool", "jsonb", "migrate"]
+__all__ = [
+    "DatabaseAccess",
+    "MigrationSet",
+    "MigrationsPending",
+    "create_pool",
+    "jsonb",
+    "migrate",
+    "shadow_schema",
+]

@@ -27,7 +27,7 @@ def server_settings(schema: str, role: str | None) -> dict[str, str]:
 
 async def _session_unchanged(conn: asyncpg.Connection) -> None:
     """Pooled connections never change their session (no SET, LISTEN or session advisory lock:
-    listeners and lock holders use ``connect``), so the default reset query, a round trip on every
+    listeners and rebuilds use ``connect``), so the default reset query, a round trip on every
     release, has nothing to undo. asyncpg still rolls back a transaction left open."""
 
 
@@ -50,7 +50,7 @@ async def create_pool(
 
 
 async def connect(dsn: str, schema: str, *, role: str | None = None) -> asyncpg.Connection:
-    """A single connection outside the pool (listeners, lock holders)."""
+    """A single connection outside the pool (listeners, rebuilds)."""
     conn = await asyncpg.connect(dsn, server_settings=server_settings(schema, role))
     try:
         await _register_codecs(conn)

@@ -3,15 +3,18 @@
 A follower handles batches of events in reading order. Each batch runs in one transaction that
 first locks the follower's checkpoint row, then applies the effect, then moves the checkpoint: an
 event takes effect exactly once, even if two runners ever overlap. One runner per follower is active
-across replicas (``pg_try_advisory_lock``); the others wait on standby and take over if it dies.
+across replicas (it holds the follower's lease row); the others wait on standby and take over once
+its lease expires.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
+import os
+import socket
 import time
+import uuid
 from typing import Protocol
 
 import asyncpg
@@ -19,7 +22,6 @@ import structlog
 from prometheus_client import Counter, Gauge
 
 from lf_eventstore import Checkpoint, RecordedEvent, Wakeup, read_after
-from lf_pg.pool import connect
 
 log = structlog.get_logger(__name__)
 
@@ -37,13 +39,6 @@ class Follower(Protocol):
     def types(self) -> list[str] | None: ...
 
     async def handle_batch(self, conn: asyncpg.Connection, events: list[RecordedEvent]) -> None: ...
-
-
-def advisory_key(schema: str, name: str) -> int:
-    # Advisory locks are per database, and services may share one: the schema keeps two services'
-    # followers of the same name (each has a "relay") from standing in for each other.
-    digest = hashlib.sha256(f"follower:{schema}:{name}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 async def lock_checkpoint(conn: asyncpg.Connection, name: str) -> Checkpoint:
@@ -117,8 +112,54 @@ async def catch_up(
         await asyncio.sleep(0.01)
 
 
+class Lease:
+    """A follower's row in ``follower_leases``: taken when free or expired, renewed by its holder.
+
+    Each call is one short statement on the pool (no transaction stays open, no dedicated
+    connection), on the database's clock, so replicas with skewed clocks agree on expiry.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, name: str, *, seconds: float) -> None:
+        self.pool, self.name, self.seconds = pool, name, seconds
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+    async def take(self) -> bool:
+        """Take the lease, or renew it if we hold it; False while another holder's is running."""
+        return bool(
+            await self.pool.fetchval(
+                "INSERT INTO follower_leases AS l (name, holder, expires_at)"
+                " VALUES ($1, $2, now() + make_interval(secs => $3))"
+                " ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at"
+                " WHERE l.holder = excluded.holder OR l.expires_at < now()"
+                " RETURNING true",
+                self.name,
+                self.holder,
+                self.seconds,
+                timeout=self.seconds / 3,
+            )
+        )
+
+    async def release(self) -> None:
+        """Let a standby take over now rather than at expiry."""
+        await self.pool.execute(
+            "UPDATE follower_leases SET expires_at = now() WHERE name = $1 AND holder = $2",
+            self.name,
+            self.holder,
+            timeout=self.seconds / 3,
+        )
+
+
 class FollowerRunner:
-    """Runs one follower for the life of the process, as the active replica or on standby."""
+    """Runs one follower for the life of the process, as the active replica or on standby.
+
+    The active replica holds the follower's lease and renews it every third of its length; a
+    standby tries to take it every ``poll_seconds`` and does once it has expired (its holder died or
+    lost the database). If two runners ever overlap (a holder that lost its lease is finishing a
+    batch), the checkpoint row lock in ``catch_up_once`` still applies each event once.
+
+    ``dsn``, ``schema`` and ``role`` are no longer used (the lease needs no connection of its own);
+    they are accepted so that existing callers keep working.
+    """
 
     def __init__(
         self,
@@ -126,48 +167,71 @@ class FollowerRunner:
         pool: asyncpg.Pool,
         wakeup: Wakeup,
         *,
-        dsn: str,
-        schema: str,
+        dsn: str | None = None,
+        schema: str | None = None,
         role: str | None = None,
         poll_seconds: float = 1.0,
         batch_size: int = 500,
+        lease_seconds: float = 5.0,
     ) -> None:
         self.follower, self.pool, self.wakeup = follower, pool, wakeup
-        self._dsn, self._schema, self._role = dsn, schema, role
         self.poll_seconds, self.batch_size = poll_seconds, batch_size
+        self.lease = Lease(pool, follower.name, seconds=lease_seconds)
         self._signal = wakeup.subscribe()
+        self._last_error: str | None = None
 
-    async def _become_active(self) -> asyncpg.Connection:
-        key = advisory_key(self._schema, self.follower.name)
-        while True:
-            with contextlib.suppress(OSError, asyncpg.PostgresError):
-                conn = await connect(self._dsn, self._schema, role=self._role)
-                try:
-                    if await conn.fetchval("SELECT pg_try_advisory_lock($1)", key):
-                        return conn
-                except BaseException:
-                    conn.terminate()  # cancelled at shutdown: leave no connection behind
-                    raise
-                await conn.close()
-            await asyncio.sleep(self.poll_seconds)
+    async def _try_lease(self) -> bool:
+        try:
+            taken = await self.lease.take()
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as error:
+            if repr(error) != self._last_error:  # once per kind of trouble, not once per poll
+                log.warning("follower.lease_unavailable", follower=self.follower.name, error=repr(error))
+            self._last_error = repr(error)
+            return False
+        self._last_error = None
+        return taken
 
     async def run(self) -> None:
         while True:
-            lock_conn = await self._become_active()
-            log.info("follower.active", follower=self.follower.name)
-            try:
-                await self._follow_while_active(lock_conn)
-            finally:
-                with contextlib.suppress(Exception):
-                    await lock_conn.close()
+            if await self._try_lease():
+                log.info("follower.active", follower=self.follower.name, holder=self.lease.holder)
+                try:
+                    await self._follow_while_leased()
+                finally:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(self.lease.release(), self.lease.seconds / 3)
+                log.info("follower.standby", follower=self.follower.name)
+            await asyncio.sleep(self.poll_seconds)
 
-    async def _follow_while_active(self, lock_conn: asyncpg.Connection) -> None:
-        while not lock_conn.is_closed():
+    async def _keep_lease(self) -> None:
+        """Renew until the lease is lost (taken over) or cannot be confirmed before it expires."""
+        held_until = time.monotonic() + self.lease.seconds
+        while True:
+            await asyncio.sleep(self.lease.seconds / 3)
+            asked_at = time.monotonic()
             try:
-                handled = await catch_up_once(self.pool, self.follower, batch_size=self.batch_size)
-            except Exception:
-                FOLLOWER_ERRORS.labels(self.follower.name).inc()
-                log.warning("follower.batch_failed", follower=self.follower.name, exc_info=True)
-                handled = 0
-            if handled == 0:
-                await self.wakeup.wait(self._signal, self.poll_seconds)
+                if not await self.lease.take():
+                    log.warning("follower.lease_lost", follower=self.follower.name)
+                    return
+                held_until = asked_at + self.lease.seconds
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+                if time.monotonic() >= held_until:
+                    log.warning("follower.lease_expired", follower=self.follower.name)
+                    return
+
+    async def _follow_while_leased(self) -> None:
+        keeper = asyncio.create_task(self._keep_lease(), name=f"{self.follower.name}.lease")
+        try:
+            while not keeper.done():
+                try:
+                    handled = await catch_up_once(self.pool, self.follower, batch_size=self.batch_size)
+                except Exception:
+                    FOLLOWER_ERRORS.labels(self.follower.name).inc()
+                    log.warning("follower.batch_failed", follower=self.follower.name, exc_info=True)
+                    handled = 0
+                if handled == 0 and not keeper.done():
+                    await self.wakeup.wait(self._signal, self.poll_seconds)
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper

@@ -45,6 +45,8 @@ class ServiceSettings(BaseSettings):
     database_url: str = "postgresql://postgres@127.0.0.1:5432/lenserfight"
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     db_role: str | None = None
+    db_owner_role: str | None = None  # migrate and rebuild SET ROLE to it (lf_pg.DatabaseAccess)
+    migrate_database_url: str | None = None  # the owner's login for migrate and rebuild
     # HS256 is accepted only with a secret: set explicitly, or the dev one in development when no
     # JWKS is configured. A JWKS-only deployment (SUPABASE_URL alone) refuses HS256 tokens.
     supabase_jwt_secret: str | None = None

@@ -26,8 +26,7 @@ from billing_webhook.application.billing import Billing
 from billing_webhook.projections import ALL
 from billing_webhook.settings import BillingSettings
 from billing_webhook.verification import VERIFIABLE
-from lf_pg import create_pool, migrate
-from lf_pg.pool import connect
+from lf_pg import DatabaseAccess, MigrationsPending, create_pool
 from lf_projections import rebuild
 from lf_projections.verify import report, verify
 from lf_web import configure_logging, run
@@ -37,8 +36,18 @@ SESSION_PLACEHOLDER = "REPLACE-WITH-SESSION-ID"
 
 
 async def _migrate(settings: BillingSettings) -> None:
-    applied = await migrate(settings.database_url, SCHEMA, MIGRATIONS, role=settings.db_role)
+    applied = await DatabaseAccess.of(settings, SCHEMA).migrate(MIGRATIONS)
     print(f"{SERVICE}: {len(applied)} migration(s) applied" + "".join(f"\n  {name}" for name in applied))
+
+
+async def _migrate_before_serving(settings: BillingSettings) -> bool:
+    """Apply missing migrations if this login may (the owner's); a runtime-only login may not."""
+    try:
+        await DatabaseAccess.of(settings, SCHEMA).migrate_before_serving(MIGRATIONS)
+    except MigrationsPending as refused:
+        print(f"{SERVICE}: {refused}", file=sys.stderr)
+        return False
+    return True
 
 
 async def _seed(settings: BillingSettings) -> None:
@@ -49,7 +58,7 @@ async def _seed(settings: BillingSettings) -> None:
 
 
 async def _rebuild(settings: BillingSettings, names: list[str]) -> None:
-    conn = await connect(settings.database_url, SCHEMA, role=settings.db_role)
+    conn = await DatabaseAccess.of(settings, SCHEMA).connect_owner()  # swapping tables is DDL
     try:
         for name in names or list(ALL):
             rows = await rebuild(conn, SCHEMA, ALL[name])
@@ -194,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
         }
         return asyncio.run(handlers[args.action]())
     else:
-        asyncio.run(_migrate(settings))
+        if not asyncio.run(_migrate_before_serving(settings)):
+            return 1
         if settings.seed_credit_packs:
             asyncio.run(_seed(settings))
         run(create_app(settings), settings)

@@ -20,6 +20,7 @@ async def run_cli(settings, *args: str) -> tuple[int, str]:
         **os.environ,
         "DATABASE_URL": settings.database_url,
         "DB_ROLE": settings.db_role,
+        "DB_OWNER_ROLE": settings.db_owner_role,
         "LOG_LEVEL": "WARNING",
     }
     process = await asyncio.create_subprocess_exec(

@@ -16,7 +16,7 @@ from billing_webhook.application.billing import Billing
 from billing_webhook.application.checkouts import CheckoutSessions
 from billing_webhook.application.processor import DeliveryProcessor
 from billing_webhook.projections import ALL
-from lf_pg.pool import connect
+from lf_pg import DatabaseAccess
 from lf_projections import catch_up_once, rebuild
 from lf_testing.fakes import lemonsqueezy as ls
 from lf_testing.waiting import eventually
@@ -72,7 +72,7 @@ async def _race(api, db, settings):
 
     live = await db.fetchval("SELECT status FROM checkout_sessions WHERE session_id = $1", session)
     assert live == "completed"
-    conn = await connect(settings.database_url, SCHEMA, role=settings.db_role)
+    conn = await DatabaseAccess.of(settings, SCHEMA).connect_owner()
     try:
         await rebuild(conn, SCHEMA, ALL["checkout_sessions"])
     finally:

@@ -6,8 +6,7 @@ import argparse
 import asyncio
 import sys
 
-from lf_pg import migrate
-from lf_pg.pool import connect
+from lf_pg import DatabaseAccess, MigrationsPending
 from lf_projections import rebuild
 from lf_projections.verify import report, verify
 from lf_web import configure_logging, run
@@ -18,12 +17,22 @@ from wallet_api.verification import VERIFIABLE
 
 
 async def _migrate(settings: WalletSettings) -> None:
-    applied = await migrate(settings.database_url, SCHEMA, MIGRATIONS, role=settings.db_role)
+    applied = await DatabaseAccess.of(settings, SCHEMA).migrate(MIGRATIONS)
     print(f"{SERVICE}: {len(applied)} migration(s) applied" + "".join(f"\n  {name}" for name in applied))
 
 
+async def _migrate_before_serving(settings: WalletSettings) -> bool:
+    """Apply missing migrations if this login may (the owner's); a runtime-only login may not."""
+    try:
+        await DatabaseAccess.of(settings, SCHEMA).migrate_before_serving(MIGRATIONS)
+    except MigrationsPending as refused:
+        print(f"{SERVICE}: {refused}", file=sys.stderr)
+        return False
+    return True
+
+
 async def _rebuild(settings: WalletSettings, names: list[str]) -> None:
-    conn = await connect(settings.database_url, SCHEMA, role=settings.db_role)
+    conn = await DatabaseAccess.of(settings, SCHEMA).connect_owner()  # swapping tables is DDL
     try:
         for name in names or list(ALL):
             followed = name == LEDGER.name
@@ -40,7 +49,9 @@ async def _verify(settings: WalletSettings) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m wallet_api")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="migrate, then serve HTTP with the background workers")
+    commands.add_parser(
+        "serve", help="apply missing migrations (as the owner, if allowed), then serve HTTP and the workers"
+    )
     commands.add_parser("migrate", help="apply this service's schema migrations")
     projections = commands.add_parser("projections", help="read-model maintenance")
     projections.add_argument("action", choices=["rebuild"])
@@ -61,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "verify":
         return asyncio.run(_verify(settings))
     else:
-        asyncio.run(_migrate(settings))
+        if not asyncio.run(_migrate_before_serving(settings)):
+            return 1
         run(create_app(settings), settings)
     return 0
 

@@ -7,7 +7,12 @@ import sys
 
 
 async def run_cli(settings, *args: str) -> tuple[int, str]:
-    env = {**os.environ, "DATABASE_URL": settings.database_url, "DB_ROLE": settings.db_role}
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "DB_ROLE": settings.db_role,
+        "DB_OWNER_ROLE": settings.db_owner_role,
+    }
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "wallet_api", *args, env=env, stdout=asyncio.subprocess.PIPE
     )
