@@ -158,8 +158,9 @@ class FollowerRunner:
             try:
                 await self._follow_while_active(lock_conn)
             finally:
-                with contextlib.suppress(Exception):
-                    await lock_conn.close()
+                # terminate, not close: no round trip to a database that may not answer while
+                # the service stops (ending the session releases the lock all the same).
+                lock_conn.terminate()
 
     async def _follow_while_active(self, lock_conn: asyncpg.Connection) -> None:
         while not lock_conn.is_closed():
