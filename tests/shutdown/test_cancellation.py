@@ -28,7 +28,7 @@ async def test_a_wakeup_that_lands_with_the_cancellation_does_not_swallow_it(dat
 
     following = asyncio.create_task(follow_for_ever())
     try:
-        while not signal._waiters:  # until it waits on the signal (after connecting)
+        while not signal._waiters:  # noqa: ASYNC110 - until it waits on the signal (after connecting)
             await asyncio.sleep(0.01)
         # The signal fires and the follower is cancelled in the same loop iteration: a NOTIFY
         # arriving just as the service stops.
