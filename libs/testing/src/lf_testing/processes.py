@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -68,6 +69,20 @@ class ServiceProcess:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=20)
+
+    async def terminate_within(self, seconds: float) -> int:
+        """SIGTERM, as an orchestrator stops a service; the exit status, or ``AssertionError`` (and
+        a SIGKILL) if the process is still there after ``seconds``."""
+        assert self.process is not None
+        self.process.terminate()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while (status := self.process.poll()) is None:
+            if loop.time() > deadline:
+                self.kill()
+                raise AssertionError(f"{self.package} still running {seconds} s after SIGTERM")
+            await asyncio.sleep(0.05)
+        return status
 
 
 def nginx_binary() -> str | None:

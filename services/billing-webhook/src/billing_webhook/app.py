@@ -82,4 +82,4 @@ async def _background(app: web.Application, *, settings: BillingSettings) -> Asy
     work.follow(Relay(app[BROKER], to_message=to_message, types=RELAYED_TYPES, name=RELAY))
     work.every(settings.checkout_expiry_interval_seconds, billing.checkouts.expire_due)
     yield
-    await work.stop()
+    await work.stop(deadline=settings.shutdown_timeout_seconds)

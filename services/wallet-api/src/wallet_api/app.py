@@ -81,4 +81,4 @@ async def _background(app: web.Application, *, settings: WalletSettings) -> Asyn
     work.consume(Consumer(SERVICE, broker, pool, handlers))
     work.every(settings.expiry_interval_seconds, wallets.expire_due)
     yield
-    await work.stop()
+    await work.stop(deadline=settings.shutdown_timeout_seconds)
