@@ -11,6 +11,7 @@ import structlog
 
 from lf_eventstore import Wakeup
 from lf_messaging.consumer import Consumer
+from lf_messaging.pruning import PRUNE_INTERVAL_SECONDS, prune_inbox
 from lf_projections import Follower, FollowerRunner
 
 log = structlog.get_logger(__name__)
@@ -51,6 +52,11 @@ class BackgroundWork:
     def consume(self, consumer: Consumer) -> None:
         self._consumers.append(consumer)
         self._tasks.append(asyncio.create_task(consumer.run(), name="consumer"))
+        if len(self._consumers) == 1:  # one inbox per service: its consumer's bookkeeping
+            self.every(PRUNE_INTERVAL_SECONDS, self.prune_inbox)
+
+    async def prune_inbox(self) -> None:
+        await prune_inbox(self.pool)
 
     def every(self, seconds: float, job: Callable[[], Awaitable[object]]) -> None:
         self._tasks.append(asyncio.create_task(every(seconds, job), name=getattr(job, "__name__", "job")))
