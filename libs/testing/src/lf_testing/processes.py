@@ -110,14 +110,13 @@ class Gateway:
         assert nginx is not None, "nginx is not installed"
         rendered = subprocess.run(
             ["bash", str(REPO / "infra/gateway/render.sh")],
-            env={**os.environ, **self.upstreams},
+            env={**os.environ, **self.upstreams, "GATEWAY_LISTEN": f"127.0.0.1:{self.port}"},
             check=True,
             capture_output=True,
             text=True,
         ).stdout
         (self.prefix / "logs").mkdir()
-        config = rendered.replace("listen 8786 ", f"listen 127.0.0.1:{self.port} ")
-        (self.prefix / "nginx.conf").write_text(config)
+        (self.prefix / "nginx.conf").write_text(rendered)
         self.process = subprocess.Popen(
             [nginx, "-p", str(self.prefix), "-c", str(self.prefix / "nginx.conf"), "-g", "daemon off;"],
             stdout=subprocess.DEVNULL,
