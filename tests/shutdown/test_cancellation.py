@@ -15,7 +15,9 @@ import contextlib
 import pytest
 
 from lf_eventstore import Wakeup
+from lf_messaging import Broker
 from lf_messaging.background import BackgroundWork, every
+from lf_testing.silent import SilentServer
 
 
 async def test_a_wakeup_that_lands_with_the_cancellation_does_not_swallow_it(database_url: str) -> None:
@@ -103,3 +105,21 @@ async def test_a_periodic_job_stops_when_cancelled_even_mid_job() -> None:
     with pytest.raises(asyncio.CancelledError):
         async with asyncio.timeout(2):
             await task
+
+
+async def test_closing_the_broker_can_itself_be_cancelled() -> None:
+    """Broker.close() used ``suppress(CancelledError)`` around its connecting task, which also ate
+    a cancellation of close() itself."""
+    async with SilentServer() as silent:
+        broker = Broker(f"amqp://guest:guest@127.0.0.1:{silent.port}/")
+        await broker.start()
+        await asyncio.sleep(0.1)  # connecting, to a broker that never answers
+        closing = asyncio.create_task(broker.close())
+        await asyncio.sleep(0)  # close() now waits for its connecting task to end
+        closing.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            async with asyncio.timeout(5):
+                await closing
+        # ... and the connection was closed all the same: aio-pika's reconnection loop is gone.
+        await asyncio.sleep(0.2)
+        assert not [task for task in asyncio.all_tasks() if "connection_factory" in repr(task)]

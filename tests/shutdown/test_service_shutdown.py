@@ -24,6 +24,7 @@ from lf_contracts.events import CreditsPurchasedV1
 from lf_messaging import publish
 from lf_testing.processes import ServiceProcess
 from lf_testing.proxy import TcpProxy
+from lf_testing.silent import SilentServer
 from lf_testing.waiting import eventually
 
 pytestmark = pytest.mark.slow
@@ -39,30 +40,6 @@ SERVICES = {
         "SEED_CREDIT_PACKS": "true",
     },
 }
-
-
-class SilentServer:
-    """Accepts TCP connections and never says a word: a broker that hangs."""
-
-    def __init__(self) -> None:
-        self._held: list[asyncio.StreamWriter] = []
-        self._server: asyncio.Server | None = None
-        self.port = 0
-
-    async def start(self) -> SilentServer:
-        async def hold(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            self._held.append(writer)
-
-        self._server = await asyncio.start_server(hold, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def close(self) -> None:
-        for writer in self._held:
-            writer.transport.abort()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
 
 
 @pytest.fixture
