@@ -142,15 +142,15 @@ async def test_a_service_with_a_message_stuck_in_its_handler_stops_in_time(
         async with connection:
             channel = await connection.channel(publisher_confirms=True)
 
-            async def queue_declared() -> bool:
+            async def consuming() -> bool:  # bound and consumed: a message now reaches the handler
                 probe = await connection.channel()
                 try:
-                    await probe.declare_queue("wallet-api.events", passive=True)
-                    return True
+                    queue = await probe.declare_queue("wallet-api.events", passive=True)
+                    return queue.declaration_result.consumer_count > 0
                 except aio_pika.exceptions.ChannelClosed:
                     return False
 
-            await eventually(queue_declared, timeout=20)
+            await eventually(consuming, timeout=20)
             # The handler's first statement (the inbox insert) waits behind this lock.
             transaction = blocker.transaction()
             await transaction.start()
