@@ -24,7 +24,7 @@ from lf_contracts.events import CreditsPurchasedV1
 from lf_messaging import publish
 from lf_testing.processes import ServiceProcess
 from lf_testing.proxy import TcpProxy
-from lf_testing.silent import SilentServer
+from lf_testing.silent import FreezableProxy, SilentServer
 from lf_testing.waiting import eventually
 
 pytestmark = pytest.mark.slow
@@ -125,6 +125,29 @@ async def test_a_service_whose_database_went_away_stops_in_time(
     finally:
         service.stop()
         await proxy.cut()
+    assert status == 0, f"exit status {status} after {seconds:.1f} s"
+    assert seconds < DEADLINE
+
+
+@pytest.mark.parametrize("package", list(SERVICES))
+async def test_a_service_whose_database_stopped_answering_stops_in_time(
+    package: str, database_url: str, amqp_url: str
+) -> None:
+    """The database hangs (connections open, no answer): followers, jobs, the LISTEN connection
+    and the pool's connections all wait on it. Before: the pool's close waited for ever."""
+    server = urlsplit(database_url)
+    proxy = await FreezableProxy(server.hostname or "127.0.0.1", server.port or 5432).start()
+    service = _service(package, _through(database_url, proxy.port), amqp_url)
+    try:
+        await service.start()
+        await _give_the_relay_work(service)
+        await asyncio.sleep(1)
+        proxy.freeze()
+        await asyncio.sleep(1.5)  # every follower's next batch and every job now hang on it
+        status, seconds = await _stop(service)
+    finally:
+        service.stop()
+        await proxy.close()
     assert status == 0, f"exit status {status} after {seconds:.1f} s"
     assert seconds < DEADLINE
 

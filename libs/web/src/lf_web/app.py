@@ -7,12 +7,14 @@ resources (broker connection, consumers) afterwards; tests build the app with th
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import asyncpg
 import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -71,9 +73,26 @@ def _pg_pool(settings: ServiceSettings, schema: str) -> Callable[[web.Applicatio
     async def pg_pool(app: web.Application) -> AsyncIterator[None]:
         app[PG_POOL] = await create_pool(settings.database_url, schema, role=settings.db_role)
         yield
-        await app[PG_POOL].close()
+        await _close_pool(app[PG_POOL])
 
     return pg_pool
+
+
+POOL_CLOSE_SECONDS = 2.0
+
+
+async def _close_pool(pool: asyncpg.Pool) -> None:
+    """Close gracefully if the database answers, else terminate: a close waits for every connection
+    to be released and for the server's goodbye, and a database that hangs never says it."""
+    closing = asyncio.ensure_future(pool.close())
+    done, _ = await asyncio.wait([closing], timeout=POOL_CLOSE_SECONDS)
+    if not done:
+        log.warning("pg_pool.close_overdue", seconds=POOL_CLOSE_SECONDS)
+        closing.cancel()
+        pool.terminate()
+    elif (error := closing.exception()) is not None:
+        log.warning("pg_pool.close_failed", exc_info=error)
+        pool.terminate()
 
 
 def exit_deadline_seconds(settings: ServiceSettings) -> float:
