@@ -16,7 +16,7 @@ import pytest
 
 from lf_eventstore import Wakeup
 from lf_messaging import Broker
-from lf_messaging.background import BackgroundWork, every
+from lf_messaging.background import BackgroundWork
 from lf_testing.silent import SilentServer
 
 
@@ -89,21 +89,6 @@ async def test_stop_gives_up_on_work_that_never_ends_within_its_deadline(databas
         stubborn.swallow = 0  # leave nothing behind
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-async def test_a_periodic_job_stops_when_cancelled_even_mid_job() -> None:
-    started = asyncio.Event()
-
-    async def slow_job() -> None:
-        started.set()
-        await asyncio.sleep(3600)
-
-    task = asyncio.create_task(every(0.01, slow_job))
-    await started.wait()
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        async with asyncio.timeout(2):
             await task
 
 
