@@ -16,7 +16,7 @@ export DATABASE_URL AMQP_URL
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{ printf "  make %-15s %s\n", $$1, $$2 }'
 
-dev: ## the whole system on this machine: services, gateway on :8786 (local PostgreSQL, RabbitMQ, nginx)
+dev: ## the whole system on this machine: services, gateway on :8786 (GATEWAY_PORT=...; local PostgreSQL, RabbitMQ, nginx)
 	bash infra/dev/run.sh
 
 test: ## every test (against DATABASE_URL / AMQP_URL)

@@ -11,8 +11,13 @@
 #   and points billing-webhook at it, unless LEMONSQUEEZY_API_URL is set: checkouts work without
 #   a LemonSqueezy account;
 # - renders the gateway config into a temporary directory and runs nginx on :8786;
-# - on Ctrl-C or SIGTERM stops everything (SIGTERM to each process group, so services shut down
-#   gracefully), and stops everything too as soon as one of them exits.
+# - on Ctrl-C or SIGTERM stops everything (SIGTERM to each process, so services shut down
+#   gracefully), and stops everything too as soon as one of them exits;
+# - owns its processes: they all stay in make dev's process group (no `set -m`), so a signal to the
+#   group, even SIGKILL (a harness's `timeout -s KILL`, the OOM killer), reaches every one; and each
+#   dies with this script (PR_SET_PDEATHSIG, through util-linux `setpriv`), this script with make.
+# - checks its ports first: one taken is one line naming the port and, where `ss` can tell, the
+#   process holding it.
 #
 # Environment (all optional; every variable is passed on to the services):
 #   DATABASE_URL   any database on the server to use; the services get the same server with
@@ -23,28 +28,41 @@
 #                  needs a superuser or CREATEROLE login; 0: use the login as is
 #   AMQP_URL       RabbitMQ                     (default amqp://guest:guest@127.0.0.1:5672/)
 #   LEMONSQUEEZY_API_URL  a LemonSqueezy API for billing-webhook (with LEMONSQUEEZY_API_KEY and
-#                  LEMONSQUEEZY_STORE_ID); unset: the fake on 127.0.0.1:8790
+#                  LEMONSQUEEZY_STORE_ID); unset: the fake on 127.0.0.1:$LEMONSQUEEZY_PORT
+#   Ports, to run two copies side by side (with another DEV_DATABASE and AMQP_URL vhost):
+#   GATEWAY_PORT (8786), WALLET_API_PORT (8101), EXECUTION_PROXY_PORT (8102),
+#   BILLING_WEBHOOK_PORT (8103), LIGHTNING_JOBS_PORT (8104), PLATFORM_API_PORT (8787),
+#   LEMONSQUEEZY_PORT (8790, the fake)
 set -euo pipefail
-set -m # every background job gets a process group of its own, stopped as a whole
+
+# Die with make: if whatever started us goes away (even by SIGKILL), we get SIGTERM and stop the rest.
+if [[ -z "${LF_DEV_SUPERVISED:-}" ]] && command -v setpriv >/dev/null 2>&1; then
+    export LF_DEV_SUPERVISED=1
+    exec setpriv --pdeathsig TERM -- bash "${BASH_SOURCE[0]}" "$@"
+fi
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
 
-# name | port | database role | python package (`python -m <package> serve|migrate`).
-# A service runs once services/<name>/ exists.
+# name | port (its variable and default) | database role | python package (`python -m <package>
+# serve|migrate`). A service runs once services/<name>/ exists.
 SERVICES=(
-    "wallet-api|8101|wallet_api|wallet_api"
-    "execution-proxy|8102|execution_proxy|execution_proxy"
-    "billing-webhook|8103|billing_webhook|billing_webhook"
-    "lightning-jobs|8104|lightning_jobs|lightning_jobs"
-    "platform-api|8787|platform_api|platform_api"
+    "wallet-api|WALLET_API_PORT:8101|wallet_api|wallet_api"
+    "execution-proxy|EXECUTION_PROXY_PORT:8102|execution_proxy|execution_proxy"
+    "billing-webhook|BILLING_WEBHOOK_PORT:8103|billing_webhook|billing_webhook"
+    "lightning-jobs|LIGHTNING_JOBS_PORT:8104|lightning_jobs|lightning_jobs"
+    "platform-api|PLATFORM_API_PORT:8787|platform_api|platform_api"
 )
+GATEWAY_PORT="${GATEWAY_PORT:-8786}"
+LEMONSQUEEZY_PORT="${LEMONSQUEEZY_PORT:-8790}"
 
 action="${1:-serve}"
 [[ "$action" == serve || "$action" == migrate ]] || { echo "usage: $0 [serve|migrate]" >&2; exit 2; }
 
 export DATABASE_URL="${DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres}"
 export AMQP_URL="${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/}"
+# make dev is development: dev secrets and defaults work (services refuse them in production).
+export ENV_MODE="${ENV_MODE:-development}"
 DEV_DATABASE="${DEV_DATABASE:-lenserfight}"
 DEV_DB_ROLES="${DEV_DB_ROLES:-1}"
 
@@ -130,8 +148,38 @@ PY
 
 # --- processes -------------------------------------------------------------------------------
 
-declare -A PGIDS=()   # process group of each job, by name
+declare -A PIDS=()   # each process we started, by name
 workdir=""
+# Each child gets SIGKILL when this script dies, however it dies.
+DIE_WITH_US=()
+command -v setpriv >/dev/null 2>&1 && DIE_WITH_US=(setpriv --pdeathsig KILL --)
+
+port_of() {  # port_of VARIABLE:DEFAULT -> the port (the variable's value, else the default)
+    local variable="${1%%:*}"
+    printf '%s' "${!variable:-${1#*:}}"
+}
+
+port_holder() {  # who listens on TCP port $1: "nginx (pid 123)", "a process" or "" when free
+    if command -v ss >/dev/null 2>&1; then
+        local line
+        line="$(ss -Hltnp "sport = :$1" 2>/dev/null | head -n 1)"
+        [[ -n "$line" ]] || return 0
+        if [[ "$line" =~ users:\(\(\"([^\"]+)\",pid=([0-9]+) ]]; then
+            printf '%s (pid %s)' "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
+        else
+            printf 'a process'
+        fi
+    elif (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+        printf 'a process'
+    fi
+}
+
+check_port() {  # check_port PORT WHAT VARIABLE: one line and exit if the port is taken
+    [[ "$1" =~ ^[0-9]+$ ]] && (($1 > 0 && $1 < 65536)) || die "$3=$1 is not a port"
+    local holder
+    holder="$(port_holder "$1")"
+    [[ -z "$holder" ]] || die "port $1 ($2) is taken by $holder: stop it, or move make dev with $3=<port>"
+}
 
 prefixed() {  # prefixed NAME: each line of stdin, after the name
     local tag
@@ -139,19 +187,19 @@ prefixed() {  # prefixed NAME: each line of stdin, after the name
     awk -v tag="$tag" '{ print tag " " $0; fflush() }'
 }
 
-start() {  # start NAME COMMAND...: run it in a process group of its own
+start() {  # start NAME COMMAND...: a child that dies with us, its output prefixed with its name
     local name="$1"
     shift
     # The prefixer ignores the stop signals and ends with its input, so a service's shutdown
     # lines still get printed (and it never writes into a closed pipe).
-    ( "$@" 2>&1 | (trap '' INT TERM; prefixed "$name") ) &
-    PGIDS[$name]=$!
+    "${DIE_WITH_US[@]}" "$@" > >(trap '' INT TERM; prefixed "$name") 2>&1 &
+    PIDS[$name]=$!
 }
 
-running() {  # any process left in any of our process groups?
-    local name
-    for name in "${!PGIDS[@]}"; do
-        kill -0 -- "-${PGIDS[$name]}" 2>/dev/null && return 0
+running() {  # any of our processes left?
+    local pid
+    for pid in "${PIDS[@]}"; do
+        kill -0 "$pid" 2>/dev/null && return 0
     done
     return 1
 }
@@ -161,22 +209,22 @@ stop_all() {
     ((stopping)) && return
     stopping=1
     trap '' INT TERM
-    set +m # no "Terminated" notices for the jobs we stop on purpose
-    say "stopping ${!PGIDS[*]}"
+    ((${#PIDS[@]})) || return 0
+    say "stopping ${!PIDS[*]}"
     local name
-    for name in "${!PGIDS[@]}"; do
-        kill -TERM -- "-${PGIDS[$name]}" 2>/dev/null || true
+    for name in "${!PIDS[@]}"; do
+        kill -TERM "${PIDS[$name]}" 2>/dev/null || true
     done
-    # Graceful first (services finish in-flight work, up to their shutdown timeout); then KILL.
+    # Graceful first (services finish in-flight work, within their shutdown deadline); then KILL.
     local waited=0
-    while ((waited < 150)) && running; do
+    while ((waited < 250)) && running; do
         sleep 0.1
         waited=$((waited + 1))
     done
     if running; then
-        say "still running after 15 s: killing"
-        for name in "${!PGIDS[@]}"; do
-            kill -KILL -- "-${PGIDS[$name]}" 2>/dev/null || true
+        say "still running after 25 s: killing"
+        for name in "${!PIDS[@]}"; do
+            kill -KILL "${PIDS[$name]}" 2>/dev/null || true
         done
     fi
     wait 2>/dev/null || true
@@ -198,31 +246,51 @@ command -v uv >/dev/null 2>&1 || die "uv is missing: pip install uv"
     || die "nginx is missing (the gateway): apt-get install nginx"
 
 uv sync --all-packages --quiet # once, so the services do not race to sync the environment
-ensure_database
+# The environment's python itself, not `uv run`: uv would stand between us and the service, and a
+# service whose parent is uv does not die with us.
+python="$(uv run --no-sync python -c 'import sys; print(sys.executable)')"
 
 available=()
+declare -A PORTS=()
 for entry in "${SERVICES[@]}"; do
     IFS='|' read -r name port role package <<<"$entry"
+    PORTS[$name]="$(port_of "$port")"
     [[ -f "services/$name/pyproject.toml" ]] && available+=("$entry")
 done
 ((${#available[@]})) || die "no service found under services/"
 
-service_env() {  # the environment of one service: its database, port and role
-    local role_setting=()
-    [[ "$DEV_DB_ROLES" == 1 ]] && role_setting=(DB_ROLE="$3" DB_OWNER_ROLE="$3_owner")
-    printf '%s\0' env DATABASE_URL="$service_url" PORT="$2" HOST=127.0.0.1 "${role_setting[@]}"
+service_env() {  # service_env NAME ROLE: `env` and the service's variables, NUL-separated
+    local name="$1" role="$2"
+    local vars=(DATABASE_URL="$service_url" PORT="${PORTS[$name]}" HOST=127.0.0.1)
+    [[ "$DEV_DB_ROLES" == 1 ]] && vars+=(DB_ROLE="$role" DB_OWNER_ROLE="${role}_owner")
+    case "$name" in # what one service needs to find another (their ports may have moved)
+        wallet-api) vars+=(BILLING_WEBHOOK_URL="http://127.0.0.1:${PORTS[billing-webhook]}") ;;
+    esac
+    printf '%s\0' env "${vars[@]}"
 }
 
 if [[ "$action" == migrate ]]; then
     trap - EXIT
+    ensure_database
     for entry in "${available[@]}"; do
         IFS='|' read -r name port role package <<<"$entry"
-        mapfile -d '' environment < <(service_env "$name" "$port" "$role")
-        "${environment[@]}" uv run --no-sync python -m "$package" migrate
+        mapfile -d '' environment < <(service_env "$name" "$role")
+        "${environment[@]}" "$python" -m "$package" migrate
     done
     exit 0
 fi
 
+# Every port before anything starts: a taken one is a line, not a traceback.
+check_port "$GATEWAY_PORT" gateway GATEWAY_PORT
+for entry in "${available[@]}"; do
+    IFS='|' read -r name port role package <<<"$entry"
+    check_port "${PORTS[$name]}" "$name" "${port%%:*}"
+done
+if [[ " ${available[*]} " == *" billing-webhook|"* && -z "${LEMONSQUEEZY_API_URL:-}" ]]; then
+    check_port "$LEMONSQUEEZY_PORT" "the fake LemonSqueezy" LEMONSQUEEZY_PORT
+fi
+
+ensure_database
 declare_topology
 
 started=()
@@ -232,9 +300,9 @@ started=()
 lemonsqueezy=""
 if [[ " ${available[*]} " == *" billing-webhook|"* ]]; then
     if [[ -z "${LEMONSQUEEZY_API_URL:-}" ]]; then
-        start lemonsqueezy uv run --no-sync python -m lf_testing.fakes.lemonsqueezy --port 8790
-        export LEMONSQUEEZY_API_URL=http://127.0.0.1:8790
-        started+=("lemonsqueezy (fake) :8790")
+        start lemonsqueezy "$python" -m lf_testing.fakes.lemonsqueezy --port "$LEMONSQUEEZY_PORT"
+        export LEMONSQUEEZY_API_URL="http://127.0.0.1:$LEMONSQUEEZY_PORT"
+        started+=("lemonsqueezy (fake) :$LEMONSQUEEZY_PORT")
         lemonsqueezy="$LEMONSQUEEZY_API_URL (the fake; set LEMONSQUEEZY_API_URL for a real one)"
     else
         lemonsqueezy="$LEMONSQUEEZY_API_URL"
@@ -242,22 +310,29 @@ if [[ " ${available[*]} " == *" billing-webhook|"* ]]; then
 fi
 for entry in "${available[@]}"; do
     IFS='|' read -r name port role package <<<"$entry"
-    mapfile -d '' environment < <(service_env "$name" "$port" "$role")
-    start "$name" "${environment[@]}" uv run --no-sync python -m "$package" serve
-    started+=("$name :$port")
+    mapfile -d '' environment < <(service_env "$name" "$role")
+    start "$name" "${environment[@]}" "$python" -m "$package" serve
+    started+=("$name :${PORTS[$name]}")
 done
 
 workdir="$(mktemp -d "${TMPDIR:-/tmp}/lf-gateway.XXXXXX")"
 chmod 755 "$workdir" # nginx workers may run as another user when started as root
-"$root/infra/gateway/render.sh" "$workdir/nginx.conf"
-start gateway nginx -p "$workdir" -c "$workdir/nginx.conf" -e stderr -g "daemon off;"
+for entry in "${SERVICES[@]}"; do # the gateway finds each service where it listens
+    IFS='|' read -r name port role package <<<"$entry"
+    upstream="$(tr 'a-z-' 'A-Z_' <<<"$name")_UPSTREAM"
+    export "$upstream=${!upstream:-127.0.0.1:${PORTS[$name]}}"
+done
+GATEWAY_LISTEN="127.0.0.1:$GATEWAY_PORT" "$root/infra/gateway/render.sh" "$workdir/nginx.conf"
+# One process (no master and workers): it dies with us as a whole, and a worker can never be
+# left holding the port.
+start gateway nginx -p "$workdir" -c "$workdir/nginx.conf" -e stderr -g "daemon off; master_process off;"
 
 say "database ${service_url#*@}, broker ${AMQP_URL#*@}"
 say "services: ${started[*]}"
 if [[ -n "$lemonsqueezy" ]]; then
     say "billing-webhook's LemonSqueezy: $lemonsqueezy"
 fi
-say "gateway:  http://127.0.0.1:8786   (Ctrl-C stops everything)"
+say "gateway:  http://127.0.0.1:$GATEWAY_PORT   (Ctrl-C stops everything)"
 
 # Until Ctrl-C, SIGTERM, or the first process to exit.
 status=0

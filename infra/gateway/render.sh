@@ -52,8 +52,23 @@ render() {
     fi
 }
 
+# GATEWAY_LISTEN (optional, e.g. 127.0.0.1:8886): where the gateway listens instead of the
+# template's 8786 (make dev's GATEWAY_PORT, tests on a free port). Not a template variable, so
+# compose's rendering of the template is unchanged.
+listen() {
+    if [[ -z "${GATEWAY_LISTEN:-}" ]]; then
+        cat
+        return
+    fi
+    if [[ ! "$GATEWAY_LISTEN" =~ ^[][A-Za-z0-9.:]+$ ]]; then
+        echo "render.sh: GATEWAY_LISTEN='$GATEWAY_LISTEN' is not a [host:]port" >&2
+        exit 2
+    fi
+    sed "s|listen 8786 default_server;|listen $GATEWAY_LISTEN default_server;|"
+}
+
 if [[ $# -ge 1 ]]; then
-    render >"$1"
+    render | listen >"$1"
 else
-    render
+    render | listen
 fi

@@ -21,7 +21,8 @@ DATABASE_URL="${DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres}"
 AMQP_URL="${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/}"
 BENCH_SECONDS="${BENCH_SECONDS:-10}"
 BENCH_ONLY="${BENCH_ONLY:-}"
-export DATABASE_URL AMQP_URL BENCH_SECONDS
+ENV_MODE="${ENV_MODE:-development}" # the services it starts use dev secrets
+export DATABASE_URL AMQP_URL BENCH_SECONDS ENV_MODE
 
 case "$BENCH_ONLY" in
     "" | wallet | billing) ;;

@@ -454,7 +454,7 @@ def test_compose_runs_each_service_in_production_with_secrets_required_from_env(
 
 def test_init_sql_gives_every_service_of_the_dev_runner_a_role_and_its_schemas():
     runner = (ROOT / "infra" / "dev" / "run.sh").read_text()
-    services = re.findall(r'^\s+"([a-z-]+)\|(\d+)\|([a-z_]+)\|([a-z_]+)"$', runner, re.MULTILINE)
+    services = re.findall(r'^\s+"([a-z-]+)\|[A-Z_]+:(\d+)\|([a-z_]+)\|([a-z_]+)"$', runner, re.MULTILINE)
     assert len(services) == 5
     init_sql = (ROOT / "infra" / "postgres" / "init.sql").read_text()
     roles = dict(re.findall(r"\('([a-z_]+)',\s*'([a-z_]+)',\s*'[^']+'\)", init_sql))
@@ -563,9 +563,9 @@ def test_env_example_lists_every_setting(settings):
 
 def test_make_dev_gives_billing_webhook_the_fake_lemonsqueezy_unless_one_is_set():
     runner = (ROOT / "infra" / "dev" / "run.sh").read_text()
-    started = re.search(r"uv run --no-sync python -m lf_testing\.fakes\.lemonsqueezy --port (\d+)", runner)
+    started = re.search(r'python" -m lf_testing\.fakes\.lemonsqueezy --port "\$(\w+)"', runner)
     assert started, "make dev does not start the fake LemonSqueezy"
-    assert f"export LEMONSQUEEZY_API_URL=http://127.0.0.1:{started[1]}" in runner
+    assert f'export LEMONSQUEEZY_API_URL="http://127.0.0.1:${started[1]}"' in runner
     assert '-z "${LEMONSQUEEZY_API_URL:-}"' in runner
 
 

@@ -47,8 +47,12 @@ class Wakeup:
 
     async def wait(self, signal: asyncio.Event, timeout: float) -> None:
         await self._listen()
+        # asyncio.timeout, not wait_for: under Python 3.11 wait_for returns the result instead of
+        # raising CancelledError when a NOTIFY and the shutdown's cancellation land together, and
+        # the follower then polled for ever (the CI hang of issue 6).
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(signal.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await signal.wait()
         signal.clear()
 
     async def close(self) -> None:

@@ -11,7 +11,6 @@ at once while it is down (the relay's batch then rolls back and is retried), and
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from urllib.parse import urlsplit
 
 import aio_pika
@@ -100,12 +99,19 @@ class Broker:
     async def close(self) -> None:
         connecting, self._connecting = self._connecting, None
         connection, self._connection = self._connection, None
-        if connecting is not None:
-            connecting.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await connecting
-        if connection is not None:
-            await connection.close()
+        try:
+            if connecting is not None:
+                connecting.cancel()
+                # asyncio.wait, not `suppress(CancelledError): await connecting`: that also
+                # swallowed a cancellation of close() itself (a shutdown past its deadline).
+                await asyncio.wait([connecting])
+                if not connecting.cancelled():
+                    connecting.exception()  # retrieved: a failed first connection is no news now
+        finally:
+            # Even when close() is cancelled: only close() stops aio-pika's reconnection loop (it
+            # swallows cancellation until then), which would otherwise retry for ever.
+            if connection is not None:
+                await connection.close()
 
     def _safe_url(self) -> str:
         parts = urlsplit(self.amqp_url)

@@ -233,5 +233,5 @@ class FollowerRunner:
                     await self.wakeup.wait(self._signal, self.poll_seconds)
         finally:
             keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+            # gather, not suppress(CancelledError): a cancellation of this task must go on.
+            await asyncio.gather(keeper, return_exceptions=True)

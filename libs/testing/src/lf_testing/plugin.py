@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from lf_testing import infra
+from lf_testing import hangs, infra
 
 # Tests run as development (public dev secrets, test-mode payments); unset, services default to
 # production. A test of production passes env_mode="production" (or ENV_MODE) itself.
@@ -32,3 +32,22 @@ async def amqp_url() -> AsyncIterator[str]:
         yield url
     finally:
         await infra.delete_vhost(url)
+
+
+_DUMP_TIMER = pytest.StashKey[object]()
+
+
+@pytest.hookimpl(wrapper=True, optionalhook=True)
+def pytest_timeout_set_timer(item: pytest.Item, settings: object):
+    """On a test's timeout, print every asyncio task's stack too (see lf_testing.hangs)."""
+    result = yield
+    item.stash[_DUMP_TIMER] = hangs.arm(settings.timeout, settings.method)  # type: ignore[attr-defined]
+    return result
+
+
+@pytest.hookimpl(wrapper=True, optionalhook=True)
+def pytest_timeout_cancel_timer(item: pytest.Item):
+    timer = item.stash.get(_DUMP_TIMER, None)
+    if timer is not None:
+        timer.cancel()  # type: ignore[attr-defined]
+    return (yield)

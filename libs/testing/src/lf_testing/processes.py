@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -69,6 +70,20 @@ class ServiceProcess:
             self.process.terminate()
             self.process.wait(timeout=20)
 
+    async def terminate_within(self, seconds: float) -> int:
+        """SIGTERM, as an orchestrator stops a service; the exit status, or ``AssertionError`` (and
+        a SIGKILL) if the process is still there after ``seconds``."""
+        assert self.process is not None
+        self.process.terminate()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while (status := self.process.poll()) is None:
+            if loop.time() > deadline:
+                self.kill()
+                raise AssertionError(f"{self.package} still running {seconds} s after SIGTERM")
+            await asyncio.sleep(0.05)
+        return status
+
 
 def nginx_binary() -> str | None:
     """nginx, also where root's PATH may lack /usr/sbin."""
@@ -95,14 +110,13 @@ class Gateway:
         assert nginx is not None, "nginx is not installed"
         rendered = subprocess.run(
             ["bash", str(REPO / "infra/gateway/render.sh")],
-            env={**os.environ, **self.upstreams},
+            env={**os.environ, **self.upstreams, "GATEWAY_LISTEN": f"127.0.0.1:{self.port}"},
             check=True,
             capture_output=True,
             text=True,
         ).stdout
         (self.prefix / "logs").mkdir()
-        config = rendered.replace("listen 8786 ", f"listen 127.0.0.1:{self.port} ")
-        (self.prefix / "nginx.conf").write_text(config)
+        (self.prefix / "nginx.conf").write_text(rendered)
         self.process = subprocess.Popen(
             [nginx, "-p", str(self.prefix), "-c", str(self.prefix / "nginx.conf"), "-g", "daemon off;"],
             stdout=subprocess.DEVNULL,

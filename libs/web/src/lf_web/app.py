@@ -7,10 +7,15 @@ resources (broker connection, consumers) afterwards; tests build the app with th
 
 from __future__ import annotations
 
+import asyncio
+import os
+import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import asyncpg
+import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
@@ -23,7 +28,12 @@ from lf_web.metrics import metrics_handler, metrics_middleware
 from lf_web.request_context import add_response_headers, request_context_middleware
 from lf_web.settings import ServiceSettings
 
-__all__ = ["BROKER_CHECK", "PG_POOL", "SETTINGS", "create_app", "run"]
+__all__ = ["BROKER_CHECK", "PG_POOL", "SETTINGS", "create_app", "exit_deadline_seconds", "run"]
+
+log = structlog.get_logger(__name__)
+
+EXIT_GRACE_SECONDS = 5.0
+EXIT_OVERDUE_STATUS = 70  # EX_SOFTWARE: the shutdown did not finish; the work still running was dropped
 
 
 def create_app(
@@ -63,14 +73,44 @@ def _pg_pool(settings: ServiceSettings, schema: str) -> Callable[[web.Applicatio
     async def pg_pool(app: web.Application) -> AsyncIterator[None]:
         app[PG_POOL] = await create_pool(settings.database_url, schema, role=settings.db_role)
         yield
-        await app[PG_POOL].close()
+        await _close_pool(app[PG_POOL])
 
     return pg_pool
 
 
+POOL_CLOSE_SECONDS = 2.0
+
+
+async def _close_pool(pool: asyncpg.Pool) -> None:
+    """Close gracefully if the database answers, else terminate: a close waits for every connection
+    to be released and for the server's goodbye, and a database that hangs never says it."""
+    closing = asyncio.ensure_future(pool.close())
+    done, _ = await asyncio.wait([closing], timeout=POOL_CLOSE_SECONDS)
+    if not done:
+        log.warning("pg_pool.close_overdue", seconds=POOL_CLOSE_SECONDS)
+        closing.cancel()
+        pool.terminate()
+    elif (error := closing.exception()) is not None:
+        log.warning("pg_pool.close_failed", exc_info=error)
+        pool.terminate()
+
+
+def exit_deadline_seconds(settings: ServiceSettings) -> float:
+    """How long a stopping service may take: in-flight requests get ``shutdown_timeout_seconds``,
+    then the background work (``BackgroundWork.stop``) as long again, then a grace for closing."""
+    return 2 * settings.shutdown_timeout_seconds + EXIT_GRACE_SECONDS
+
+
 def run(app: web.Application, settings: ServiceSettings) -> None:
     """Serve until SIGTERM/SIGINT, then stop accepting, let in-flight requests finish (up to the
-    shutdown timeout) and run the ``cleanup_ctx`` resources in reverse."""
+    shutdown timeout) and run the ``cleanup_ctx`` resources in reverse.
+
+    The whole shutdown has a deadline: if anything (a library that swallows a cancellation, a peer
+    that never answers a close) keeps it going past ``exit_deadline_seconds``, the process exits
+    anyway, with status 70. Nothing is lost by that: unacked messages return to their queue and
+    uncommitted transactions roll back.
+    """
+    app.on_shutdown.append(_arm_exit_deadline(exit_deadline_seconds(settings)))
     web.run_app(
         app,
         host=settings.host,
@@ -79,3 +119,19 @@ def run(app: web.Application, settings: ServiceSettings) -> None:
         access_log=None,  # request_context_middleware writes the access line, as JSON
         print=None,
     )
+
+
+def _arm_exit_deadline(seconds: float) -> Callable[[web.Application], Awaitable[None]]:
+    async def arm(_app: web.Application) -> None:
+        # A thread, not the event loop: the loop may be the thing that is stuck.
+        timer = threading.Timer(seconds, _exit_overdue, (seconds,))
+        timer.daemon = True  # a shutdown that finishes in time exits without waiting for it
+        timer.name = "shutdown deadline"
+        timer.start()
+
+    return arm
+
+
+def _exit_overdue(seconds: float) -> None:
+    log.error("shutdown.overdue", deadline_seconds=seconds, threads=[t.name for t in threading.enumerate()])
+    os._exit(EXIT_OVERDUE_STATUS)

@@ -1,9 +1,11 @@
-"""Rate limits shared by all replicas of a service: GCRA in PostgreSQL, one row per key.
+"""Rate limits shared by all replicas of a service, in PostgreSQL, one row per key.
 
-GCRA keeps a single timestamp per key (the theoretical arrival time, TAT) instead of a window of
-counters, so a check is one locked row update. The decision is made inside the database by
-``rate_limit_take`` (migration 0001) in whole microseconds; Python only turns the answer into
-headers, still in integers.
+A limit of N per period is exact: at most N requests are admitted in any window of that period,
+wherever the window starts. Each key keeps the times of its admissions still inside the period (a
+sliding log of at most N timestamps) and a request passes while fewer than N are. The decision is
+made inside the database by ``rate_limit_admit`` (migration 0002) in whole microseconds, on the
+database's clock; Python only turns the answer into headers, still in integers. Expired rows are
+bookkeeping: ``prune`` deletes them (a periodic job of the service).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ class RateDecision:
     limit: int
     remaining: int
     reset_epoch: int
-    """When the key's whole burst is available again (Unix seconds)."""
+    """When the key's whole allowance is available again (Unix seconds)."""
     retry_after_seconds: int
     """0 when allowed."""
 
@@ -53,25 +55,27 @@ class RateLimiter:
 
     async def check(self, key: str, limit: int, period_seconds: int = 60) -> RateDecision:
         """Take one request from ``key``'s allowance of ``limit`` per ``period_seconds``."""
-        period_us = period_seconds * _US
-        if not 1 <= limit <= period_us:
-            raise ValueError("limit must be between 1 and one per microsecond of the period")
-        row = await self._pool.fetchrow("SELECT * FROM rate_limit_take($1, $2, $3)", key, limit, period_us)
-        step = period_us // limit
-        backlog = row["tat"] - row["now_us"]  # how far the key is ahead of the clock
-        if row["allowed"]:
-            remaining = (step * limit - backlog) // step
-            retry_after = 0
-        else:
-            remaining = 0
-            retry_after = max(1, _ceil_seconds(backlog + step - step * limit))
+        if limit < 1 or period_seconds < 1:
+            raise ValueError("limit and period must be positive")
+        row = await self._pool.fetchrow(
+            "SELECT * FROM rate_limit_admit($1, $2, $3)", key, limit, period_seconds * _US
+        )
+        wait_us = row["retry_us"] - row["now_us"]
         return RateDecision(
             allowed=row["allowed"],
             limit=limit,
-            remaining=remaining,
-            reset_epoch=_ceil_seconds(row["tat"]),  # the TAT is always ahead of the clock
-            retry_after_seconds=retry_after,
+            remaining=row["remaining"],
+            reset_epoch=_ceil_seconds(row["reset_us"]),
+            retry_after_seconds=0 if row["allowed"] else max(1, _ceil_seconds(wait_us)),
         )
+
+    async def prune(self) -> int:
+        """Delete the keys with no admission left in their period; returns how many (they would
+        behave exactly as absent ones, so this changes no decision)."""
+        deleted = 0
+        while batch := await self._pool.fetchval("SELECT prune_rate_limits()"):
+            deleted += batch
+        return deleted
 
 
 async def enforce(request: web.Request, limiter: RateLimiter, key: str, limit: int, period: int = 60) -> None:

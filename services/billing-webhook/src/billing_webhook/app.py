@@ -87,4 +87,4 @@ async def _background(app: web.Application, *, settings: BillingSettings) -> Asy
     retention = timedelta(days=settings.delivery_personal_data_retention_days)
     work.every(PERSONAL_DATA_SWEEP_SECONDS, partial(billing.deliveries.forget_personal_data, retention))
     yield
-    await work.stop()
+    await work.stop(deadline=settings.shutdown_timeout_seconds)

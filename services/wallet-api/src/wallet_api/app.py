@@ -80,5 +80,6 @@ async def _background(app: web.Application, *, settings: WalletSettings) -> Asyn
     handlers = {model: partial(handler, wallets=wallets) for model, handler in HANDLERS.items()}
     work.consume(Consumer(SERVICE, broker, pool, handlers))
     work.every(settings.expiry_interval_seconds, wallets.expire_due)
+    work.every(3600, app[RATE_LIMITER].prune)  # expired rate-limit keys are bookkeeping
     yield
-    await work.stop()
+    await work.stop(deadline=settings.shutdown_timeout_seconds)
