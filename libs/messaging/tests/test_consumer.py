@@ -139,7 +139,7 @@ async def test_a_failing_handler_is_retried_up_to_the_delivery_limit_then_dead_l
     assert len(attempts) < 3  # the good ones went through while the bad one was still retrying
     [dead] = await dead_letters(channel, eventually, 1)
     assert dead.message_id == "bad"
-    assert dead.headers["x-first-death-reason"] == "delivery_limit"
+    assert dead.headers["x-first-death-reason"] == "rejected"  # by the consumer's own count
     assert attempts == [False, True, True]  # the first delivery and delivery_limit retries
     assert await applied(pool) == [(f"o-{n}", f"good-{n}") for n in range(5)]  # the failures rolled back
     assert metric("messages_retried_total", **LABELS) - retried == 2
@@ -235,7 +235,7 @@ async def test_a_consumer_waiting_for_an_absent_broker_stops_at_once(pool, unuse
 
 async def test_a_consumer_whose_queue_exists_with_another_delivery_limit_fails_loudly(pool, broker, channel):
     await declare_consumer_queue(channel, SERVICE, [KEY], delivery_limit=3)
-    consumer = Consumer(SERVICE, broker, pool, {CreditsPurchasedV1: record}, delivery_limit=5)
+    consumer = Consumer(SERVICE, broker, pool, {CreditsPurchasedV1: record})
 
     with pytest.raises(ChannelPreconditionFailed):
         await asyncio.wait_for(consumer.run(), 10)
