@@ -192,9 +192,8 @@ class Consumer:
         """None while the consumer can work; else why not (its task died, or it waits out a
         database outage). A ``/health`` check."""
         if self.failed is not None:
-            return f"consumer {self.service} stopped: {self.failed}"
-        waiting = self.database.describe()
-        return f"consumer {self.service} {waiting}" if waiting else None
+            return f"stopped: {self.failed}"
+        return self.database.describe()
 
     async def _start_consuming(self, channel: AbstractChannel) -> None:
         self._channel = channel

@@ -78,7 +78,9 @@ async def _background(app: web.Application, *, settings: WalletSettings) -> Asyn
     work.follow(LEDGER)
     work.follow(Relay(broker, to_message=to_message, types=RELAYED_TYPES))
     handlers = {model: partial(handler, wallets=wallets) for model, handler in HANDLERS.items()}
-    work.consume(Consumer(SERVICE, broker, pool, handlers))
+    consumer = Consumer(SERVICE, broker, pool, handlers)
+    work.consume(consumer)
+    lf_web.add_health_check(app, "consumer", consumer.health)
     work.every(settings.expiry_interval_seconds, wallets.expire_due)
     yield
     await work.stop()
