@@ -89,7 +89,7 @@ async def test_health_gives_up_on_the_database_after_1500_ms(client: TestClient)
     assert 1.4 < elapsed < 3
 
 
-async def test_health_is_503_degraded_with_the_reason_a_registered_check_gives(make_client: MakeClient) -> None:
+async def test_health_is_503_degraded_with_a_registered_checks_reason(make_client: MakeClient) -> None:
     state: dict[str, str | None] = {"consumer": None}
     client = await make_client(setup=lambda app: add_health_check(app, "consumer", lambda: state["consumer"]))
 

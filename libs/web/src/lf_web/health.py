@@ -36,6 +36,7 @@ def add_health_check(app: web.Application, name: str, check: HealthCheck) -> Non
         app[HEALTH_CHECKS] = checks = {}
     checks[name] = check
 
+
 log = structlog.get_logger("lf_web.health")
 
 
