@@ -63,7 +63,7 @@ class Wakeup:
             try:
                 conn = await connect(self._dsn, self._schema, role=self._role)
                 self._conn = conn
-                conn.add_termination_listener(lambda _conn: lost.set())
+                conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
                 await conn.add_listener(self.channel, lambda *_: self.poke())
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 await self._drop_connection()
