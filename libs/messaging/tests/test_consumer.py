@@ -36,7 +36,10 @@ async def start_consumer(pool, broker):
     running = []
 
     async def start(handler=record, **options):
-        consumer = Consumer(SERVICE, broker, pool, {CreditsPurchasedV1: handler}, **options)
+        # The test publishes as guest, a user of no context: accepted as in development.
+        consumer = Consumer(
+            SERVICE, broker, pool, {CreditsPurchasedV1: handler}, accept_unidentified=True, **options
+        )
         task = asyncio.create_task(consumer.run())
         running.append((consumer, task))
         await asyncio.wait_for(consumer.consuming.wait(), 10)
@@ -175,7 +178,7 @@ async def test_stop_waits_for_in_flight_handlers_and_acks_their_messages(pool, c
         await release.wait()
         await record(conn, event, context)
 
-    consumer = Consumer(SERVICE, broker, pool, {CreditsPurchasedV1: handler})
+    consumer = Consumer(SERVICE, broker, pool, {CreditsPurchasedV1: handler}, accept_unidentified=True)
     running = asyncio.create_task(consumer.run())
     await asyncio.wait_for(consumer.consuming.wait(), 10)
     await publish(channel, purchase("o-1"), message_id="m-1")
@@ -199,7 +202,7 @@ async def test_the_consumer_resumes_by_itself_after_the_broker_connection_is_los
     await proxy.up()
     broker = Broker(proxy.url(amqp_url), reconnect_interval=0.1)
     await broker.start()
-    consumer = Consumer(SERVICE, broker, pool, {CreditsPurchasedV1: record})
+    consumer = Consumer(SERVICE, broker, pool, {CreditsPurchasedV1: record}, accept_unidentified=True)
     running = asyncio.create_task(consumer.run())
     try:
         await asyncio.wait_for(consumer.consuming.wait(), 10)

@@ -89,6 +89,7 @@ async def test_messages_queued_during_a_database_outage_are_applied_once_after_i
         retry_delay=0.01,
         acquire_timeout=0.5,
         outage_max_backoff=0.2,
+        accept_unidentified=True,
     )
     try:
         await running(consumer)
@@ -116,7 +117,13 @@ async def test_an_exhausted_pool_holds_the_message_instead_of_failing_it(
     pool, broker, channel, running, eventually
 ):
     consumer = Consumer(
-        SERVICE, broker, pool, {CreditsPurchasedV1: record}, delivery_limit=0, acquire_timeout=0.2
+        SERVICE,
+        broker,
+        pool,
+        {CreditsPurchasedV1: record},
+        delivery_limit=0,
+        acquire_timeout=0.2,
+        accept_unidentified=True,
     )
     await running(consumer)
     held = [await pool.acquire() for _ in range(pool.get_max_size())]
@@ -139,7 +146,15 @@ async def test_a_statement_timeout_is_the_messages_own_failure_and_dead_letters_
         await conn.execute("SET LOCAL statement_timeout = 50")
         await conn.execute("SELECT pg_sleep(1)")
 
-    consumer = Consumer(SERVICE, broker, pool, {CreditsPurchasedV1: slow}, delivery_limit=1, retry_delay=0.01)
+    consumer = Consumer(
+        SERVICE,
+        broker,
+        pool,
+        {CreditsPurchasedV1: slow},
+        delivery_limit=1,
+        retry_delay=0.01,
+        accept_unidentified=True,
+    )
     await running(consumer)
     await publish(channel, purchase("o-1"), message_id="m-1")
     dead = []

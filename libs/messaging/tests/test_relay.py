@@ -189,7 +189,7 @@ async def test_a_relay_crash_after_publishing_sends_the_event_again_and_the_inbo
     async def credit(conn, event, context):
         await conn.execute("INSERT INTO applied VALUES ($1, $2)", event.order_id, context.message_id)
 
-    consumer = Consumer("wallet", broker, pool, {CreditsPurchasedV1: credit})
+    consumer = Consumer("wallet", broker, pool, {CreditsPurchasedV1: credit}, accept_unidentified=True)
     consuming = asyncio.create_task(consumer.run())
     relay = make_relay(broker)
     labels = {"service": "wallet", "routing_key": CreditsPurchasedV1.routing_key}

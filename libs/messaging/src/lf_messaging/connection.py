@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import aio_pika
 import structlog
@@ -74,6 +74,12 @@ class Broker:
 
     def _on_reconnected(self, _connection: object) -> None:
         log.info("broker.reconnected", broker=self._safe_url())
+
+    @property
+    def user(self) -> str:
+        """The login, which publishers set as ``user_id`` (AMQP's default is guest)."""
+        username = urlsplit(self.amqp_url).username
+        return unquote(username) if username else "guest"
 
     def is_up(self) -> bool:
         connection = self._connection

@@ -3,7 +3,8 @@
 A service's ``Consumer`` reads its quorum queue ``<service>.events``. Per message:
 
 - a message that can never succeed (no message id, a routing key without a handler, a body that is
-  not JSON or fails its model) is poison: rejected without requeue, so the broker dead-letters it to
+  not JSON or fails its model, a publisher that does not own the contract: see
+  ``lf_messaging.identity``) is poison: rejected without requeue, so the broker dead-letters it to
   ``<service>.dlq`` at once instead of retrying it;
 - otherwise one PostgreSQL transaction records the message id in ``inbox`` and runs the handler;
   a message id already there is a duplicate (a redelivery, or the relay publishing again after a
@@ -45,6 +46,7 @@ from pydantic import ValidationError
 
 from lf_contracts.events import IntegrationEvent
 from lf_messaging.connection import Broker, BrokerUnavailable
+from lf_messaging.identity import context_of_user, owning_context
 from lf_messaging.outage import DatabaseGate, DatabaseUnavailable, is_outage
 from lf_messaging.publisher import CAUSATION_HEADER, REQUEST_ID_HEADER
 from lf_messaging.topology import DELIVERY_LIMIT_BACKSTOP, declare_consumer_queue
@@ -129,6 +131,7 @@ class Consumer:
         queue_delivery_limit: int = DELIVERY_LIMIT_BACKSTOP,
         acquire_timeout: float = 10.0,
         outage_max_backoff: float = 5.0,
+        accept_unidentified: bool = False,
     ) -> None:
         self.service = service
         self.broker = broker
@@ -141,6 +144,8 @@ class Consumer:
         self.retry_delay = retry_delay
         self.queue_delivery_limit = queue_delivery_limit
         self.acquire_timeout = acquire_timeout
+        # Development only: accept messages from a broker user of no context (guest) or none.
+        self.accept_unidentified = accept_unidentified
         self.database = DatabaseGate(pool, name=service, max_backoff=outage_max_backoff)
         self.failed: str | None = None  # why run() ended with an error, for /health
         self._failures: OrderedDict[str, int] = OrderedDict()
@@ -253,6 +258,7 @@ class Consumer:
             request_id=headers.get(REQUEST_ID_HEADER),
         ):
             try:
+                self._check_publisher(routing_key, message.user_id)
                 handler, event = self._decode(message_id, routing_key, message.body)
             except Poison as poison:
                 MESSAGES_REJECTED.labels(self.service, poison.reason).inc()
@@ -314,6 +320,16 @@ class Consumer:
         log.warning("message.handler_failed", service=self.service, attempt=failures, exc_info=True)
         await asyncio.sleep(min(self.retry_delay * 2 ** (failures - 1), MAX_RETRY_DELAY))
         await _settle(message.nack(requeue=True))
+
+    def _check_publisher(self, routing_key: str, user_id: str | None) -> None:
+        """Only the owning context may say what its contracts say (``lf_messaging.identity``);
+        the broker has verified ``user_id`` against the login."""
+        publisher = context_of_user(user_id)
+        if publisher is None:
+            if not self.accept_unidentified:
+                raise Poison("unidentified_publisher", {"user_id": user_id})
+        elif publisher != owning_context(routing_key):
+            raise Poison("wrong_publisher", {"user_id": user_id, "owner": owning_context(routing_key)})
 
     def _decode(self, message_id: str, routing_key: str, body: bytes) -> tuple[Handler, IntegrationEvent]:
         if not message_id:

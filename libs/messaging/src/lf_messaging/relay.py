@@ -146,6 +146,7 @@ class Relay:
             causation_id=str(metadata.get("causationId") or event_id),
             headers=headers,
             timestamp=event.recorded_at,
+            user_id=self.broker.user,
         )
 
     async def _open_channel(self) -> AbstractRobustChannel:

@@ -9,6 +9,8 @@ arguments are refused, so a typo in code fails loudly; ``version`` is only known
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -16,6 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="forbid")
 
+    env_mode: Literal["development", "production"] = "development"
     database_url: str = "postgresql://postgres@127.0.0.1:5432/lenserfight"
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     db_role: str | None = None
