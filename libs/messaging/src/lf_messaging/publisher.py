@@ -3,9 +3,9 @@
 The relay uses it, and so do tests that inject messages, so every message carries the same
 properties: JSON by alias, persistent, ``message_id`` (what consumers dedupe on), correlation id,
 the causation id and request id as headers, and ``user_id``, the publisher's broker login, which
-RabbitMQ verifies and consumers check against the contract's owner (``lf_messaging.identity``). The body is checked by parsing it back with its own
-model before it leaves: a consumer validates exactly these bytes, so a payload that would be poison
-there fails here, in the publisher's transaction, instead.
+RabbitMQ verifies and consumers check against the contract's owner (``lf_messaging.identity``).
+The body is checked by parsing it back with its own model before it leaves: a consumer validates
+exactly these bytes, so a payload that would be poison there fails here, before it is sent.
 """
 
 from __future__ import annotations
