@@ -222,6 +222,7 @@ if [[ "$action" == migrate ]]; then
     exit 0
 fi
 
+uv run --no-sync python -m lf_messaging.provision --amqp-url "$AMQP_URL" dev || say "warning: broker not provisioned (see above)"
 declare_topology
 
 started=()
