@@ -291,6 +291,7 @@ if [[ " ${available[*]} " == *" billing-webhook|"* && -z "${LEMONSQUEEZY_API_URL
 fi
 
 ensure_database
+uv run --no-sync python -m lf_messaging.provision --amqp-url "$AMQP_URL" dev || say "warning: broker not provisioned (see above)"
 declare_topology
 
 started=()

@@ -464,27 +464,42 @@ def test_init_sql_gives_every_service_of_the_dev_runner_a_role_and_its_schemas()
     assert "_rebuild" in init_sql and "REVOKE CREATE ON SCHEMA public FROM PUBLIC" in init_sql
 
 
-def test_the_broker_definitions_hold_the_topology_the_consumer_queues_and_the_services_user(compose):
+def test_the_broker_definitions_hold_the_topology_the_consumer_queues_and_the_services_users(compose):
     document = json.loads((ROOT / "infra" / "rabbitmq" / "definitions.json").read_text())
     # The consumers' queues are declared up front too, so that nothing a producer publishes
     # before a consumer's first start is dropped as unroutable.
-    from wallet_api.handlers import HANDLERS
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("generate", ROOT / "infra" / "rabbitmq" / "generate.py")
+    generate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generate)
 
     # billing-webhook consumes nothing (it only relays): no queue of its own.
     source = inspect.getsource(billing_app)
     assert "Consumer" not in source and ".consume(" not in source
+    assert (ROOT / "infra" / "rabbitmq" / "definitions.json").read_text() == generate.text(), (
+        "stale: regenerate with `uv run python infra/rabbitmq/generate.py`"
+    )
+    from wallet_api.handlers import HANDLERS
+
     expected = definitions({"wallet-api": sorted(model.routing_key for model in HANDLERS)})
     for part in ("exchanges", "queues", "bindings"):
         assert document[part] == expected[part], f"stale {part}: regenerate with lf_messaging.definitions"
-    amqp_urls = {compose["services"][name]["environment"]["AMQP_URL"] for name in SERVICES}
-    assert len(amqp_urls) == 1
-    user, password = re.match(r"amqp://([^:]+):([^@]+)@rabbitmq:5672/$", amqp_urls.pop()).groups()
-    (entry,) = [u for u in document["users"] if u["name"] == user]
-    raw = base64.b64decode(entry["password_hash"])
-    assert entry["hashing_algorithm"] == "rabbit_password_hashing_sha256"
-    assert raw[4:] == hashlib.sha256(raw[:4] + password.encode()).digest()
-    everything = {"user": user, "vhost": "/", "configure": ".*", "write": ".*", "read": ".*"}
-    assert everything in document["permissions"]
+    # One user per service, logging in with the password its hash in the definitions holds, and
+    # allowed to publish only its own context's routing keys.
+    for name in SERVICES:
+        url = compose["services"][name]["environment"]["AMQP_URL"]
+        user, password = re.match(r"amqp://([^:]+):([^@]+)@rabbitmq:5672/$", url).groups()
+        assert user == name
+        (entry,) = [u for u in document["users"] if u["name"] == user]
+        raw = base64.b64decode(entry["password_hash"])
+        assert entry["hashing_algorithm"] == "rabbit_password_hashing_sha256"
+        assert raw[4:] == hashlib.sha256(raw[:4] + password.encode()).digest()
+        assert entry["tags"] == ""  # not an administrator
+        (topic,) = [t for t in document["topic_permissions"] if t["user"] == user]
+        assert (topic["exchange"], topic["write"]) == ("lf.events", "^" + name.split("-")[0] + "\\.")
+        (rights,) = [p for p in document["permissions"] if p["user"] == user]
+        assert ".*" not in rights.values()
 
 
 def test_everything_billing_webhook_publishes_has_a_queue_from_the_brokers_first_boot():

@@ -36,7 +36,10 @@ async def start_consumer(pool, broker):
     running = []
 
     async def start(handler=record, **options):
-        consumer = Consumer(SERVICE, broker, pool, {CreditsPurchasedV1: handler}, **options)
+        # The test publishes as guest, a user of no context: accepted as in development.
+        consumer = Consumer(
+            SERVICE, broker, pool, {CreditsPurchasedV1: handler}, accept_unidentified=True, **options
+        )
         task = asyncio.create_task(consumer.run())
         running.append((consumer, task))
         await asyncio.wait_for(consumer.consuming.wait(), 10)
@@ -139,7 +142,7 @@ async def test_a_failing_handler_is_retried_up_to_the_delivery_limit_then_dead_l
     assert len(attempts) < 3  # the good ones went through while the bad one was still retrying
     [dead] = await dead_letters(channel, eventually, 1)
     assert dead.message_id == "bad"
-    assert dead.headers["x-first-death-reason"] == "delivery_limit"
+    assert dead.headers["x-first-death-reason"] == "rejected"  # by the consumer's own count
     assert attempts == [False, True, True]  # the first delivery and delivery_limit retries
     assert await applied(pool) == [(f"o-{n}", f"good-{n}") for n in range(5)]  # the failures rolled back
     assert metric("messages_retried_total", **LABELS) - retried == 2
@@ -175,7 +178,7 @@ async def test_stop_waits_for_in_flight_handlers_and_acks_their_messages(pool, c
         await release.wait()
         await record(conn, event, context)
 
-    consumer = Consumer(SERVICE, broker, pool, {CreditsPurchasedV1: handler})
+    consumer = Consumer(SERVICE, broker, pool, {CreditsPurchasedV1: handler}, accept_unidentified=True)
     running = asyncio.create_task(consumer.run())
     await asyncio.wait_for(consumer.consuming.wait(), 10)
     await publish(channel, purchase("o-1"), message_id="m-1")
@@ -199,7 +202,7 @@ async def test_the_consumer_resumes_by_itself_after_the_broker_connection_is_los
     await proxy.up()
     broker = Broker(proxy.url(amqp_url), reconnect_interval=0.1)
     await broker.start()
-    consumer = Consumer(SERVICE, broker, pool, {CreditsPurchasedV1: record})
+    consumer = Consumer(SERVICE, broker, pool, {CreditsPurchasedV1: record}, accept_unidentified=True)
     running = asyncio.create_task(consumer.run())
     try:
         await asyncio.wait_for(consumer.consuming.wait(), 10)
@@ -235,7 +238,7 @@ async def test_a_consumer_waiting_for_an_absent_broker_stops_at_once(pool, unuse
 
 async def test_a_consumer_whose_queue_exists_with_another_delivery_limit_fails_loudly(pool, broker, channel):
     await declare_consumer_queue(channel, SERVICE, [KEY], delivery_limit=3)
-    consumer = Consumer(SERVICE, broker, pool, {CreditsPurchasedV1: record}, delivery_limit=5)
+    consumer = Consumer(SERVICE, broker, pool, {CreditsPurchasedV1: record})
 
     with pytest.raises(ChannelPreconditionFailed):
         await asyncio.wait_for(consumer.run(), 10)

@@ -189,7 +189,7 @@ async def test_a_relay_crash_after_publishing_sends_the_event_again_and_the_inbo
     async def credit(conn, event, context):
         await conn.execute("INSERT INTO applied VALUES ($1, $2)", event.order_id, context.message_id)
 
-    consumer = Consumer("wallet", broker, pool, {CreditsPurchasedV1: credit})
+    consumer = Consumer("wallet", broker, pool, {CreditsPurchasedV1: credit}, accept_unidentified=True)
     consuming = asyncio.create_task(consumer.run())
     relay = make_relay(broker)
     labels = {"service": "wallet", "routing_key": CreditsPurchasedV1.routing_key}
@@ -222,3 +222,64 @@ async def test_a_relay_crash_after_publishing_sends_the_event_again_and_the_inbo
         assert await conn.fetch("SELECT order_id, message_id FROM applied") == [("o-1", str(event.event_id))]
         assert await conn.fetchval("SELECT count(*) FROM inbox") == 1
     assert metric("messages_duplicate_total", **labels) - duplicates == 1
+
+
+def held_at_the_broker(relay):
+    """``relay``, its publishing held until the returned event is set (a broker that hangs)."""
+    waiting, release = asyncio.Event(), asyncio.Event()
+    publish_all = relay._publish_all
+
+    async def held(events):
+        waiting.set()
+        await release.wait()
+        await publish_all(events)
+
+    relay._publish_all = held
+    return waiting, release
+
+
+async def test_the_relay_holds_no_transaction_open_while_it_waits_for_the_broker(pool, broker):
+    relay = make_relay(broker)
+    waiting, release = held_at_the_broker(relay)
+    await append_order(pool, "o-1")
+    batch = asyncio.create_task(catch_up_once(pool, relay))
+    try:
+        await asyncio.wait_for(waiting.wait(), 10)
+        async with pool.acquire() as conn:
+            # The read horizon is server-wide: a transaction id or snapshot held here would keep
+            # every follower of every service from seeing new commits.
+            holding = await conn.fetch(
+                "SELECT pid, state, backend_xid, backend_xmin FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                "   AND (backend_xid IS NOT NULL OR backend_xmin IS NOT NULL)"
+            )
+        assert holding == []
+    finally:
+        release.set()
+        assert await asyncio.wait_for(batch, 10) == 1
+        await relay.close()
+
+
+async def test_an_overlapping_relay_never_moves_the_checkpoint_backwards(pool, broker, observer):
+    slow, fast = make_relay(broker), make_relay(broker)
+    waiting, release = held_at_the_broker(slow)
+    [first] = await append_order(pool, "o-1")
+    held = asyncio.create_task(catch_up_once(pool, slow))
+    try:
+        await asyncio.wait_for(waiting.wait(), 10)
+        # Another runner (a replica taking over) goes on meanwhile, past o-1 and o-2.
+        assert await asyncio.wait_for(catch_up(pool, fast), 10) == 1
+        [second] = await append_order(pool, "o-2")
+        assert await asyncio.wait_for(catch_up(pool, fast), 10) == 1
+    finally:
+        release.set()
+        await asyncio.wait_for(held, 10)
+        await slow.close()
+        await fast.close()
+
+    assert await checkpoint(pool) == Checkpoint(second.transaction_id, second.position)
+    assert [m.message_id for m in await received(observer)] == [
+        str(first.event_id),
+        str(second.event_id),
+        str(first.event_id),  # the slow one's publish: at least once, the inbox dedupes
+    ]

@@ -57,6 +57,8 @@ async def test_consumer_queues_are_quorum_queues_that_dead_letter_to_their_own_d
         "x-delivery-limit": 4,
         "x-dead-letter-exchange": "lf.dead-letter",
         "x-dead-letter-routing-key": "wallet.dlq",
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
     }
     bindings = {(b["source"], b["routing_key"], b["destination"]) for b in exported["bindings"]}
     assert bindings == {

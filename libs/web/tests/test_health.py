@@ -5,7 +5,7 @@ from datetime import datetime
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from lf_web import BROKER_CHECK, PG_POOL, BrokerCheck
+from lf_web import BROKER_CHECK, PG_POOL, BrokerCheck, add_health_check
 
 MakeClient = Callable[..., Awaitable[TestClient]]
 
@@ -87,3 +87,18 @@ async def test_health_gives_up_on_the_database_after_1500_ms(client: TestClient)
 
     assert body["reason"] == "database: timeout"
     assert 1.4 < elapsed < 3
+
+
+async def test_health_is_503_degraded_with_a_registered_checks_reason(make_client: MakeClient) -> None:
+    state: dict[str, str | None] = {"consumer": None}
+    client = await make_client(setup=lambda app: add_health_check(app, "consumer", lambda: state["consumer"]))
+
+    healthy = await client.get("/health")
+    state["consumer"] = "waiting for the database for 3s (ConnectionRefusedError)"
+    waiting = await client.get("/health")
+
+    assert healthy.status == 200 and (await healthy.json())["consumer"] is True
+    assert waiting.status == 503
+    body = await waiting.json()
+    assert (body["status"], body["db"], body["consumer"]) == ("degraded", True, False)
+    assert body["reason"] == "consumer: waiting for the database for 3s (ConnectionRefusedError)"

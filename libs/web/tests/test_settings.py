@@ -114,3 +114,14 @@ def test_load_exits_with_one_line_naming_the_variable(monkeypatch: pytest.Monkey
     message = str(refused.value.code)
     assert "PLATFORM_API_KEY is shorter than 32 bytes" in message
     assert "\n" not in message
+
+
+def test_operator_commands_load_without_the_serving_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    # compose's migrate one-shots run production with no secret at all: they answer no request.
+    monkeypatch.setenv("ENV_MODE", "production")
+    monkeypatch.delenv("SUPABASE_JWT_SECRET", raising=False)
+    monkeypatch.delenv("PLATFORM_API_KEY", raising=False)
+
+    assert ServiceSettings.load(serving=False).platform_api_key is None
+    with pytest.raises(SystemExit, match="PLATFORM_API_KEY"):
+        ServiceSettings.load()

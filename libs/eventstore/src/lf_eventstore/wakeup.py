@@ -6,23 +6,38 @@ import asyncio
 import contextlib
 
 import asyncpg
+import structlog
 
 from lf_pg.pool import connect
+
+log = structlog.get_logger(__name__)
 
 
 class Wakeup:
     """One LISTEN connection per process, any number of readers.
 
-    Each reader ``subscribe()``s once and then ``await wakeup.wait(signal, poll_seconds)``. If the
-    listening connection drops, readers still progress at the poll interval, and the listener
-    reconnects on the next wait.
+    Each reader ``subscribe()``s once and then ``await wakeup.wait(signal, poll_seconds)``. The first
+    wait starts a task that keeps the LISTEN connection: when it cannot connect or listen, or the
+    connection drops, it retries with capped backoff (logging the failure once per outage) instead
+    of leaving readers to the poll until some later wait happens to reconnect. Readers are woken
+    whenever the listener (re)connects, since notifications sent meanwhile are lost.
     """
 
-    def __init__(self, dsn: str, schema: str, *, role: str | None = None) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        schema: str,
+        *,
+        role: str | None = None,
+        first_backoff: float = 0.1,
+        max_backoff: float = 5.0,
+    ) -> None:
         self._dsn, self._schema, self._role = dsn, schema, role
+        self.first_backoff, self.max_backoff = first_backoff, max_backoff
         self._signals: list[asyncio.Event] = []
         self._conn: asyncpg.Connection | None = None
-        self._connecting = asyncio.Lock()
+        self._keeper: asyncio.Task[None] | None = None
+        self.listening = asyncio.Event()  # set while LISTEN is in place (tests, health)
 
     @property
     def channel(self) -> str:
@@ -37,16 +52,44 @@ class Wakeup:
         for signal in self._signals:
             signal.set()
 
-    async def _listen(self) -> None:
-        async with self._connecting:
-            if self._conn is not None and not self._conn.is_closed():
-                return
-            with contextlib.suppress(OSError, asyncpg.PostgresError):
-                self._conn = await connect(self._dsn, self._schema, role=self._role)
-                await self._conn.add_listener(self.channel, lambda *_: self.poke())
+    def _listen(self) -> None:
+        if self._keeper is None or self._keeper.done():
+            self._keeper = asyncio.create_task(self._keep_listening(), name=f"{self.channel}-listen")
+
+    async def _keep_listening(self) -> None:
+        delay, failing = self.first_backoff, False
+        while True:
+            lost = asyncio.Event()
+            try:
+                conn = await connect(self._dsn, self._schema, role=self._role)
+                self._conn = conn
+                conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
+                await conn.add_listener(self.channel, lambda *_: self.poke())
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                await self._drop_connection()
+                if not failing:
+                    log.warning("wakeup.listen_failed", channel=self.channel, error=repr(exc))
+                    failing = True
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.max_backoff)
+                continue
+            if failing:
+                log.info("wakeup.listening_again", channel=self.channel)
+            delay, failing = self.first_backoff, False
+            self.listening.set()
+            self.poke()  # anything appended while we were not listening
+            await lost.wait()
+            self.listening.clear()
+            await self._drop_connection()
+            log.warning("wakeup.connection_lost", channel=self.channel)
+
+    async def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.terminate()
 
     async def wait(self, signal: asyncio.Event, timeout: float) -> None:
-        await self._listen()
+        self._listen()
         # asyncio.timeout, not wait_for: under Python 3.11 wait_for returns the result instead of
         # raising CancelledError when a NOTIFY and the shutdown's cancellation land together, and
         # the follower then polled for ever (the CI hang of issue 6).
@@ -56,7 +99,15 @@ class Wakeup:
         signal.clear()
 
     async def close(self) -> None:
-        if self._conn is not None:
+        keeper, self._keeper = self._keeper, None
+        if keeper is not None:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+        conn, self._conn = self._conn, None
+        self.listening.clear()
+        if conn is not None:
             with contextlib.suppress(Exception):
-                await self._conn.close()
-            self._conn = None
+                await asyncio.wait_for(conn.close(), 2)
+            if not conn.is_closed():
+                conn.terminate()

@@ -7,12 +7,16 @@ A service wires it in its app factory, each piece a ``cleanup_ctx`` resource::
     await broker.start()                       # returns at once; /health reads broker.is_up()
     relay = Relay(broker, to_message, types=["OrderPaid", "OrderRefunded"])
     relay_task = create_task(FollowerRunner(relay, pool, wakeup, dsn=..., schema=...).run())
-    consumer = Consumer("wallet-api", broker, pool, {CreditsPurchasedV1: credit_purchase})
+    consumer = Consumer("wallet-api", broker, pool, {CreditsPurchasedV1: credit_purchase},
+                        accept_unidentified=settings.env_mode == "development")
     consumer_task = create_task(consumer.run())
+    lf_web.add_health_check(app, "consumer", consumer.health)   # degraded while it waits or died
     ...
     await consumer.stop(); relay_task.cancel(); await relay.close(); await broker.close()
 
-and adds ``MIGRATIONS`` (the ``inbox`` table) to its schema's migration sets.
+and adds ``MIGRATIONS`` (the ``inbox`` table) to its schema's migration sets. The broker users and
+their rights are ``lf_messaging.identity`` and ``lf_messaging.provision``; how a database outage is
+told from a message's own failure is ``lf_messaging.outage``.
 """
 
 from lf_messaging.background import BackgroundWork, every

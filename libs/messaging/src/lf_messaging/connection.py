@@ -11,7 +11,7 @@ at once while it is down (the relay's batch then rolls back and is retried), and
 from __future__ import annotations
 
 import asyncio
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import aio_pika
 import structlog
@@ -73,6 +73,12 @@ class Broker:
 
     def _on_reconnected(self, _connection: object) -> None:
         log.info("broker.reconnected", broker=self._safe_url())
+
+    @property
+    def user(self) -> str:
+        """The login, which publishers set as ``user_id`` (AMQP's default is guest)."""
+        username = urlsplit(self.amqp_url).username
+        return unquote(username) if username else "guest"
 
     def is_up(self) -> bool:
         connection = self._connection

@@ -3,16 +3,24 @@
 A service's ``Consumer`` reads its quorum queue ``<service>.events``. Per message:
 
 - a message that can never succeed (no message id, a routing key without a handler, a body that is
-  not JSON or fails its model) is poison: rejected without requeue, so the broker dead-letters it to
+  not JSON or fails its model, a publisher that does not own the contract: see
+  ``lf_messaging.identity``) is poison: rejected without requeue, so the broker dead-letters it to
   ``<service>.dlq`` at once instead of retrying it;
 - otherwise one PostgreSQL transaction records the message id in ``inbox`` and runs the handler;
   a message id already there is a duplicate (a redelivery, or the relay publishing again after a
   crash): commit, ack, skip. Ack only after commit, so a crash in between means a redelivery that
   the inbox absorbs, never a lost effect;
-- a handler that raises rolls back and the message is returned to the queue; the quorum queue
-  counts deliveries and dead-letters it after ``delivery_limit`` returns. The return waits a
-  growing ``retry_delay`` first (0.5, 1, 2, ... s), so a short database outage costs a few
-  attempts instead of burning them all in milliseconds and dead-lettering good messages.
+- a database outage (``lf_messaging.outage.is_outage``: refused, lost, pool exhausted, the server
+  shutting down or in recovery) is not the message's fault and never counts against it: the
+  delivery keeps its message unacked and waits, with every other delivery, until the database
+  answers again (``/health`` says degraded meanwhile), then tries again. Nothing is returned to the
+  queue, so an outage of any length dead-letters nothing;
+- a handler that raises for any other reason (a bug, a poison value, its own statement timeout)
+  rolls back and the message is returned to the queue after a growing ``retry_delay`` (0.5, 1,
+  2, ... s). The consumer counts these failures itself, per message id, and after
+  ``delivery_limit`` retries it rejects the message, which dead-letters it. RabbitMQ's own count
+  (``x-delivery-count``) also grows when a channel closes with the message unacked, so the queue's
+  ``x-delivery-limit`` is only a high backstop (``topology.DELIVERY_LIMIT_BACKSTOP``).
 
 Messages are handled concurrently, up to ``prefetch`` at a time: aio-pika runs each delivery in a
 task of its own and the channel's QoS bounds how many are unacknowledged, so a slow or failing
@@ -24,7 +32,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,8 +46,10 @@ from pydantic import ValidationError
 
 from lf_contracts.events import IntegrationEvent
 from lf_messaging.connection import Broker, BrokerUnavailable
+from lf_messaging.identity import context_of_user, owning_context
+from lf_messaging.outage import DatabaseGate, DatabaseUnavailable, is_outage
 from lf_messaging.publisher import CAUSATION_HEADER, REQUEST_ID_HEADER
-from lf_messaging.topology import declare_consumer_queue
+from lf_messaging.topology import DELIVERY_LIMIT_BACKSTOP, declare_consumer_queue
 
 log = structlog.get_logger(__name__)
 
@@ -58,8 +69,13 @@ MESSAGES_REJECTED = Counter(
 )
 MESSAGES_DEAD_LETTERED = Counter(
     "messages_dead_lettered_total",
-    "Messages whose last allowed delivery failed, dead-lettered by the delivery limit",
+    "Messages whose handler failed more than the delivery limit allows, dead-lettered",
     ["service", "routing_key"],
+)
+MESSAGES_HELD_FOR_OUTAGE = Counter(
+    "messages_held_for_outage_total",
+    "Deliveries that met a database outage and waited for it instead of counting a failure",
+    ["service"],
 )
 
 
@@ -84,6 +100,9 @@ class MessageContext:
 
 
 MAX_RETRY_DELAY = 30.0
+# Failure counts are kept per message id for messages still being retried; bounded so that a
+# flood of distinct failing messages cannot grow the process without limit.
+MAX_TRACKED_FAILURES = 10_000
 
 Handler = Callable[[asyncpg.Connection, IntegrationEvent, MessageContext], Awaitable[None]]
 
@@ -109,6 +128,10 @@ class Consumer:
         prefetch: int = 32,
         delivery_limit: int = 5,
         retry_delay: float = 0.5,
+        queue_delivery_limit: int = DELIVERY_LIMIT_BACKSTOP,
+        acquire_timeout: float = 10.0,
+        outage_max_backoff: float = 5.0,
+        accept_unidentified: bool = False,
     ) -> None:
         self.service = service
         self.broker = broker
@@ -119,6 +142,13 @@ class Consumer:
         self.prefetch = prefetch
         self.delivery_limit = delivery_limit
         self.retry_delay = retry_delay
+        self.queue_delivery_limit = queue_delivery_limit
+        self.acquire_timeout = acquire_timeout
+        # Development only: accept messages from a broker user of no context (guest) or none.
+        self.accept_unidentified = accept_unidentified
+        self.database = DatabaseGate(pool, name=service, max_backoff=outage_max_backoff)
+        self.failed: str | None = None  # why run() ended with an error, for /health
+        self._failures: OrderedDict[str, int] = OrderedDict()
         self.consuming = asyncio.Event()  # set while the queue is being consumed (tests, health)
         self._stopping = asyncio.Event()
         self._stop_timeout = 30.0
@@ -155,14 +185,26 @@ class Consumer:
                         await channel.close()
                     continue
                 await self._stopping.wait()
+        except Exception as exc:
+            # Nothing is consumed any more: say so on /health until someone fixes the deployment.
+            self.failed = f"{type(exc).__name__}: {exc}"
+            log.error("consumer.died", service=self.service, exc_info=True)
+            raise
         finally:
             await self._shutdown()
+
+    def health(self) -> str | None:
+        """None while the consumer can work; else why not (its task died, or it waits out a
+        database outage). A ``/health`` check."""
+        if self.failed is not None:
+            return f"stopped: {self.failed}"
+        return self.database.describe()
 
     async def _start_consuming(self, channel: AbstractChannel) -> None:
         self._channel = channel
         await channel.set_qos(prefetch_count=self.prefetch)
         self._queue = await declare_consumer_queue(
-            channel, self.service, self.routing_keys, delivery_limit=self.delivery_limit
+            channel, self.service, self.routing_keys, delivery_limit=self.queue_delivery_limit
         )
         self._consumer_tag = await self._queue.consume(self._on_message)
         self.consuming.set()
@@ -216,6 +258,7 @@ class Consumer:
             request_id=headers.get(REQUEST_ID_HEADER),
         ):
             try:
+                self._check_publisher(routing_key, message.user_id)
                 handler, event = self._decode(message_id, routing_key, message.body)
             except Poison as poison:
                 MESSAGES_REJECTED.labels(self.service, poison.reason).inc()
@@ -233,15 +276,20 @@ class Consumer:
                 redelivered=bool(message.redelivered),
             )
             started = time.perf_counter()
-            try:
-                applied = await self._apply(handler, event, context)
-            except Exception:  # noqa: BLE001 - any handler failure is retried by the broker
-                returns = _int(headers.get("x-delivery-count"))
-                self._count_failure(routing_key, returns)
-                if returns < self.delivery_limit:
-                    await asyncio.sleep(min(self.retry_delay * 2**returns, MAX_RETRY_DELAY))
-                await _settle(message.nack(requeue=True))
-                return
+            while True:
+                if not await self._database_open():
+                    return  # stopping: left unacked, the broker gives it back when the channel closes
+                try:
+                    applied = await self._apply(handler, event, context)
+                except Exception as exc:  # noqa: BLE001 - classified: an outage waits, a failure counts
+                    if is_outage(exc):
+                        MESSAGES_HELD_FOR_OUTAGE.labels(self.service).inc()
+                        self.database.close(f"{type(exc).__name__}: {exc}")
+                        continue
+                    await self._failed(message, message_id, routing_key)
+                    return
+                break
+            self._failures.pop(message_id, None)
             if applied:
                 MESSAGES_CONSUMED.labels(self.service, routing_key).inc()
                 log.debug("message.handled", seconds=round(time.perf_counter() - started, 4))
@@ -249,6 +297,39 @@ class Consumer:
                 MESSAGES_DUPLICATE.labels(self.service, routing_key).inc()
                 log.info("message.duplicate_skipped")
             await _settle(message.ack())
+
+    async def _database_open(self) -> bool:
+        """Wait while the database is away; False if the consumer stops meanwhile."""
+        if self.database.is_open:
+            return True
+        await _first_of(self.database.wait_open(), self._stopping.wait())
+        return self.database.is_open and not self._stopping.is_set()
+
+    async def _failed(self, message: AbstractIncomingMessage, message_id: str, routing_key: str) -> None:
+        """The handler itself failed: retry after a pause, or dead-letter past the limit."""
+        failures = self._failures.pop(message_id, 0) + 1
+        if failures > self.delivery_limit:
+            MESSAGES_DEAD_LETTERED.labels(self.service, routing_key).inc()
+            log.error("message.dead_lettered", service=self.service, attempts=failures, exc_info=True)
+            await _settle(message.reject(requeue=False))
+            return
+        self._failures[message_id] = failures
+        while len(self._failures) > MAX_TRACKED_FAILURES:
+            self._failures.popitem(last=False)
+        MESSAGES_RETRIED.labels(self.service, routing_key).inc()
+        log.warning("message.handler_failed", service=self.service, attempt=failures, exc_info=True)
+        await asyncio.sleep(min(self.retry_delay * 2 ** (failures - 1), MAX_RETRY_DELAY))
+        await _settle(message.nack(requeue=True))
+
+    def _check_publisher(self, routing_key: str, user_id: str | None) -> None:
+        """Only the owning context may say what its contracts say (``lf_messaging.identity``);
+        the broker has verified ``user_id`` against the login."""
+        publisher = context_of_user(user_id)
+        if publisher is None:
+            if not self.accept_unidentified:
+                raise Poison("unidentified_publisher", {"user_id": user_id})
+        elif publisher != owning_context(routing_key):
+            raise Poison("wrong_publisher", {"user_id": user_id, "owner": owning_context(routing_key)})
 
     def _decode(self, message_id: str, routing_key: str, body: bytes) -> tuple[Handler, IntegrationEvent]:
         if not message_id:
@@ -265,7 +346,7 @@ class Consumer:
 
     async def _apply(self, handler: Handler, event: IntegrationEvent, context: MessageContext) -> bool:
         """Record the message id and run the handler in one transaction; False for a duplicate."""
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self._connection() as conn, conn.transaction():
             fresh = await conn.fetchval(
                 "INSERT INTO inbox (message_id, routing_key) VALUES ($1, $2)"
                 " ON CONFLICT (message_id) DO NOTHING RETURNING true",
@@ -277,15 +358,18 @@ class Consumer:
             await handler(conn, event, context)
         return True
 
-    def _count_failure(self, routing_key: str, returns: int) -> None:
-        # Quorum queues count a message's earlier returns in x-delivery-count; once it reaches the
-        # limit, this return dead-letters it.
-        if returns >= self.delivery_limit:
-            MESSAGES_DEAD_LETTERED.labels(self.service, routing_key).inc()
-            log.error("message.dead_lettered", service=self.service, attempts=returns + 1, exc_info=True)
-        else:
-            MESSAGES_RETRIED.labels(self.service, routing_key).inc()
-            log.warning("message.handler_failed", service=self.service, attempt=returns + 1, exc_info=True)
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        # A pool that cannot hand out a connection in time is an outage (all connections stuck, or
+        # the server refusing new ones), not this message's failure.
+        try:
+            conn = await self.pool.acquire(timeout=self.acquire_timeout)
+        except (TimeoutError, OSError) as exc:
+            raise DatabaseUnavailable(f"no database connection: {exc!r}") from exc
+        try:
+            yield conn
+        finally:
+            await self.pool.release(conn)
 
     async def _shutdown(self) -> None:
         async with self._shutdown_lock:
@@ -298,6 +382,7 @@ class Consumer:
                 with contextlib.suppress(Exception):
                     await self._queue.cancel(self._consumer_tag)
             await self._drain(self._stop_timeout)
+            await self.database.stop()
             if self._channel is not None and not self._channel.is_closed:
                 with contextlib.suppress(Exception):
                     await self._channel.close()
@@ -334,13 +419,6 @@ async def _first_of(*awaitables: Awaitable[Any]) -> None:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def _int(value: object) -> int:
-    try:
-        return int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        return 0
 
 
 def _text(value: object) -> str | None:

@@ -2,9 +2,10 @@
 
 The relay uses it, and so do tests that inject messages, so every message carries the same
 properties: JSON by alias, persistent, ``message_id`` (what consumers dedupe on), correlation id,
-and the causation id and request id as headers. The body is checked by parsing it back with its own
-model before it leaves: a consumer validates exactly these bytes, so a payload that would be poison
-there fails here, in the publisher's transaction, instead.
+the causation id and request id as headers, and ``user_id``, the publisher's broker login, which
+RabbitMQ verifies and consumers check against the contract's owner (``lf_messaging.identity``).
+The body is checked by parsing it back with its own model before it leaves: a consumer validates
+exactly these bytes, so a payload that would be poison there fails here, before it is sent.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ def build_message(
     causation_id: str | None = None,
     headers: Mapping[str, Any] | None = None,
     timestamp: datetime | None = None,
+    user_id: str | None = None,
 ) -> Message:
     all_headers = dict(headers or {})
     if causation_id is not None:
@@ -51,6 +53,7 @@ def build_message(
         timestamp=timestamp,
         headers=all_headers,
         type=event.routing_key,
+        user_id=user_id,
     )
 
 
@@ -64,10 +67,12 @@ async def publish(
     headers: Mapping[str, Any] | None = None,
     timestamp: datetime | None = None,
     timeout: float | None = None,
+    user_id: str | None = None,
 ) -> None:
     """Publish ``event`` to ``lf.events`` under its routing key; returns once the broker confirms
     it (on a publisher-confirms channel), raises if it refuses. Unroutable messages are dropped by
-    the broker (``mandatory=False``): a key nobody subscribes to is not an error."""
+    the broker (``mandatory=False``): a key nobody subscribes to is not an error. ``user_id`` must
+    be the channel's login (the broker closes the channel otherwise)."""
     message = build_message(
         event,
         message_id=message_id,
@@ -75,6 +80,7 @@ async def publish(
         causation_id=causation_id,
         headers=headers,
         timestamp=timestamp,
+        user_id=user_id,
     )
     exchange = await channel.get_exchange(EXCHANGE, ensure=False)
     await exchange.publish(message, event.routing_key, mandatory=False, timeout=timeout)

@@ -2,8 +2,11 @@
 
 One durable topic exchange carries every integration event; each consumer service owns a durable
 quorum queue ``<service>.events`` bound to the routing keys it handles, and a dead-letter queue
-``<service>.dlq``. The quorum queue counts deliveries: a message its handler keeps failing is
-dead-lettered after ``delivery_limit`` returns, so one bad message can never loop forever.
+``<service>.dlq``. The consumer counts its handler's failures itself and dead-letters a message
+past its limit; the queue's ``x-delivery-limit`` is only a high backstop (RabbitMQ counts every
+return, including those of a channel that closed during an outage, which must not cost a message).
+Dead-lettering is at-least-once: the message leaves ``<service>.events`` only once ``<service>.dlq``
+has confirmed it, and a queue that is full refuses new publishes rather than dropping its head.
 
 Declarations and the ops definitions (``definitions``) are built from the same few functions, so
 ``infra/rabbitmq/definitions.json`` can be generated and a test can prove it is current. Declaring
@@ -34,12 +37,20 @@ def dead_letter_queue(service: str) -> str:
     return f"{service}.dlq"
 
 
-def events_queue_arguments(service: str, delivery_limit: int) -> dict[str, Any]:
+# Far above any consumer's own limit: only a message that keeps coming back without its handler
+# ever failing (a crash loop, channels closing again and again) reaches it.
+DELIVERY_LIMIT_BACKSTOP = 100
+
+
+def events_queue_arguments(service: str, delivery_limit: int = DELIVERY_LIMIT_BACKSTOP) -> dict[str, Any]:
     return {
         "x-queue-type": "quorum",
         "x-delivery-limit": delivery_limit,
         "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
         "x-dead-letter-routing-key": dead_letter_queue(service),
+        # at-least-once dead-lettering needs reject-publish: the default drop-head would lose one.
+        "x-dead-letter-strategy": "at-least-once",
+        "x-overflow": "reject-publish",
     }
 
 
@@ -55,7 +66,11 @@ async def declare_exchanges(channel: AbstractChannel) -> None:
 
 
 async def declare_consumer_queue(
-    channel: AbstractChannel, service: str, routing_keys: list[str], *, delivery_limit: int = 5
+    channel: AbstractChannel,
+    service: str,
+    routing_keys: list[str],
+    *,
+    delivery_limit: int = DELIVERY_LIMIT_BACKSTOP,
 ) -> AbstractQueue:
     """Declare the exchanges, ``<service>.events`` bound to ``routing_keys`` and ``<service>.dlq``;
     returns the events queue."""
@@ -73,7 +88,7 @@ async def declare_consumer_queue(
 
 
 def definitions(
-    consumers: Mapping[str, Iterable[str]], *, delivery_limit: int = 5, vhost: str = "/"
+    consumers: Mapping[str, Iterable[str]], *, delivery_limit: int = DELIVERY_LIMIT_BACKSTOP, vhost: str = "/"
 ) -> dict[str, Any]:
     """RabbitMQ definitions (the management API's import format) for the exchanges and, per
     consumer service, its queues and bindings: ``{"wallet-api": ["billing.credits_purchased.v1"]}``.
@@ -122,7 +137,7 @@ def definitions(
 
 
 def definitions_json(
-    consumers: Mapping[str, Iterable[str]], *, delivery_limit: int = 5, vhost: str = "/"
+    consumers: Mapping[str, Iterable[str]], *, delivery_limit: int = DELIVERY_LIMIT_BACKSTOP, vhost: str = "/"
 ) -> str:
     """``definitions`` as the stable text to commit (sorted keys, two-space indent, final newline)."""
     document = definitions(consumers, delivery_limit=delivery_limit, vhost=vhost)

@@ -63,6 +63,10 @@ async def save_checkpoint(conn: asyncpg.Connection, name: str, at: Checkpoint) -
 
 async def catch_up_once(pool: asyncpg.Pool, follower: Follower, *, batch_size: int = 500) -> int:
     """Handle one batch; returns how many events it handled (0 when caught up)."""
+    if (own := getattr(follower, "catch_up_once", None)) is not None:
+        # A follower that waits on something outside PostgreSQL (the relay, on the broker) must not
+        # do it inside this transaction: it brings its own batch step.
+        return await own(pool, batch_size=batch_size)
     async with pool.acquire() as conn, conn.transaction():
         after = await lock_checkpoint(conn, follower.name)
         # Read every type and filter here, so the checkpoint passes events the follower

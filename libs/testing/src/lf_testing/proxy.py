@@ -1,4 +1,5 @@
-"""A TCP proxy on 127.0.0.1 that a test can cut, to make a real server unreachable on demand."""
+"""A TCP proxy on 127.0.0.1 that a test can cut, to make a real server unreachable on demand, or
+freeze, to make it hang: connections stay open and accepted, and no byte passes either way."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ class TcpProxy:
         self.target = (target_host, target_port)
         self._server: asyncio.Server | None = None
         self._pipes: set[asyncio.StreamWriter] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
         self.port = 0
 
     async def start(self) -> TcpProxy:
@@ -28,7 +31,16 @@ class TcpProxy:
             writer.transport.abort()
         self._pipes.clear()
 
+    def freeze(self) -> None:
+        """A server that accepts connections and never answers: nothing is forwarded until
+        ``thaw()``, on open connections or new ones."""
+        self._flowing.clear()
+
+    def thaw(self) -> None:
+        self._flowing.set()
+
     async def _accept(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        await self._flowing.wait()
         try:
             server_reader, server_writer = await asyncio.open_connection(*self.target)
         except OSError:
@@ -42,6 +54,7 @@ class TcpProxy:
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(ConnectionError, OSError):
             while data := await reader.read(65536):
+                await self._flowing.wait()
                 writer.write(data)
                 await writer.drain()
         with contextlib.suppress(Exception):

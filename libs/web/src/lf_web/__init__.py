@@ -5,6 +5,7 @@ from lf_web.app import create_app, run
 from lf_web.auth import JWT_VERIFIER, JwtVerifier, require_user
 from lf_web.body import parse_body, parse_query
 from lf_web.envelope import error_response, ok, page_meta
+from lf_web.health import HEALTH_CHECKS, add_health_check
 from lf_web.keys import BROKER_CHECK, PG_POOL, SETTINGS, BrokerCheck
 from lf_web.logging import configure_logging
 from lf_web.metadata import event_metadata
@@ -14,6 +15,7 @@ from lf_web.settings import ServiceSettings
 
 __all__ = [
     "BROKER_CHECK",
+    "HEALTH_CHECKS",
     "JWT_VERIFIER",
     "MIGRATIONS",
     "PG_POOL",
@@ -24,6 +26,7 @@ __all__ = [
     "RateDecision",
     "RateLimiter",
     "ServiceSettings",
+    "add_health_check",
     "configure_logging",
     "create_app",
     "enforce",

@@ -17,6 +17,7 @@ stray ``VERSION`` variable is never read.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import ClassVar, Literal, Self
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
@@ -29,6 +30,11 @@ MIN_SECRET_BYTES = 32
 DEV_SUPABASE_JWT_SECRET = "dev-supabase-jwt-secret-change-me-0123456789"
 DEV_PLATFORM_API_KEY = "dev-platform-api-key"
 DEV_SECRETS = frozenset({DEV_SUPABASE_JWT_SECRET, DEV_PLATFORM_API_KEY})
+
+
+# Only a serving process needs the secrets: `migrate`, `projections rebuild` and `verify` run
+# without them (compose's migrate one-shots are never given them). Set around construction by ``load``.
+_SECRETS_CHECKED: ContextVar[bool] = ContextVar("secrets_checked", default=True)
 
 
 class InsecureSettings(ValueError):
@@ -76,15 +82,19 @@ class ServiceSettings(BaseSettings):
         return self.env_mode == "development"
 
     @classmethod
-    def load(cls) -> Self:
+    def load(cls, *, serving: bool = True) -> Self:
         """The settings from the environment, or exit with one line saying what is wrong.
 
         For ``__main__``: an operator reads which variable to set, not a pydantic traceback.
+        ``serving=False`` (operator commands that answer no request) skips the secrets check.
         """
+        token = _SECRETS_CHECKED.set(serving)
         try:
             return cls()
         except ValidationError as invalid:
             raise SystemExit(f"refusing to start: {_one_line(invalid)}") from None
+        finally:
+            _SECRETS_CHECKED.reset(token)
 
     @model_validator(mode="after")
     def _settle(self) -> Self:
@@ -92,7 +102,7 @@ class ServiceSettings(BaseSettings):
         if self.supabase_jwks_url is None and self.supabase_url:
             self.supabase_jwks_url = f"{self.supabase_url.rstrip('/')}/auth/v1/.well-known/jwks.json"
         self.apply_mode_defaults()
-        if not self.development:
+        if not self.development and _SECRETS_CHECKED.get():
             self.refuse_insecure_secrets()
         return self
 

@@ -186,7 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "deliveries" and args.action == "send" and not Path(args.file).is_file():
         parser.error(f"no such file: {args.file}")
 
-    settings = BillingSettings.load()  # production: exits with one line on a weak secret
+    # Production: serve (and deliveries, which signs) exits with one line on a weak secret;
+    # migrate, rebuild and verify need none.
+    settings = BillingSettings.load(serving=args.command in ("serve", "deliveries"))
     configure_logging(settings.log_level, SERVICE)
     if args.command == "migrate":
         asyncio.run(_migrate(settings))

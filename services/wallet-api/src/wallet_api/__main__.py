@@ -63,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "projections" and (unknown := set(args.names) - set(ALL)):
         parser.error(f"unknown projection(s): {', '.join(sorted(unknown))}")
 
-    settings = WalletSettings.load()  # production: exits with one line on a weak secret
+    # Production: serve exits with one line on a weak secret; operator commands need none.
+    settings = WalletSettings.load(serving=args.command == "serve")
     configure_logging(settings.log_level, SERVICE)
     if args.command == "migrate":
         asyncio.run(_migrate(settings))

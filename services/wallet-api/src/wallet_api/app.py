@@ -78,7 +78,12 @@ async def _background(app: web.Application, *, settings: WalletSettings) -> Asyn
     work.follow(LEDGER)
     work.follow(Relay(broker, to_message=to_message, types=RELAYED_TYPES))
     handlers = {model: partial(handler, wallets=wallets) for model, handler in HANDLERS.items()}
-    work.consume(Consumer(SERVICE, broker, pool, handlers))
+    # Development trusts messages from a broker user of no context (make dev and tests use guest).
+    consumer = Consumer(
+        SERVICE, broker, pool, handlers, accept_unidentified=settings.env_mode == "development"
+    )
+    work.consume(consumer)
+    lf_web.add_health_check(app, "consumer", consumer.health)
     work.every(settings.expiry_interval_seconds, wallets.expire_due)
     work.every(3600, app[RATE_LIMITER].prune)  # expired rate-limit keys are bookkeeping
     yield
