@@ -65,6 +65,7 @@ export AMQP_URL="${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/}"
 export ENV_MODE="${ENV_MODE:-development}"
 DEV_DATABASE="${DEV_DATABASE:-lenserfight}"
 DEV_DB_ROLES="${DEV_DB_ROLES:-1}"
+broker_users=0
 
 say() { printf '%-17s %s\n' "[dev]" "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -263,6 +264,8 @@ service_env() {  # service_env NAME ROLE: `env` and the service's variables, NUL
     local name="$1" role="$2"
     local vars=(DATABASE_URL="$service_url" PORT="${PORTS[$name]}" HOST=127.0.0.1)
     [[ "$DEV_DB_ROLES" == 1 ]] && vars+=(DB_ROLE="$role" DB_OWNER_ROLE="${role}_owner")
+    # its own broker login (provisioned below), same host and vhost: user <name>, password <name>-dev
+    [[ "$broker_users" == 1 ]] && vars+=(AMQP_URL="$(sed -E "s#^(amqps?://)([^@/]*@)?#\1$name:$name-dev@#" <<<"$AMQP_URL")")
     case "$name" in # what one service needs to find another (their ports may have moved)
         wallet-api) vars+=(BILLING_WEBHOOK_URL="http://127.0.0.1:${PORTS[billing-webhook]}") ;;
     esac
@@ -291,7 +294,13 @@ if [[ " ${available[*]} " == *" billing-webhook|"* && -z "${LEMONSQUEEZY_API_URL
 fi
 
 ensure_database
-uv run --no-sync python -m lf_messaging.provision --amqp-url "$AMQP_URL" dev || say "warning: broker not provisioned (see above)"
+# One broker user per service (publishes only its own context's keys); if that fails (e.g. AMQP_URL's
+# user may not manage users), every service falls back to AMQP_URL's own login.
+if uv run --no-sync python -m lf_messaging.provision --amqp-url "$AMQP_URL" dev; then
+    broker_users=1
+else
+    say "warning: broker users not provisioned (see above): every service logs in as AMQP_URL's user"
+fi
 declare_topology
 
 started=()

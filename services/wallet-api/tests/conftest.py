@@ -97,21 +97,30 @@ class WalletDriver:
         assert response.status == 200, await response.text()
         return (await response.json())["data"]
 
+    async def consumer_ready(self) -> None:
+        """Wait until the service consumes its queue: it binds the queue's routing keys before it
+        starts consuming, so a message published earlier could be unroutable, hence dropped."""
+        connection = await aio_pika.connect(self.settings.amqp_url)
+        async with connection:
+
+            async def consuming() -> bool:
+                try:
+                    queue = await (await connection.channel()).declare_queue(
+                        "wallet-api.events", passive=True
+                    )
+                except aio_pika.exceptions.ChannelClosed:
+                    return False
+                return queue.declaration_result.consumer_count > 0
+
+            await eventually(consuming)
+
     async def deliver(self, *messages: tuple[str, IntegrationEvent]) -> None:
         """Publish (message id, event) pairs to the service's exchange; wait until each is handled."""
         before = await self.db.fetchval("SELECT count(*) FROM inbox")
+        await self.consumer_ready()
         connection = await aio_pika.connect(self.settings.amqp_url)
         async with connection:
             channel = await connection.channel(publisher_confirms=True)
-
-            async def queue_declared() -> bool:
-                try:
-                    await (await connection.channel()).declare_queue("wallet-api.events", passive=True)
-                    return True
-                except aio_pika.exceptions.ChannelClosed:
-                    return False
-
-            await eventually(queue_declared)
             for message_id, event in messages:
                 await publish(channel, event, message_id=message_id)
 

@@ -29,22 +29,8 @@ async def channel_on(settings):
     return connection, await connection.channel(publisher_confirms=True)
 
 
-async def consumer_ready(wallet) -> None:
-    async def queue_declared() -> bool:
-        connection, channel = await channel_on(wallet.settings)
-        try:
-            await channel.declare_queue("wallet-api.events", passive=True)
-            return True
-        except aio_pika.exceptions.ChannelClosed:
-            return False
-        finally:
-            await connection.close()
-
-    await eventually(queue_declared)
-
-
 async def test_the_same_purchase_delivered_5_times_concurrently_is_credited_once(wallet, lenser):
-    await consumer_ready(wallet)
+    await wallet.consumer_ready()
     connection, channel = await channel_on(wallet.settings)
     event = purchase(lenser)
     async with connection:
@@ -61,7 +47,7 @@ async def test_the_same_purchase_delivered_5_times_concurrently_is_credited_once
 
 
 async def test_refunds_take_back_credits_up_to_the_cumulative_total_and_never_below_zero(wallet, lenser):
-    await consumer_ready(wallet)
+    await wallet.consumer_ready()
     connection, channel = await channel_on(wallet.settings)
     now = datetime.now(UTC)
 
@@ -91,7 +77,7 @@ async def test_refunds_take_back_credits_up_to_the_cumulative_total_and_never_be
 
 
 async def test_a_settlement_event_captures_its_reservation_once(wallet, lenser):
-    await consumer_ready(wallet)
+    await wallet.consumer_ready()
     await wallet.grant(lenser, 100)
     rid = (await (await wallet.reserve(lenser, 40, reference_id="exec-7")).json())["data"]["reservationId"]
     settled = ExecutionSettledV1(
@@ -150,7 +136,7 @@ async def test_wallet_events_are_published_once_each_for_other_services(wallet, 
 
 
 async def test_a_poison_message_goes_to_the_dead_letter_queue_and_does_not_block_the_next(wallet, lenser):
-    await consumer_ready(wallet)
+    await wallet.consumer_ready()
     connection, channel = await channel_on(wallet.settings)
     async with connection:
         exchange = await channel.get_exchange("lf.events")
@@ -178,7 +164,7 @@ async def test_credit_packs_from_billing_are_listed_as_products_newest_state_fir
     from lf_contracts.events import CreditPackChangedV1
     from lf_testing.tokens import bearer
 
-    await consumer_ready(wallet)
+    await wallet.consumer_ready()
     now = datetime.now(UTC)
 
     def pack(name: str, at: datetime, active: bool = True) -> CreditPackChangedV1:
