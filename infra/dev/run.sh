@@ -3,8 +3,10 @@
 # `infra/dev/run.sh migrate` (`make migrate`): only the database and each service's migrations.
 #
 # - makes sure the database exists on DATABASE_URL's server (idempotent);
-# - declares the broker topology of infra/rabbitmq/definitions.json (exchanges, the consumers'
-#   queues), so that nothing a service publishes before its consumer's first start is dropped;
+# - provisions the broker (python -m lf_messaging.provision dev): one user per service, allowed to
+#   publish only its own context's routing keys, and the topology of infra/rabbitmq/definitions.json
+#   (exchanges, the consumers' queues), so that nothing published before a consumer's first start is
+#   dropped; each service then logs in as its own user;
 # - starts every service that exists in this checkout as a local process, each output line
 #   prefixed with its name (each `serve` applies its own migrations first);
 # - with billing-webhook, starts the fake LemonSqueezy (lf_testing.fakes.lemonsqueezy) on :8790
@@ -111,41 +113,6 @@ PY
 }
 
 # --- the broker ------------------------------------------------------------------------------
-
-declare_topology() {  # the exchanges, queues and bindings of infra/rabbitmq/definitions.json
-    # Each consumer declares its queue when it starts, but a producer may publish first (e.g.
-    # billing-webhook relaying its seeded catalogue before wallet-api is up): unroutable, dropped.
-    # Declaring is idempotent. A broker that is away is only a warning: services connect in the
-    # background and keep serving HTTP.
-    local error
-    error="$(uv run --no-sync python - "$AMQP_URL" infra/rabbitmq/definitions.json 2>&1 <<'PY'
-import asyncio, json, sys
-import aio_pika
-
-async def main(url: str, path: str) -> None:
-    with open(path) as file:
-        document = json.load(file)
-    connection = await aio_pika.connect(url, timeout=5)
-    async with connection:
-        channel = await connection.channel()
-        for e in document["exchanges"]:
-            await channel.declare_exchange(
-                e["name"], e["type"], durable=e["durable"], auto_delete=e["auto_delete"],
-                internal=e["internal"], arguments=e["arguments"])
-        queues = {}
-        for q in document["queues"]:
-            queues[q["name"]] = await channel.declare_queue(
-                q["name"], durable=q["durable"], auto_delete=q["auto_delete"], arguments=q["arguments"])
-        for b in document["bindings"]:
-            await queues[b["destination"]].bind(b["source"], b["routing_key"], arguments=b["arguments"])
-
-try:
-    asyncio.run(main(sys.argv[1], sys.argv[2]))
-except Exception as error:  # one line, not a traceback
-    sys.exit(f"{type(error).__name__}: {error}")
-PY
-)" || say "warning: broker topology not declared (${AMQP_URL#*@}): $error"
-}
 
 # --- processes -------------------------------------------------------------------------------
 
@@ -264,8 +231,9 @@ service_env() {  # service_env NAME ROLE: `env` and the service's variables, NUL
     local name="$1" role="$2"
     local vars=(DATABASE_URL="$service_url" PORT="${PORTS[$name]}" HOST=127.0.0.1)
     [[ "$DEV_DB_ROLES" == 1 ]] && vars+=(DB_ROLE="$role" DB_OWNER_ROLE="${role}_owner")
-    # its own broker login (provisioned below), same host and vhost: user <name>, password <name>-dev
-    [[ "$broker_users" == 1 ]] && vars+=(AMQP_URL="$(sed -E "s#^(amqps?://)([^@/]*@)?#\1$name:$name-dev@#" <<<"$AMQP_URL")")
+    # its own broker login (provisioned below), on AMQP_URL's host and vhost
+    [[ "$broker_users" == 1 ]] \
+        && vars+=(AMQP_URL="$(uv run --no-sync python -m lf_messaging.provision --amqp-url "$AMQP_URL" url "$name")")
     case "$name" in # what one service needs to find another (their ports may have moved)
         wallet-api) vars+=(BILLING_WEBHOOK_URL="http://127.0.0.1:${PORTS[billing-webhook]}") ;;
     esac
@@ -294,14 +262,16 @@ if [[ " ${available[*]} " == *" billing-webhook|"* && -z "${LEMONSQUEEZY_API_URL
 fi
 
 ensure_database
-# One broker user per service (publishes only its own context's keys); if that fails (e.g. AMQP_URL's
-# user may not manage users), every service falls back to AMQP_URL's own login.
+# One broker user per service (publishes only its own context's keys), and the topology of
+# infra/rabbitmq/definitions.json: each consumer declares its queue when it starts, but a producer
+# may publish first (billing-webhook relaying its seeded catalogue before wallet-api is up), and an
+# unroutable message is dropped. If that fails (the broker is away, or AMQP_URL's user may not
+# manage users), it is a warning: services connect in the background, as AMQP_URL's own login.
 if uv run --no-sync python -m lf_messaging.provision --amqp-url "$AMQP_URL" dev; then
     broker_users=1
 else
     say "warning: broker users not provisioned (see above): every service logs in as AMQP_URL's user"
 fi
-declare_topology
 
 started=()
 # billing-webhook's LemonSqueezy: the fake unless one is given. The fake accepts any API key,
