@@ -1,18 +1,22 @@
 """Messaging over RabbitMQ (DESIGN §5): the topology, a broker connection that tolerates outages,
 the outbox relay that publishes a service's log, and inbox consumers that apply each message once.
 
-A service wires it in its app factory, each piece a ``cleanup_ctx`` resource::
+A service wires it in its app factory, as two ``cleanup_ctx`` resources: the broker connection,
+then its long-running work (``BackgroundWork``: followers, consumer and periodic jobs, started and
+stopped together)::
 
-    broker = Broker(settings.amqp_url)
-    await broker.start()                       # returns at once; /health reads broker.is_up()
-    relay = Relay(broker, to_message, types=["OrderPaid", "OrderRefunded"])
-    relay_task = create_task(FollowerRunner(relay, pool, wakeup, dsn=..., schema=...).run())
-    consumer = Consumer("wallet-api", broker, pool, {CreditsPurchasedV1: credit_purchase},
+    async with Broker(settings.amqp_url) as broker:   # connects in the background, never blocks
+        app[BROKER], app[BROKER_CHECK] = broker, broker.is_up   # /health reads it
+        yield
+
+    work = BackgroundWork(pool, dsn=settings.database_url, schema=SCHEMA, role=settings.db_role)
+    work.follow(Relay(broker, to_message=to_message, types=RELAYED_TYPES))
+    consumer = Consumer(SERVICE, broker, pool, handlers,
                         accept_unidentified=settings.env_mode == "development")
-    consumer_task = create_task(consumer.run())
-    lf_web.add_health_check(app, "consumer", consumer.health)   # degraded while it waits or died
-    ...
-    await consumer.stop(); relay_task.cancel(); await relay.close(); await broker.close()
+    work.consume(consumer)                    # also prunes the inbox
+    lf_web.add_health_check(app, "consumer", consumer.health)
+    yield
+    await work.stop(deadline=settings.shutdown_timeout_seconds)
 
 and adds ``MIGRATIONS`` (the ``inbox`` table) to its schema's migration sets. The broker users and
 their rights are ``lf_messaging.identity`` and ``lf_messaging.provision``; how a database outage is

@@ -37,8 +37,9 @@ MIGRATIONS: list[MigrationSet] = [
 ]
 OPENAPI = openapi_spec(SERVICE)
 BROKER = web.AppKey("broker", Broker)
-# Follower names key their checkpoints (per schema); this one reads well in logs and metrics.
-RELAY = "billing-webhook.relay"
+# Follower names key their checkpoints and leases within the schema: what the follower does, no
+# service prefix (migrations/0003_follower_names.sql).
+RELAY = "relay"
 # How often buyers' personal data past its retention is deleted (a bounded batch each time).
 PERSONAL_DATA_SWEEP_SECONDS = 600
 

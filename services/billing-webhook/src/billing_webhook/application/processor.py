@@ -40,7 +40,7 @@ TRANSIENT = (
 
 
 class DeliveryProcessor:
-    name = "billing-webhook.deliveries"  # unique per database: see app.RELAY
+    name = "delivery_processor"  # keys its checkpoint and lease, unique within the schema
     types = ["DeliveryReceived", "DeliveryReplayRequested"]
 
     def __init__(self, billing: Billing) -> None:
