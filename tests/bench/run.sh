@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# `make bench`: the benchmarks, written to docs/benchmarks.md.
+# `make bench`: the benchmarks, written to build/bench/benchmarks.md (ignored by git), or to
+# docs/benchmarks.md with UPDATE_DOCS=1 (for a run on an idle machine, to be committed).
 #
 # 1. wallet-api: creates a scratch database on DATABASE_URL's server (default: the local one), runs
 #    tests/bench/wallet_bench.py against it (pgbench baselines, wallet throughput, latency, rebuild)
@@ -8,12 +9,12 @@
 #    (AMQP_URL's server, management API or rabbitmqctl), runs wallet-api and billing-webhook as
 #    processes and measures signed deliveries to wallet credits; it drops both when done. About
 #    20 s + 10 x BENCH_SECONDS (2 minutes at the default), more if the pipeline is slow to drain.
-# docs/benchmarks.md is the wallet report followed by the billing section (between its markers), and
-# is replaced only if every part that ran completed.
+# The report is the wallet report followed by the billing section (between its markers), and is
+# replaced only if every part that ran completed.
 #
 # BENCH_SECONDS (default 10) sets the length of each measured phase; each part is killed if it takes
 # more than twice its estimate. BENCH_ONLY=wallet or BENCH_ONLY=billing runs one part and keeps the
-# other's section of the existing docs/benchmarks.md as it is.
+# other's section of the existing report (the one it replaces, else docs/benchmarks.md) as it is.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -21,6 +22,7 @@ DATABASE_URL="${DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres}"
 AMQP_URL="${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/}"
 BENCH_SECONDS="${BENCH_SECONDS:-10}"
 BENCH_ONLY="${BENCH_ONLY:-}"
+UPDATE_DOCS="${UPDATE_DOCS:-}"
 ENV_MODE="${ENV_MODE:-development}" # the services it starts use dev secrets
 export DATABASE_URL AMQP_URL BENCH_SECONDS ENV_MODE
 
@@ -40,6 +42,14 @@ for url in "$DATABASE_URL" "$AMQP_URL"; do
     esac
 done
 
+case "$UPDATE_DOCS" in
+    "" | 0) out=build/bench/benchmarks.md ;;
+    1) out=docs/benchmarks.md ;;
+    *) echo "bench: UPDATE_DOCS is 1 or empty, not '$UPDATE_DOCS'" >&2; exit 2 ;;
+esac
+previous=docs/benchmarks.md # where BENCH_ONLY finds the part it does not run
+[ -f "$out" ] && previous="$out"
+
 name="bench_$(date +%Y%m%d_%H%M%S)_$$"
 bench_url="$(printf '%s' "$DATABASE_URL" | sed -E "s#^([a-z]+://[^/?]*)(/[^?]*)?#\1/$name#")"
 report="$(mktemp)"
@@ -58,11 +68,11 @@ trap cleanup EXIT
 
 begin='<!-- billing-bench:begin'
 end='<!-- billing-bench:end -->'
-existing_billing() { # the billing section of the current docs/benchmarks.md, markers included
-    [ -f docs/benchmarks.md ] && sed -n "/^$begin/,/^$end/p" docs/benchmarks.md || true
+existing_billing() { # the billing section of the previous report, markers included
+    [ -f "$previous" ] && sed -n "/^$begin/,/^$end/p" "$previous" || true
 }
 existing_wallet() { # everything else
-    [ -f docs/benchmarks.md ] && sed "/^$begin/,/^$end/d" docs/benchmarks.md || true
+    [ -f "$previous" ] && sed "/^$begin/,/^$end/d" "$previous" || true
 }
 
 if [ "$BENCH_ONLY" != billing ]; then
@@ -85,7 +95,7 @@ else
     existing_billing > "$billing"
 fi
 
-mkdir -p docs
+mkdir -p "$(dirname "$out")"
 {
     sed -e :a -e '/^\n*$/{$d;N;ba' -e '}' "$report" # the wallet report without trailing blank lines
     if [ -s "$billing" ]; then
@@ -93,5 +103,5 @@ mkdir -p docs
         cat "$billing"
     fi
 } > "$composed"
-cp "$composed" docs/benchmarks.md
-echo "bench: wrote docs/benchmarks.md" >&2
+cp "$composed" "$out"
+echo "bench: wrote $out" >&2
