@@ -1,10 +1,12 @@
-"""What both benchmarks share: settings from the environment, statistics, machine CPU time and
-the guard that keeps them on this machine."""
+"""What both benchmarks share: settings from the environment, the guard that keeps them on this
+machine, their log lines and their statistics."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
+import sys
+import time
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 
@@ -18,30 +20,21 @@ def env_float(name: str, default: float) -> float:
     return float(value) if value else default
 
 
-# PostgreSQL's own processes, counted as the server's CPU in both benchmarks.
-AUX_PROCESSES = (
-    "checkpointer",
-    "background writer",
-    "walwriter",
-    "wal writer",
-    "autovacuum launcher",
-    "logical replication launcher",
-    "archiver",
-    "stats collector",
-)
+def check_local(url: str) -> None:
+    host = urlsplit(url).hostname or "127.0.0.1"
+    if host not in ("127.0.0.1", "localhost", "::1") and not os.environ.get("BENCH_ALLOW_REMOTE"):
+        raise SystemExit(
+            f"refusing to benchmark a non-local server ({host}); set BENCH_ALLOW_REMOTE=1 to insist"
+        )
 
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+def logger(name: str) -> Callable[[str], None]:
+    """A progress line on stderr, ``[name HH:MM:SS] message`` (the report goes to a file)."""
 
+    def log(message: str) -> None:
+        print(f"[{name} {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
-def _machine_busy() -> tuple[float, float] | None:
-    """(busy, total) CPU-seconds of the whole machine since boot."""
-    try:
-        values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
-    except OSError:
-        return None
-    idle = values[3] + values[4]
-    return (sum(values) - idle) / CLK_TCK, sum(values) / CLK_TCK
+    return log
 
 
 def percentile(sorted_values: list[float], p: float) -> float:
@@ -52,17 +45,14 @@ def percentile(sorted_values: list[float], p: float) -> float:
     return sorted_values[rank - 1]
 
 
-def ratio(a: float, b: float) -> str:
-    return f"{a / b:.3f}" if b else "n/a"
-
-
-def met(ok: bool) -> str:
-    return "**met**" if ok else "**not met**"
-
-
-def check_local(url: str) -> None:
-    host = urlsplit(url).hostname or "127.0.0.1"
-    if host not in ("127.0.0.1", "localhost", "::1") and not os.environ.get("BENCH_ALLOW_REMOTE"):
-        raise SystemExit(
-            f"refusing to benchmark a non-local server ({host}); set BENCH_ALLOW_REMOTE=1 to insist"
-        )
+def summary(values_ms: list[float]) -> dict[str, float]:
+    """Count, mean, p50, p90, p99 and max of some latencies (NaN when there are none)."""
+    values = sorted(values_ms)
+    return {
+        "n": len(values),
+        "mean": sum(values) / len(values) if values else float("nan"),
+        "p50": percentile(values, 50),
+        "p90": percentile(values, 90),
+        "p99": percentile(values, 99),
+        "max": values[-1] if values else float("nan"),
+    }
