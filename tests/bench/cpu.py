@@ -1,4 +1,3 @@
-# ruff: noqa: ASYNC240 - small /proc reads
 """Where the CPU went during a phase, per process from /proc: the client (this process, or its
 children such as pgbench), the services it runs, PostgreSQL, RabbitMQ, everything else, idle."""
 
@@ -31,6 +30,7 @@ AUX_PROCESSES = (
 
 # Every group a split can show, in the order it shows them.
 GROUPS = ("client", "billing", "wallet", "nginx", "pg", "rabbitmq")
+CLIENT_AND_PG = ("client", "pg")  # the wallet benchmark: no services, no broker
 
 
 def machine_busy() -> tuple[float, float] | None:
