@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from uuid import uuid4
 
-import aio_pika
 import aiohttp
 import pytest
 
 from lf_testing.fakes.lemonsqueezy import FakeLemonSqueezy, encode, headers, order
 from lf_testing.processes import Gateway, ServiceProcess, nginx_binary
 from lf_testing.tokens import bearer
-from lf_testing.waiting import eventually
+from lf_testing.waiting import eventually, queue_declared
 
 pytestmark = [
     pytest.mark.slow,
@@ -24,21 +23,6 @@ pytestmark = [
 ]
 SECRET = "e2e-webhook-secret"
 KEY = "e2e-platform-key"
-
-
-async def queue_declared(amqp_url: str, name: str) -> None:
-    async def declared() -> bool:
-        connection = await aio_pika.connect(amqp_url)
-        try:
-            channel = await connection.channel()
-            await channel.declare_queue(name, passive=True)
-            return True
-        except aio_pika.exceptions.ChannelClosed:
-            return False
-        finally:
-            await connection.close()
-
-    await eventually(declared, timeout=30)
 
 
 @pytest.fixture

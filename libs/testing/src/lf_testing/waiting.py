@@ -6,6 +6,8 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
+import aio_pika
+
 
 async def eventually(
     check: Callable[[], Awaitable[bool]], timeout: float = 10.0, interval: float = 0.05
@@ -16,3 +18,21 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"not true within {timeout}s: {getattr(check, '__name__', check)}")
         await asyncio.sleep(interval)
+
+
+async def queue_declared(amqp_url: str, name: str, timeout: float = 30.0) -> None:
+    """Until queue ``name`` exists: a consumer has declared it and bound it, so a message published
+    from now on reaches it (one published before is dropped)."""
+
+    async def declared() -> bool:
+        connection = await aio_pika.connect(amqp_url)
+        try:
+            channel = await connection.channel()
+            await channel.declare_queue(name, passive=True)
+            return True
+        except aio_pika.exceptions.ChannelClosed:
+            return False
+        finally:
+            await connection.close()
+
+    await eventually(declared, timeout=timeout)
