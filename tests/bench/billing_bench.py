@@ -1,9 +1,9 @@
-# ruff: noqa: ASYNC240 - a report writer: long prose lines, multiplication signs, small /proc reads
+# ruff: noqa: ASYNC240 - small /proc reads
 """billing-webhook benchmark (``make bench``): signed deliveries to wallet credits, beside /health.
 
 Run by ``tests/bench/run.sh`` after the wallet benchmark: it writes the "Billing: deliveries to
-credits" section of docs/benchmarks.md (between the markers ``BEGIN``/``END`` below), which run.sh
-appends to the wallet report. On its own it replaces that section in an existing file:
+credits" section of the report (between the markers ``BEGIN``/``END`` in billing_report.py), which
+run.sh appends to the wallet report. On its own it replaces that section in an existing file:
 
     uv run python tests/bench/billing_bench.py --splice-into docs/benchmarks.md
     BENCH_ONLY=billing make bench     # the same through run.sh

@@ -1,4 +1,4 @@
-# ruff: noqa: E501 - a report writer: long prose lines, multiplication signs, small /proc reads
+# ruff: noqa: E501 - long SQL and prose lines
 """Diagnostics: the statements of one delivery at each step, the cost of ``model_for``, nginx's
 connections."""
 

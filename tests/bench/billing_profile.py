@@ -1,4 +1,4 @@
-# ruff: noqa: E501, ASYNC240 - a report writer: long prose lines, multiplication signs, small /proc reads
+# ruff: noqa: E501, ASYNC240 - long lines, small file reads
 """Where billing-webhook's time goes, sampled with py-spy (when it is found)."""
 
 from __future__ import annotations

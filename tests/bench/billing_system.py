@@ -1,4 +1,4 @@
-# ruff: noqa: E501 - a report writer: long prose lines, multiplication signs, small /proc reads
+# ruff: noqa: E501 - long SQL lines
 """The system under test: wallet-api and billing-webhook as processes, the broker's queues, the
 database's counts, and waiting for the pipeline to drain."""
 

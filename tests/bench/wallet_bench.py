@@ -1,8 +1,9 @@
-# ruff: noqa: E501, ASYNC240 - a report writer: long prose lines, multiplication signs, small /proc reads
+# ruff: noqa: E501, ASYNC240 - long lines, small file reads
 """wallet-api benchmarks (``make bench``): throughput, latency and rebuild, each beside a baseline.
 
 Run through ``tests/bench/run.sh``, which creates a scratch database, runs this against it, drops it
-and puts the report in docs/benchmarks.md. It can also run on its own:
+and puts the report in build/bench/benchmarks.md (docs/benchmarks.md with UPDATE_DOCS=1). It can
+also run on its own:
 
     BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/<scratch db> \
         uv run python tests/bench/wallet_bench.py --out /tmp/benchmarks.md
@@ -218,6 +219,7 @@ async def main(url: str, out_path: Path) -> None:
         }
         r["total_seconds"] = time.perf_counter() - started
         r["analysis"] = analysis(r)
+        out_path.parent.mkdir(parents=True, exist_ok=True)
         out_path.write_text(render(r))
         log(f"report written to {out_path} ({r['total_seconds']:.0f}s in all)")
     finally:
@@ -232,7 +234,7 @@ if __name__ == "__main__":
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
-    parser.add_argument("--out", default="docs/benchmarks.md", type=Path)
+    parser.add_argument("--out", default="build/bench/wallet.md", type=Path)
     args = parser.parse_args()
     if not args.database_url:
         raise SystemExit("--database-url or BENCH_DATABASE_URL: a scratch database (run.sh makes one)")

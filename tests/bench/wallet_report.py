@@ -1,4 +1,4 @@
-# ruff: noqa: E501, RUF001 - a report writer: long prose lines, multiplication signs, small /proc reads
+# ruff: noqa: E501, RUF001 - a report writer: long prose lines, multiplication signs
 """The wallet report: what was measured, the figures, and their reading."""
 
 from __future__ import annotations
