@@ -67,9 +67,8 @@ FROM generate_series(1, ($4::int - 2) / 2) AS p
 """
 
 
-def expected_bulk_snapshot(lenser_id: UUID, start: dt.datetime, events: int) -> tuple[Wallet, dict[str, Any]]:
-    """The aggregate as ``Wallet`` itself computes it after the bulk stream: opened, one deposit, then
-    reserve/release pairs, each of which leaves the state as it found it (checked on a real pair)."""
+def granted_wallet(lenser_id: UUID, start: dt.datetime) -> Wallet:
+    """The long wallet's first two events: opened at ``start``, then the big deposit."""
     wallet = Wallet.open_for(lenser_id, start)
     wallet.deposit(
         BIG_DEPOSIT,
@@ -78,6 +77,13 @@ def expected_bulk_snapshot(lenser_id: UUID, start: dt.datetime, events: int) -> 
         description="bench",
         at=start + dt.timedelta(seconds=2),
     )
+    return wallet
+
+
+def expected_bulk_snapshot(lenser_id: UUID, start: dt.datetime, events: int) -> tuple[Wallet, dict[str, Any]]:
+    """The aggregate as ``Wallet`` itself computes it after the bulk stream: opened, one deposit, then
+    reserve/release pairs, each of which leaves the state as it found it (checked on a real pair)."""
+    wallet = granted_wallet(lenser_id, start)
     before = wallet.to_snapshot()
     rid = uuid4()
     at = start + dt.timedelta(seconds=3)
@@ -110,14 +116,7 @@ async def build_big_wallet(pool: asyncpg.Pool, events: int) -> tuple[UUID, dict[
     async with pool.acquire() as conn:
         # Versions 1-2 through the real code: the streams row, the balances and deposits rows.
         async with conn.transaction():
-            wallet = Wallet.open_for(lenser_id, start)
-            wallet.deposit(
-                BIG_DEPOSIT,
-                source="grant",
-                reference_id="bulk",
-                description="bench",
-                at=start + dt.timedelta(seconds=2),
-            )
+            wallet = granted_wallet(lenser_id, start)
             recorded = await REPOSITORY.save(conn, lenser_id, wallet, metadata=META)
             for projection in INLINE:
                 await projection.apply(conn, recorded)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, fields
 
 import asyncpg
@@ -81,15 +81,20 @@ async def rebuild_one(url: str, projection: Projection, budget: float, follower:
     return result
 
 
-async def read_baseline(url: str, types: list[str], limit_events: int, budget: float) -> tuple[int, float]:
-    """Reading (and decoding) the log the way a rebuild does, without applying anything."""
+async def _read_log(
+    url: str,
+    read: Callable[[asyncpg.Connection, Checkpoint], Awaitable[list[RecordedEvent]]],
+    limit_events: int,
+    budget: float,
+) -> tuple[int, float]:
+    """Events read (and decoded) batch after batch, each in a transaction, and the seconds it took."""
     conn = await connect(url, SCHEMA)
     try:
         t = time.perf_counter()
         after, n = START, 0
         while n < limit_events and time.perf_counter() - t < budget:
             async with conn.transaction():
-                batch = await read_after(conn, after, limit=5000, types=types)
+                batch = await read(conn, after)
             if not batch:
                 break
             n += len(batch)
@@ -97,6 +102,15 @@ async def read_baseline(url: str, types: list[str], limit_events: int, budget: f
         return n, time.perf_counter() - t
     finally:
         await conn.close()
+
+
+async def read_baseline(url: str, types: list[str], limit_events: int, budget: float) -> tuple[int, float]:
+    """Reading (and decoding) the log the way a rebuild does, without applying anything."""
+
+    async def read(conn: asyncpg.Connection, after: Checkpoint) -> list[RecordedEvent]:
+        return await read_after(conn, after, limit=5000, types=types)
+
+    return await _read_log(url, read, limit_events, budget)
 
 
 INDEX_ORDER_READ = (
@@ -111,23 +125,12 @@ async def read_index_order_baseline(url: str, types: list[str], budget: float) -
     """``read_after``'s query with its ORDER BY naming the table's columns (``events.transaction_id``),
     which the (transaction_id, position) index serves, instead of the xid8-cast-to-bigint output column
     of the same name, which it cannot: what reading the log costs when it does not sort it."""
-    conn = await connect(url, SCHEMA)
-    try:
-        t = time.perf_counter()
-        after, n = START, 0
-        while time.perf_counter() - t < budget:
-            async with conn.transaction():
-                rows = await conn.fetch(
-                    INDEX_ORDER_READ, str(after.transaction_id), after.position, 5000, types
-                )
-            batch = [to_recorded(row) for row in rows]
-            if not batch:
-                break
-            n += len(batch)
-            after = Checkpoint(batch[-1].transaction_id, batch[-1].position)
-        return n, time.perf_counter() - t
-    finally:
-        await conn.close()
+
+    async def read(conn: asyncpg.Connection, after: Checkpoint) -> list[RecordedEvent]:
+        rows = await conn.fetch(INDEX_ORDER_READ, str(after.transaction_id), after.position, 5000, types)
+        return [to_recorded(row) for row in rows]
+
+    return await _read_log(url, read, 10**18, budget)
 
 
 async def insert_select_baseline(pool: asyncpg.Pool, types: list[str]) -> tuple[int, float]:
