@@ -307,7 +307,7 @@ def render(r: dict[str, Any]) -> str:
             ("credit", "wallet's consumer"),
         ):
             out.append(f"<details><summary>{name}: {len(st[key])} statements</summary>\n")
-            out.extend(f"{n}. `{short_sql(q)}`" for n, q in enumerate(st[key], start=1))
+            out.extend(f"{n}. `{short_sql(q, 100)}`" for n, q in enumerate(st[key], start=1))
             out.append("\n</details>\n")
 
     if r.get("profile"):
