@@ -103,5 +103,5 @@ mkdir -p "$(dirname "$out")"
         cat "$billing"
     fi
 } > "$composed"
-cp "$composed" "$out"
+cat "$composed" > "$out" # a new file gets the usual mode, not mktemp's
 echo "bench: wrote $out" >&2
