@@ -37,7 +37,7 @@ from openapi_spec_validator import validate
 from billing_webhook import app as billing_app
 from billing_webhook import integration_events as billing_events
 from billing_webhook.settings import BillingSettings
-from lf_contracts.errors import CATALOGUE
+from lf_contracts.errors import CATALOGUE, UPSTREAM_UNAVAILABLE
 from lf_contracts.events import IntegrationEvent
 from lf_messaging import definitions
 from wallet_api import app as wallet_app
@@ -196,14 +196,24 @@ def test_nginx_accepts_the_rendered_config(nginx_prefix):
     assert result.returncode == 0, result.stderr
 
 
+HANG_UP_AFTER_S = 0.3
+
+
 class _Echo(http.server.BaseHTTPRequestHandler):
     """A stand-in service: answers with the path and headers it received."""
 
     def _answer(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path == "/wallet/hang-up":  # a service that dies mid-request, a while into it
+            time.sleep(HANG_UP_AFTER_S)
+            self.close_connection = True
+            return
         if self.path == "/wallet/refused":  # a service's own error answer
             body = json.dumps({"error": {"code": "wallet.not_found", "message": "no wallet"}, "meta": {}})
             status = 404
+        elif self.path == "/wallet/upstream-refused":  # a service's own 502 (billing unreachable)
+            body = json.dumps({"error": {"code": "billing.upstream_error", "message": "down"}, "meta": {}})
+            status = 502
         else:
             body = json.dumps({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}})
             status = 200
@@ -338,13 +348,22 @@ def test_the_gateway_never_routes_internal_or_unknown_paths(gateway, path):
     status, headers, body = _get(gateway + path)
     assert _not_found(status, body), (status, body)
     assert headers["Content-Type"].startswith("application/json")
-    assert json.loads(body)["meta"]["requestId"] == headers["X-Request-Id"]
+    meta = json.loads(body)["meta"]
+    assert meta["requestId"] == headers["X-Request-Id"]
+    assert type(meta["durationMs"]) is int and 0 <= meta["durationMs"] < 1000
 
 
 @needs_nginx
-def test_a_services_own_error_answer_passes_through_unchanged(gateway):
-    status, _, body = _get(f"{gateway}/wallet/refused")
-    assert status == 404 and json.loads(body)["error"]["code"] == "wallet.not_found"
+@pytest.mark.parametrize(
+    ("path", "status", "code"),
+    [
+        ("/wallet/refused", 404, "wallet.not_found"),
+        ("/wallet/upstream-refused", 502, "billing.upstream_error"),
+    ],
+)
+def test_a_services_own_error_answer_passes_through_unchanged(gateway, path, status, code):
+    answered, _, body = _get(gateway + path)
+    assert answered == status and json.loads(body)["error"]["code"] == code
 
 
 @needs_nginx
@@ -357,9 +376,23 @@ def test_an_oversized_body_gets_the_services_validation_error(gateway):
 @pytest.mark.parametrize(
     "path", ["/execute/wallet", "/webhook/lemonsqueezy", "/api/jobs", "/v1/runs/1", "/health"]
 )
-def test_a_service_that_is_not_running_answers_502(gateway, path):
-    status, _, _ = _get(gateway + path)
+def test_a_service_that_is_not_running_answers_502_upstream_unavailable(gateway, path):
+    status, headers, body = _get(gateway + path, headers={"X-Request-Id": "trace-down"})
     assert status == 502
+    assert headers["Content-Type"].startswith("application/json"), body  # never nginx's HTML page
+    answer = json.loads(body)
+    assert answer["error"] == {"code": "upstream_unavailable", "message": UPSTREAM_UNAVAILABLE.message}
+    assert answer["meta"]["requestId"] == "trace-down" == headers["X-Request-Id"]
+    assert type(answer["meta"]["durationMs"]) is int
+
+
+@needs_nginx
+def test_a_service_that_hangs_up_answers_502_with_the_time_it_took(gateway):
+    status, _, body = _get(f"{gateway}/wallet/hang-up")
+    answer = json.loads(body)
+    assert status == 502 and answer["error"]["code"] == "upstream_unavailable"
+    # nginx's $request_time in whole milliseconds: exact to the millisecond nginx measures.
+    assert HANG_UP_AFTER_S * 1000 <= answer["meta"]["durationMs"] < HANG_UP_AFTER_S * 1000 + 2000
 
 
 # --- docker compose --------------------------------------------------------------------------
