@@ -6,7 +6,7 @@ from typing import Any
 
 import asyncpg
 
-from billing_webhook.application.commands import UseCases
+from billing_webhook.application.use_cases import UseCases
 from billing_webhook.domain.credit_pack import CreditPack, PackTerms
 from lf_eventstore import AggregateRepository
 
@@ -25,9 +25,8 @@ class CreditPacks(UseCases):
     async def put(self, variant_id: str, terms: PackTerms, *, metadata: dict[str, Any]) -> bool:
         """Define or change a pack; returns whether anything changed."""
 
-        async def decide(conn: asyncpg.Connection, pack: CreditPack | None) -> tuple[CreditPack, bool]:
-            pack = pack or CreditPack()
-            return pack, pack.put(variant_id, terms, at=self.clock())
+        async def decide(conn: asyncpg.Connection, pack: CreditPack) -> bool:
+            return pack.put(variant_id, terms, at=self.clock())
 
         return await self.commands.run(REPOSITORY, variant_id, decide, metadata=metadata)
 

@@ -10,7 +10,7 @@ import asyncpg
 
 from billing_webhook.adapters.lemonsqueezy import Checkout, CheckoutRequest, LemonSqueezyClient
 from billing_webhook.application import queries
-from billing_webhook.application.commands import UseCases
+from billing_webhook.application.use_cases import UseCases
 from billing_webhook.domain import errors
 from billing_webhook.domain.checkout import CheckoutSession
 from lf_eventstore import AggregateRepository
@@ -40,8 +40,8 @@ class CheckoutSessions(UseCases):
         request = CheckoutRequest(variant_id, session_id, email, pack.test_mode, now + ttl, redirect_url)
         checkout = await lemonsqueezy.create_checkout(request)
 
-        async def decide(conn: asyncpg.Connection, _: CheckoutSession | None) -> tuple[CheckoutSession, None]:
-            session = CheckoutSession.create(
+        async def decide(conn: asyncpg.Connection, session: CheckoutSession) -> None:
+            session.open(
                 session_id,
                 lenser_id=lenser_id,
                 variant_id=variant_id,
@@ -51,21 +51,18 @@ class CheckoutSessions(UseCases):
                 test_mode=pack.test_mode,
                 at=now,
             )
-            return session, None
 
         await self.commands.run(REPOSITORY, session_id, decide, metadata=metadata)
         return session_id, checkout
 
     async def complete(self, session_id: UUID, order_id: str, *, metadata: dict[str, Any]) -> None:
-        async def decide(
-            conn: asyncpg.Connection, session: CheckoutSession | None
-        ) -> tuple[CheckoutSession, None]:
-            if session is None:
-                raise errors.SessionNotFound(session_id)
+        async def decide(conn: asyncpg.Connection, session: CheckoutSession) -> None:
             session.complete(order_id, at=self.clock())
-            return session, None
 
-        await self.commands.run(REPOSITORY, session_id, decide, metadata=metadata)
+        def missing() -> CheckoutSession:
+            raise errors.SessionNotFound(session_id)
+
+        await self.commands.run(REPOSITORY, session_id, decide, new=missing, metadata=metadata)
 
     async def expire_due(self, *, limit: int = 200) -> int:
         """Expire the sessions past their time that no order completed; returns how many."""
@@ -79,9 +76,8 @@ class CheckoutSessions(UseCases):
         expired = 0
         for row in due:
 
-            async def decide(conn: asyncpg.Connection, session: CheckoutSession | None) -> tuple[Any, bool]:
-                assert session is not None
-                return session, session.expire(at=self.clock())
+            async def decide(conn: asyncpg.Connection, session: CheckoutSession) -> bool:
+                return session.expire(at=self.clock())
 
             expired += await self.commands.run(
                 REPOSITORY, row["session_id"], decide, metadata={"actor": "billing:expiry"}

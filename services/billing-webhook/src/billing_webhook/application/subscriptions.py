@@ -8,7 +8,7 @@ from uuid import UUID
 import asyncpg
 
 from billing_webhook.application import queries
-from billing_webhook.application.commands import UseCases
+from billing_webhook.application.use_cases import UseCases
 from billing_webhook.domain import errors
 from billing_webhook.domain.outcome import Outcome
 from billing_webhook.domain.subscription import Invoice, Subscription, SubscriptionState
@@ -37,10 +37,7 @@ class Subscriptions(UseCases):
         trigger: str,
         metadata: dict[str, Any],
     ) -> Outcome:
-        async def decide(
-            conn: asyncpg.Connection, found: Subscription | None
-        ) -> tuple[Subscription, Outcome]:
-            subscription = found or Subscription()
+        async def decide(conn: asyncpg.Connection, subscription: Subscription) -> Outcome:
             now = self.clock()
             outcome = subscription.observe(
                 subscription_id, state, lenser_id=lenser_id, trigger=trigger, at=now
@@ -50,21 +47,16 @@ class Subscriptions(UseCases):
                 assert credits is not None
                 paid = subscription.pay_awaiting_invoices(credits, at=now)
                 outcome = Outcome.applied(f"{outcome.detail}; {paid} waiting invoice(s) credited")
-            return subscription, outcome
+            return outcome
 
         return await self.commands.run(REPOSITORY, subscription_id, decide, metadata=metadata)
 
     async def pay_invoice(
         self, subscription_id: str, invoice: Invoice, *, metadata: dict[str, Any]
     ) -> Outcome:
-        async def decide(
-            conn: asyncpg.Connection, found: Subscription | None
-        ) -> tuple[Subscription, Outcome]:
-            subscription = found or Subscription()
+        async def decide(conn: asyncpg.Connection, subscription: Subscription) -> Outcome:
             credits = await plan_credits(conn, subscription) if subscription.identified else None
-            return subscription, subscription.pay_invoice(
-                subscription_id, invoice, credits=credits, at=self.clock()
-            )
+            return subscription.pay_invoice(subscription_id, invoice, credits=credits, at=self.clock())
 
         return await self.commands.run(REPOSITORY, subscription_id, decide, metadata=metadata)
 
@@ -77,11 +69,8 @@ class Subscriptions(UseCases):
         *,
         metadata: dict[str, Any],
     ) -> Outcome:
-        async def decide(
-            conn: asyncpg.Connection, found: Subscription | None
-        ) -> tuple[Subscription, Outcome]:
-            subscription = found or Subscription()
-            return subscription, subscription.refund_invoice(
+        async def decide(conn: asyncpg.Connection, subscription: Subscription) -> Outcome:
+            return subscription.refund_invoice(
                 subscription_id, invoice_id, refunded_amount_cents, total_cents, at=self.clock()
             )
 

@@ -10,11 +10,18 @@ from typing import Any
 
 import asyncpg
 
+from billing_webhook.adapters.lemonsqueezy.payloads import (
+    Document,
+    Meta,
+    Order,
+    SubscriptionInvoice,
+    SubscriptionResource,
+)
 from billing_webhook.application import queries
 from billing_webhook.application.billing import Billing
 from billing_webhook.domain import errors
+from billing_webhook.domain.commands import PayOrder, RefundOrder
 from billing_webhook.domain.outcome import Outcome
-from billing_webhook.domain.payloads import Document, Meta, Order, SubscriptionInvoice, SubscriptionResource
 from billing_webhook.domain.subscription import Invoice, SubscriptionState
 
 
@@ -31,7 +38,7 @@ async def on_order_created(
     pack = await queries.credit_pack(conn, item.variant_id)
     if pack is None:
         raise errors.VariantNotFound(item.variant_id)
-    outcome = await billing.orders.pay(
+    pay = PayOrder(
         order.id,
         lenser_id=session.lenser_id,
         credits=pack.credits_granted * item.quantity,
@@ -40,8 +47,8 @@ async def on_order_created(
         variant_id=item.variant_id,
         test_mode=attributes.test_mode or meta.test_mode,
         session_id=session.session_id,
-        metadata=metadata,
     )
+    outcome = await billing.orders.pay(pay, metadata=metadata)
     if outcome.kind == "applied":
         # Only the delivery that pays the order completes its session: a repeat of an order that
         # was paid through another session must not mark this one completed.
@@ -53,9 +60,8 @@ async def on_order_refunded(
     conn: asyncpg.Connection, document: Document[Order], *, billing: Billing, metadata: dict[str, Any]
 ) -> Outcome:
     attributes = document.data.attributes
-    return await billing.orders.refund(
-        document.data.id, attributes.refunded_amount, attributes.total, metadata=metadata
-    )
+    refund = RefundOrder(document.data.id, attributes.refunded_amount, attributes.total)
+    return await billing.orders.refund(refund, metadata=metadata)
 
 
 async def on_subscription_changed(
