@@ -6,6 +6,7 @@ from typing import Any
 
 import asyncpg
 
+from billing_webhook.application import queries
 from billing_webhook.application.use_cases import UseCases
 from billing_webhook.domain.credit_pack import CreditPack, PackTerms
 from lf_eventstore import AggregateRepository
@@ -34,7 +35,7 @@ class CreditPacks(UseCases):
         """Define ``packs`` if the catalogue is empty; returns the variants defined now. Replicas
         starting together may both try: the stream lock makes each pack defined once."""
         async with self.commands.connection() as conn:
-            if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM credit_packs)"):
+            if not await queries.catalogue_is_empty(conn):
                 return []
         metadata = {"actor": "billing:seed"}
         return [
