@@ -1,5 +1,6 @@
 """The order aggregate's rules, without any I/O."""
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from uuid import uuid4
 
@@ -12,21 +13,22 @@ from billing_webhook.domain.order import Order, credits_to_take_back
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
+def payment(credits: int = 100, total: int = 500) -> PayOrder:
+    return PayOrder(
+        "o-1",
+        lenser_id=uuid4(),
+        credits=credits,
+        amount_cents=total,
+        currency="USD",
+        variant_id="v-1",
+        test_mode=False,
+        session_id=uuid4(),
+    )
+
+
 def paid(credits: int = 100, total: int = 500) -> Order:
     order = Order()
-    order.pay(
-        PayOrder(
-            "o-1",
-            lenser_id=uuid4(),
-            credits=credits,
-            amount_cents=total,
-            currency="USD",
-            variant_id="v-1",
-            test_mode=False,
-            session_id=uuid4(),
-        ),
-        at=NOW,
-    )
+    order.pay(payment(credits, total), at=NOW)
     return order
 
 
@@ -36,19 +38,7 @@ def refunds(order: Order) -> list[int]:
 
 def test_an_order_is_paid_once_however_often_it_is_paid():
     order = paid()
-    again = order.pay(
-        PayOrder(
-            "o-1",
-            lenser_id=uuid4(),
-            credits=999,
-            amount_cents=1,
-            currency="USD",
-            variant_id="v-2",
-            test_mode=True,
-            session_id=uuid4(),
-        ),
-        at=NOW,
-    )
+    again = order.pay(replace(payment(credits=999, total=1), variant_id="v-2", test_mode=True), at=NOW)
     assert again.kind == "unchanged"
     assert len(order.pending()) == 1 and order.credits == 100
 
@@ -87,19 +77,7 @@ def test_a_refund_before_payment_is_remembered_and_applied_right_after_payment()
         order.refund(RefundOrder("o-1", 100, 500), at=NOW).kind == "deferred"
     )  # smaller: not recorded again
     assert [type(e).__name__ for e in order.pending()] == ["RefundAwaitingPayment"]
-    order.pay(
-        PayOrder(
-            "o-1",
-            lenser_id=uuid4(),
-            credits=100,
-            amount_cents=500,
-            currency="USD",
-            variant_id="v-1",
-            test_mode=False,
-            session_id=uuid4(),
-        ),
-        at=NOW,
-    )
+    order.pay(payment(credits=100, total=500), at=NOW)
     assert refunds(order) == [50]
 
 
