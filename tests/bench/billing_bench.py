@@ -897,7 +897,9 @@ async def statements_per_step(database_url: str, sessions: list[str]) -> dict[st
                 await asyncio.sleep(0.01)
                 accept = list(seen)
                 seen.clear()
-                handled = await catch_up_once(bpool, DeliveryProcessor(billing, handlers=HANDLERS), batch_size=500)
+                handled = await catch_up_once(
+                    bpool, DeliveryProcessor(billing, handlers=HANDLERS), batch_size=500
+                )
                 await asyncio.sleep(0.01)
                 process = list(seen)
                 paid = to_recorded(
