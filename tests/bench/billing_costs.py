@@ -39,12 +39,13 @@ async def statements_per_step(database_url: str, sessions: list[str]) -> dict[st
         from billing_webhook.application import queries
         from billing_webhook.application.billing import Billing
         from billing_webhook.application.processor import DeliveryProcessor
+        from billing_webhook.handlers import HANDLERS
         from billing_webhook.integration_events import to_message
         from lf_eventstore.store import EVENT_COLUMNS, to_recorded
         from lf_messaging import MessageContext
         from lf_pg import create_pool
         from lf_projections.follower import catch_up_once
-        from wallet_api.application.commands import Wallets
+        from wallet_api.application.use_cases import Wallets
         from wallet_api.handlers import HANDLERS as WALLET_HANDLERS
 
         seen: list[str] = []
@@ -78,7 +79,9 @@ async def statements_per_step(database_url: str, sessions: list[str]) -> dict[st
                 deadline = time.monotonic() + 30
                 while True:
                     seen.clear()
-                    handled = await catch_up_once(bpool, DeliveryProcessor(billing), batch_size=500)
+                    handled = await catch_up_once(
+                        bpool, DeliveryProcessor(billing, handlers=HANDLERS), batch_size=500
+                    )
                     await asyncio.sleep(0.01)
                     if handled or time.monotonic() > deadline:
                         break
@@ -123,13 +126,13 @@ async def statements_per_step(database_url: str, sessions: list[str]) -> dict[st
 
 
 def model_for_cost() -> dict[str, float] | None:
-    """Microseconds per ``billing_webhook.domain.payloads.model_for`` call, in this process: steady
+    """Microseconds per ``billing_webhook.adapters.lemonsqueezy.payloads.model_for`` call, in this process: steady
     (the parametrised generic it names is in pydantic's cache) and right after a full garbage
     collection (pydantic holds parametrised generics weakly: the collection frees it)."""
     try:
         import gc
 
-        from billing_webhook.domain.payloads import model_for
+        from billing_webhook.adapters.lemonsqueezy.payloads import model_for
 
         payload = {"meta": {"event_name": "order_created"}}
         for _ in range(100):

@@ -347,8 +347,8 @@ def profile_table(prof: dict[str, Any]) -> str:
 def analysis(r: dict[str, Any]) -> str:
     """The reading of this run's figures: the arithmetic is redone on every run, the code is cited where
     it is now (``where``). Statements that depend on a measurement are only made when it shows them."""
+    from billing_webhook.adapters.lemonsqueezy.payloads import model_for
     from billing_webhook.application.processor import DeliveryProcessor
-    from billing_webhook.domain.payloads import model_for
     from billing_webhook.http import webhook
     from lf_eventstore import CommandRunner
     from lf_messaging import Consumer

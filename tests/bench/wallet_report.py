@@ -395,7 +395,7 @@ def findings(r: dict[str, Any]) -> str:
     items = []
     items.append(
         f"**Round trips per command: {st['reserve']} for a reserve, {st['capture']} for a capture** (listed above;"
-        " application/commands.py `Wallets._run` and the decisions, lf_eventstore store.py `load_stream`/`append`,"
+        " application/use_cases.py's decisions over lf_eventstore's `CommandRunner.run`, store.py `load_stream`/`append`,"
         " one statement per inline-projection handler in projections/). Each is a socket write and read plus"
         " event-loop work in the client and a Bind/Execute in the server, which is what the throughput ratio"
         " measures against pgbench's one statement."
@@ -407,7 +407,7 @@ def findings(r: dict[str, Any]) -> str:
     )
     items.append(
         f'**Replay of up to {every - 1} events inside the row lock** (`AggregateRepository(Wallet, "wallet",'
-        f" snapshot_every={every})`, application/commands.py): each event costs a row decode, two `json.loads`"
+        f" snapshot_every={every})`, application/use_cases.py): each event costs a row decode, two `json.loads`"
         " (data and metadata, lf_pg/pool.py's codec), a `RecordedEvent`, a pydantic `model_validate` and `_apply`"
         " (four `strftime` calls for a capture, domain/wallet.py). A load measured"
         f" {costs[1]['load_us']:.0f} µs with nothing after the snapshot and {costs[2]['load_us']:.0f} µs with"

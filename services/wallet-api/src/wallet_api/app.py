@@ -18,7 +18,7 @@ from lf_messaging import BackgroundWork, Broker, Consumer, Relay
 from lf_pg import MigrationSet
 from lf_web import BROKER_CHECK, PG_POOL, RateLimiter
 from wallet_api.adapters.billing import BillingClient
-from wallet_api.application.commands import Wallets
+from wallet_api.application.use_cases import Wallets
 from wallet_api.handlers import HANDLERS
 from wallet_api.http import internal, public
 from wallet_api.http.errors import wallet_errors_middleware
