@@ -17,14 +17,15 @@ from billing_webhook.adapters.lemonsqueezy import LemonSqueezyClient
 from billing_webhook.application.billing import Billing
 from billing_webhook.application.processor import DeliveryProcessor
 from billing_webhook.http import internal, webhook
-from billing_webhook.http.errors import billing_errors_middleware
+from billing_webhook.http.errors import CODES
 from billing_webhook.http.keys import BILLING, BILLING_SETTINGS, LEMONSQUEEZY
 from billing_webhook.integration_events import RELAYED_TYPES, to_message
 from billing_webhook.settings import BillingSettings
 from lf_contracts import openapi_spec
-from lf_messaging import BackgroundWork, Broker, Relay
+from lf_messaging import BackgroundWork, Relay
 from lf_pg import MigrationSet
-from lf_web import BROKER_CHECK, PG_POOL
+from lf_service import BROKER, use_broker
+from lf_web import PG_POOL
 
 SERVICE = "billing-webhook"
 SCHEMA = "billing"
@@ -36,7 +37,6 @@ MIGRATIONS: list[MigrationSet] = [
     MigrationSet("billing", "billing_webhook"),
 ]
 OPENAPI = openapi_spec(SERVICE)
-BROKER = web.AppKey("broker", Broker)
 # Follower names key their checkpoints (per schema); this one reads well in logs and metrics.
 RELAY = "billing-webhook.relay"
 # How often buyers' personal data past its retention is deleted (a bounded batch each time).
@@ -45,13 +45,13 @@ PERSONAL_DATA_SWEEP_SECONDS = 600
 
 def create_app(settings: BillingSettings, *, background: bool = True) -> web.Application:
     """``background=False`` leaves out the delivery processor, the relay and the expiry loop."""
-    app = lf_web.create_app(settings, service=SERVICE, schema=SCHEMA, openapi_path=OPENAPI)
-    app.middlewares.append(billing_errors_middleware)
+    app = lf_web.create_app(settings, service=SERVICE, schema=SCHEMA, openapi_path=OPENAPI, refusals=CODES)
     app.add_routes(webhook.routes)
     app.add_routes(internal.routes)
     app[BILLING_SETTINGS] = settings
     app.cleanup_ctx.append(partial(_use_cases, settings=settings))
-    app.cleanup_ctx.append(partial(_broker, settings=settings))
+    # Connects in the background: deliveries are recorded and answered while RabbitMQ is away.
+    app.cleanup_ctx.append(use_broker(settings.amqp_url))
     if background:
         app.cleanup_ctx.append(partial(_background, settings=settings))
     return app
@@ -67,13 +67,6 @@ async def _use_cases(app: web.Application, *, settings: BillingSettings) -> Asyn
             store_id=settings.lemonsqueezy_store_id,
             timeout_seconds=settings.lemonsqueezy_timeout_seconds,
         )
-        yield
-
-
-async def _broker(app: web.Application, *, settings: BillingSettings) -> AsyncIterator[None]:
-    # Connects in the background: deliveries are recorded and answered while RabbitMQ is away.
-    async with Broker(settings.amqp_url) as broker:
-        app[BROKER], app[BROKER_CHECK] = broker, broker.is_up
         yield
 
 

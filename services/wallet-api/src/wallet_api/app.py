@@ -14,14 +14,15 @@ import lf_messaging
 import lf_projections
 import lf_web
 from lf_contracts import openapi_spec
-from lf_messaging import BackgroundWork, Broker, Consumer, Relay
+from lf_messaging import BackgroundWork, Consumer, Relay
 from lf_pg import MigrationSet
-from lf_web import BROKER_CHECK, PG_POOL, RateLimiter
+from lf_service import BROKER, use_broker
+from lf_web import PG_POOL, RateLimiter
 from wallet_api.adapters.billing import BillingClient
 from wallet_api.application.commands import Wallets
 from wallet_api.handlers import HANDLERS
 from wallet_api.http import internal, public
-from wallet_api.http.errors import wallet_errors_middleware
+from wallet_api.http.errors import CODES
 from wallet_api.http.keys import BILLING, RATE_LIMITER, RESERVATION_TTL, WALLETS
 from wallet_api.integration_events import RELAYED_TYPES, to_message
 from wallet_api.projections import LEDGER
@@ -37,18 +38,17 @@ MIGRATIONS: list[MigrationSet] = [
     MigrationSet("wallet", "wallet_api"),
 ]
 OPENAPI = openapi_spec(SERVICE)
-BROKER = web.AppKey("broker", Broker)
 
 
 def create_app(settings: WalletSettings, *, background: bool = True) -> web.Application:
     """``background=False`` leaves out the followers, consumer and expiry loop (benchmarks, some tests)."""
-    app = lf_web.create_app(settings, service=SERVICE, schema=SCHEMA, openapi_path=OPENAPI)
-    app.middlewares.append(wallet_errors_middleware)
+    app = lf_web.create_app(settings, service=SERVICE, schema=SCHEMA, openapi_path=OPENAPI, refusals=CODES)
     app.add_routes(public.routes)
     app.add_routes(internal.routes)
     app[RESERVATION_TTL] = timedelta(seconds=settings.reservation_ttl_seconds)
     app.cleanup_ctx.append(partial(_use_cases, settings=settings))
-    app.cleanup_ctx.append(partial(_broker, settings=settings))
+    # Connects in the background: the HTTP API serves while RabbitMQ is away.
+    app.cleanup_ctx.append(use_broker(settings.amqp_url))
     if background:
         app.cleanup_ctx.append(partial(_background, settings=settings))
     return app
@@ -62,13 +62,6 @@ async def _use_cases(app: web.Application, *, settings: WalletSettings) -> Async
         app[BILLING] = BillingClient(
             http, settings.billing_webhook_url, settings.platform_api_key, settings.billing_timeout_seconds
         )
-        yield
-
-
-async def _broker(app: web.Application, *, settings: WalletSettings) -> AsyncIterator[None]:
-    # Connects in the background: the HTTP API serves while RabbitMQ is away.
-    async with Broker(settings.amqp_url) as broker:
-        app[BROKER], app[BROKER_CHECK] = broker, broker.is_up
         yield
 
 

@@ -1,0 +1,10 @@
+"""Service kit: what every service's ``__main__`` and ``app.py`` share beyond the web kit.
+
+``service_main`` is the command line (``serve | migrate | projections rebuild [NAME] | verify``,
+plus a service's own commands); ``use_broker`` the broker connection of its app.
+"""
+
+from lf_service.broker import BROKER, use_broker
+from lf_service.main import Command, Service, service_main
+
+__all__ = ["BROKER", "Command", "Service", "service_main", "use_broker"]
