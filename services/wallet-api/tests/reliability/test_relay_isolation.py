@@ -26,7 +26,7 @@ from lf_pg import migrate
 from lf_testing.proxy import TcpProxy
 from lf_testing.waiting import eventually
 
-from ..conftest import API_KEY, INTERNAL
+INTERNAL = {"X-Platform-Api-Key": "test-platform-key"}
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ async def billing(settings, broker_proxy):
         database_url=settings.database_url,
         amqp_url=amqp_url,
         db_role="billing_webhook",
-        platform_api_key=API_KEY,
+        platform_api_key=INTERNAL["X-Platform-Api-Key"],
     )
     await migrate(billing_settings.database_url, BILLING_SCHEMA, BILLING_MIGRATIONS, role="billing_webhook")
     client = TestClient(TestServer(create_billing_app(billing_settings)))
