@@ -24,7 +24,7 @@ from billing_webhook.settings import BillingSettings
 from lf_contracts import openapi_spec
 from lf_messaging import BackgroundWork, Relay
 from lf_pg import MigrationSet
-from lf_service import BROKER, use_broker
+from lf_service import BROKER, use_background_work, use_broker
 from lf_web import PG_POOL
 
 SERVICE = "billing-webhook"
@@ -53,7 +53,7 @@ def create_app(settings: BillingSettings, *, background: bool = True) -> web.App
     # Connects in the background: deliveries are recorded and answered while RabbitMQ is away.
     app.cleanup_ctx.append(use_broker(settings.amqp_url))
     if background:
-        app.cleanup_ctx.append(partial(_background, settings=settings))
+        app.cleanup_ctx.append(use_background_work(settings, SCHEMA, partial(_background, settings=settings)))
     return app
 
 
@@ -70,14 +70,11 @@ async def _use_cases(app: web.Application, *, settings: BillingSettings) -> Asyn
         yield
 
 
-async def _background(app: web.Application, *, settings: BillingSettings) -> AsyncIterator[None]:
+def _background(app: web.Application, work: BackgroundWork, *, settings: BillingSettings) -> None:
     billing = app[BILLING]
-    work = BackgroundWork(app[PG_POOL], dsn=settings.database_url, schema=SCHEMA, role=settings.db_role)
     # Small batches: what a batch pays becomes visible to the relay only when the batch commits.
     work.follow(DeliveryProcessor(billing), batch_size=50)
     work.follow(Relay(app[BROKER], to_message=to_message, types=RELAYED_TYPES, name=RELAY))
     work.every(settings.checkout_expiry_interval_seconds, billing.checkouts.expire_due)
     retention = timedelta(days=settings.delivery_personal_data_retention_days)
     work.every(PERSONAL_DATA_SWEEP_SECONDS, partial(billing.deliveries.forget_personal_data, retention))
-    yield
-    await work.stop(deadline=settings.shutdown_timeout_seconds)

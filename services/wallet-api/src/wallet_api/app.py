@@ -16,7 +16,7 @@ import lf_web
 from lf_contracts import openapi_spec
 from lf_messaging import BackgroundWork, Consumer, Relay
 from lf_pg import MigrationSet
-from lf_service import BROKER, use_broker
+from lf_service import BROKER, use_background_work, use_broker
 from lf_web import PG_POOL, RateLimiter
 from wallet_api.adapters.billing import BillingClient
 from wallet_api.application.commands import Wallets
@@ -50,7 +50,7 @@ def create_app(settings: WalletSettings, *, background: bool = True) -> web.Appl
     # Connects in the background: the HTTP API serves while RabbitMQ is away.
     app.cleanup_ctx.append(use_broker(settings.amqp_url))
     if background:
-        app.cleanup_ctx.append(partial(_background, settings=settings))
+        app.cleanup_ctx.append(use_background_work(settings, SCHEMA, partial(_background, settings=settings)))
     return app
 
 
@@ -65,9 +65,8 @@ async def _use_cases(app: web.Application, *, settings: WalletSettings) -> Async
         yield
 
 
-async def _background(app: web.Application, *, settings: WalletSettings) -> AsyncIterator[None]:
+def _background(app: web.Application, work: BackgroundWork, *, settings: WalletSettings) -> None:
     pool, broker, wallets = app[PG_POOL], app[BROKER], app[WALLETS]
-    work = BackgroundWork(pool, dsn=settings.database_url, schema=SCHEMA, role=settings.db_role)
     work.follow(LEDGER)
     work.follow(Relay(broker, to_message=to_message, types=RELAYED_TYPES))
     handlers = {model: partial(handler, wallets=wallets) for model, handler in HANDLERS.items()}
@@ -79,5 +78,3 @@ async def _background(app: web.Application, *, settings: WalletSettings) -> Asyn
     lf_web.add_health_check(app, "consumer", consumer.health)
     work.every(settings.expiry_interval_seconds, wallets.expire_due)
     work.every(3600, app[RATE_LIMITER].prune)  # expired rate-limit keys are bookkeeping
-    yield
-    await work.stop(deadline=settings.shutdown_timeout_seconds)
