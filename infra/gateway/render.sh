@@ -22,8 +22,11 @@ export BILLING_WEBHOOK_UPSTREAM="${BILLING_WEBHOOK_UPSTREAM:-127.0.0.1:8103}"
 export LIGHTNING_JOBS_UPSTREAM="${LIGHTNING_JOBS_UPSTREAM:-127.0.0.1:8104}"
 export PLATFORM_API_UPSTREAM="${PLATFORM_API_UPSTREAM:-127.0.0.1:8787}"
 export GATEWAY_RESOLVER="${GATEWAY_RESOLVER:-$(default_resolver)}"
+# "resolve" (nginx >= 1.27.3) when upstreams are names that may change or not exist yet; make dev's
+# are IP literals, looked up never, and its nginx may be older.
+export GATEWAY_SERVER_RESOLVE="${GATEWAY_SERVER_RESOLVE:-}"
 
-VARIABLES=(
+HOSTS=(
     WALLET_API_UPSTREAM
     EXECUTION_PROXY_UPSTREAM
     BILLING_WEBHOOK_UPSTREAM
@@ -31,14 +34,19 @@ VARIABLES=(
     PLATFORM_API_UPSTREAM
     GATEWAY_RESOLVER
 )
+VARIABLES=("${HOSTS[@]}" GATEWAY_SERVER_RESOLVE)
 
-for name in "${VARIABLES[@]}"; do
+for name in "${HOSTS[@]}"; do
     # Values go into nginx directives verbatim: refuse anything but host[:port]-like text.
     if [[ ! "${!name}" =~ ^[][A-Za-z0-9._:-]+$ ]]; then
         echo "render.sh: $name='${!name}' is not a host[:port]" >&2
         exit 2
     fi
 done
+if [[ -n "$GATEWAY_SERVER_RESOLVE" && "$GATEWAY_SERVER_RESOLVE" != resolve ]]; then
+    echo "render.sh: GATEWAY_SERVER_RESOLVE='$GATEWAY_SERVER_RESOLVE' is neither empty nor resolve" >&2
+    exit 2
+fi
 
 render() {
     if command -v envsubst >/dev/null 2>&1; then

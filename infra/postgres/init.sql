@@ -57,10 +57,12 @@ BEGIN
         EXECUTE format('ALTER ROLE %I IN DATABASE lenserfight SET search_path = %I', s.role, s.schema);
         EXECUTE format('ALTER ROLE %I IN DATABASE lenserfight SET search_path = %I', owner, s.schema);
 
-        -- Connecting only: the schemas are made here, so nobody needs CREATE on the database
-        -- (an earlier version of this file granted it, and TEMPORARY, to the service's role).
+        -- Connecting, and temporary tables for the runtime role (`verify` replays into them): the
+        -- schemas are made here, so nobody needs CREATE on the database (an earlier version of
+        -- this file granted it to the service's role).
         EXECUTE format('REVOKE ALL ON DATABASE lenserfight FROM %I', s.role);
         EXECUTE format('GRANT CONNECT ON DATABASE lenserfight TO %I, %I', s.role, owner);
+        EXECUTE format('GRANT TEMPORARY ON DATABASE lenserfight TO %I', s.role);
 
         EXECUTE format('CREATE SCHEMA IF NOT EXISTS %I AUTHORIZATION %I', s.schema, owner);
         EXECUTE format('CREATE SCHEMA IF NOT EXISTS %I AUTHORIZATION %I', s.schema || '_rebuild', owner);

@@ -861,6 +861,7 @@ async def statements_per_step(database_url: str, sessions: list[str]) -> dict[st
         from billing_webhook.application import queries
         from billing_webhook.application.billing import Billing
         from billing_webhook.application.processor import DeliveryProcessor
+        from billing_webhook.handlers import HANDLERS
         from billing_webhook.integration_events import to_message
         from lf_eventstore.store import EVENT_COLUMNS, to_recorded
         from lf_messaging import MessageContext
@@ -896,7 +897,9 @@ async def statements_per_step(database_url: str, sessions: list[str]) -> dict[st
                 await asyncio.sleep(0.01)
                 accept = list(seen)
                 seen.clear()
-                handled = await catch_up_once(bpool, DeliveryProcessor(billing), batch_size=500)
+                handled = await catch_up_once(
+                    bpool, DeliveryProcessor(billing, handlers=HANDLERS), batch_size=500
+                )
                 await asyncio.sleep(0.01)
                 process = list(seen)
                 paid = to_recorded(
@@ -939,13 +942,13 @@ async def statements_per_step(database_url: str, sessions: list[str]) -> dict[st
 
 
 def model_for_cost() -> dict[str, float] | None:
-    """Microseconds per ``billing_webhook.domain.payloads.model_for`` call, in this process: steady
+    """Microseconds per ``billing_webhook.adapters.lemonsqueezy.payloads.model_for`` call, in this process: steady
     (the parametrised generic it names is in pydantic's cache) and right after a full garbage
     collection (pydantic holds parametrised generics weakly: the collection frees it)."""
     try:
         import gc
 
-        from billing_webhook.domain.payloads import model_for
+        from billing_webhook.adapters.lemonsqueezy.payloads import model_for
 
         payload = {"meta": {"event_name": "order_created"}}
         for _ in range(100):
@@ -1289,8 +1292,8 @@ def profile_table(prof: dict[str, Any]) -> str:
 def analysis(r: dict[str, Any]) -> str:
     """The reading of this run's figures: the arithmetic is redone on every run, the code is cited where
     it is now (``where``). Statements that depend on a measurement are only made when it shows them."""
+    from billing_webhook.adapters.lemonsqueezy.payloads import model_for
     from billing_webhook.application.processor import DeliveryProcessor
-    from billing_webhook.domain.payloads import model_for
     from billing_webhook.http import webhook
     from lf_eventstore import CommandRunner
     from lf_messaging import Consumer

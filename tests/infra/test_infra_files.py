@@ -37,7 +37,7 @@ from openapi_spec_validator import validate
 from billing_webhook import app as billing_app
 from billing_webhook import integration_events as billing_events
 from billing_webhook.settings import BillingSettings
-from lf_contracts.errors import CATALOGUE
+from lf_contracts.errors import CATALOGUE, UPSTREAM_UNAVAILABLE
 from lf_contracts.events import IntegrationEvent
 from lf_messaging import definitions
 from wallet_api import app as wallet_app
@@ -142,20 +142,27 @@ def render(tmp: Path, **env: str) -> str:
 
 def test_the_gateway_template_renders_only_its_own_variables(tmp_path):
     placeholders = set(re.findall(r"\$\{([A-Z_]+)\}", _without_comments(TEMPLATE.read_text())))
-    assert placeholders == UPSTREAM_VARIABLES | {"GATEWAY_RESOLVER"}
+    assert placeholders == UPSTREAM_VARIABLES | {"GATEWAY_RESOLVER", "GATEWAY_SERVER_RESOLVE"}
 
     rendered = render(tmp_path, WALLET_API_UPSTREAM="wallet.test:8101", GATEWAY_RESOLVER="10.0.0.53")
     body = _without_comments(rendered)
     assert "${" not in body
-    assert "set $lf_upstream wallet.test:8101;" in body
+    assert re.search(r"upstream wallet_api \{[^}]*server wallet.test:8101 ;[^}]*keepalive \d+;", body)
     assert "resolver 10.0.0.53 " in body
     assert "$lf_request_id" in body and "$http_x_request_id" in body  # nginx's own, untouched
 
+    resolving = _without_comments(render(tmp_path, GATEWAY_SERVER_RESOLVE="resolve"))
+    assert "server 127.0.0.1:8101 resolve;" in resolving
 
-def test_the_renderer_refuses_a_value_that_is_not_a_host_and_port(tmp_path):
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("WALLET_API_UPSTREAM", "x; include /etc/passwd"), ("GATEWAY_SERVER_RESOLVE", "resolve; include x")],
+)
+def test_the_renderer_refuses_a_value_that_is_not_a_host_and_port(tmp_path, variable, value):
     result = subprocess.run(
         ["bash", str(RENDER), str(tmp_path / "nginx.conf")],
-        env={**os.environ, "WALLET_API_UPSTREAM": "x; include /etc/passwd"},
+        env={**os.environ, variable: value},
         capture_output=True,
     )
     assert result.returncode != 0
@@ -196,16 +203,30 @@ def test_nginx_accepts_the_rendered_config(nginx_prefix):
     assert result.returncode == 0, result.stderr
 
 
+HANG_UP_AFTER_S = 0.3
+
+
 class _Echo(http.server.BaseHTTPRequestHandler):
-    """A stand-in service: answers with the path and headers it received."""
+    """A stand-in service: answers with the path and headers it received, and the port the
+    gateway's connection came from (to count connections). HTTP/1.1: it keeps them alive."""
+
+    protocol_version = "HTTP/1.1"
 
     def _answer(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path == "/wallet/hang-up":  # a service that dies mid-request, a while into it
+            time.sleep(HANG_UP_AFTER_S)
+            self.close_connection = True
+            return
         if self.path == "/wallet/refused":  # a service's own error answer
             body = json.dumps({"error": {"code": "wallet.not_found", "message": "no wallet"}, "meta": {}})
             status = 404
+        elif self.path == "/wallet/upstream-refused":  # a service's own 502 (billing unreachable)
+            body = json.dumps({"error": {"code": "billing.upstream_error", "message": "down"}, "meta": {}})
+            status = 502
         else:
-            body = json.dumps({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}})
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            body = json.dumps({"path": self.path, "headers": headers, "peer": self.client_address[1]})
             status = 200
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -316,6 +337,15 @@ def test_the_gateway_routes_wallet_and_passes_the_request_id(gateway):
 
 
 @needs_nginx
+def test_the_gateway_keeps_its_connections_to_a_service_alive(gateway):
+    requests = 20
+    peers = {json.loads(_get(f"{gateway}/wallet/balance")[2])["peer"] for _ in range(requests)}
+    # One pooled connection per nginx worker at most (worker_processes auto: one per CPU), where a
+    # connection per request would be 20.
+    assert len(peers) <= min(os.cpu_count() or 1, requests - 1), peers
+
+
+@needs_nginx
 @pytest.mark.parametrize(
     "path",
     [
@@ -338,13 +368,22 @@ def test_the_gateway_never_routes_internal_or_unknown_paths(gateway, path):
     status, headers, body = _get(gateway + path)
     assert _not_found(status, body), (status, body)
     assert headers["Content-Type"].startswith("application/json")
-    assert json.loads(body)["meta"]["requestId"] == headers["X-Request-Id"]
+    meta = json.loads(body)["meta"]
+    assert meta["requestId"] == headers["X-Request-Id"]
+    assert type(meta["durationMs"]) is int and 0 <= meta["durationMs"] < 1000
 
 
 @needs_nginx
-def test_a_services_own_error_answer_passes_through_unchanged(gateway):
-    status, _, body = _get(f"{gateway}/wallet/refused")
-    assert status == 404 and json.loads(body)["error"]["code"] == "wallet.not_found"
+@pytest.mark.parametrize(
+    ("path", "status", "code"),
+    [
+        ("/wallet/refused", 404, "wallet.not_found"),
+        ("/wallet/upstream-refused", 502, "billing.upstream_error"),
+    ],
+)
+def test_a_services_own_error_answer_passes_through_unchanged(gateway, path, status, code):
+    answered, _, body = _get(gateway + path)
+    assert answered == status and json.loads(body)["error"]["code"] == code
 
 
 @needs_nginx
@@ -357,9 +396,23 @@ def test_an_oversized_body_gets_the_services_validation_error(gateway):
 @pytest.mark.parametrize(
     "path", ["/execute/wallet", "/webhook/lemonsqueezy", "/api/jobs", "/v1/runs/1", "/health"]
 )
-def test_a_service_that_is_not_running_answers_502(gateway, path):
-    status, _, _ = _get(gateway + path)
+def test_a_service_that_is_not_running_answers_502_upstream_unavailable(gateway, path):
+    status, headers, body = _get(gateway + path, headers={"X-Request-Id": "trace-down"})
     assert status == 502
+    assert headers["Content-Type"].startswith("application/json"), body  # never nginx's HTML page
+    answer = json.loads(body)
+    assert answer["error"] == {"code": "upstream_unavailable", "message": UPSTREAM_UNAVAILABLE.message}
+    assert answer["meta"]["requestId"] == "trace-down" == headers["X-Request-Id"]
+    assert type(answer["meta"]["durationMs"]) is int
+
+
+@needs_nginx
+def test_a_service_that_hangs_up_answers_502_with_the_time_it_took(gateway):
+    status, _, body = _get(f"{gateway}/wallet/hang-up")
+    answer = json.loads(body)
+    assert status == 502 and answer["error"]["code"] == "upstream_unavailable"
+    # nginx's $request_time in whole milliseconds: exact to the millisecond nginx measures.
+    assert HANG_UP_AFTER_S * 1000 <= answer["meta"]["durationMs"] < HANG_UP_AFTER_S * 1000 + 2000
 
 
 # --- docker compose --------------------------------------------------------------------------
@@ -389,7 +442,9 @@ def test_compose_names_the_infrastructure_the_services_and_the_gateway(compose):
 
 def test_compose_gives_the_gateway_every_template_variable(compose):
     environment = compose["services"]["gateway"]["environment"]
-    assert UPSTREAM_VARIABLES | {"GATEWAY_RESOLVER"} <= set(environment)
+    assert UPSTREAM_VARIABLES | {"GATEWAY_RESOLVER", "GATEWAY_SERVER_RESOLVE"} <= set(environment)
+    assert environment["GATEWAY_SERVER_RESOLVE"] == "resolve"  # names, and not all defined yet
+    assert re.fullmatch(environment["NGINX_ENVSUBST_FILTER"].replace("$$", "$"), "GATEWAY_SERVER_RESOLVE")
     for name, (_, settings) in SERVICES.items():
         variable = name.upper().replace("-", "_") + "_UPSTREAM"
         assert environment[variable] == f"{name}:{settings().port}"

@@ -35,6 +35,9 @@ VALIDATION_ERROR = _code("validation_error", 400, "Request body or query failed 
 NOT_FOUND = _code("not_found", 404, "No route matched the request path")
 METHOD_NOT_ALLOWED = _code("method_not_allowed", 405, "The route does not accept this method")  # ours
 RATE_LIMITED = _code("rate_limited", 429, "Too many requests; retry after the given delay")  # ours
+UPSTREAM_UNAVAILABLE = _code(  # ours; the gateway's alone (infra/gateway), also as 503 and 504
+    "upstream_unavailable", 502, "The service for this path is not running or did not answer"
+)
 WALLET_NOT_FOUND = _code("wallet.not_found", 404, "Wallet account not found for this lenser")
 WALLET_INSUFFICIENT_BALANCE = _code(
     "wallet.insufficient_balance", 402, "Not enough credits to complete the operation"

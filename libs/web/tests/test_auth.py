@@ -41,10 +41,21 @@ def claims(**overrides: object) -> dict:
     return {"sub": LENSER, "aud": "authenticated", "iat": now, "exp": now + 600, **overrides}
 
 
-async def refused_code(verifier: JwtVerifier, token: str) -> str:
-    with pytest.raises(ApiError) as refused:
+async def refused(verifier: JwtVerifier, token: str) -> ApiError:
+    with pytest.raises(ApiError) as refusal:
         await verifier.verify(token)
-    return refused.value.error.code
+    return refusal.value
+
+
+async def refused_code(verifier: JwtVerifier, token: str) -> str:
+    return (await refused(verifier, token)).error.code
+
+
+async def refused_message(verifier: JwtVerifier, token: str) -> str:
+    """The message of an ``auth.invalid_token`` refusal (any other code fails the test)."""
+    refusal = await refused(verifier, token)
+    assert refusal.error.code == "auth.invalid_token"
+    return refusal.message
 
 
 @pytest.fixture
@@ -57,36 +68,68 @@ async def test_valid_hs256_token_gives_the_lenser_id(hs256: JwtVerifier) -> None
 
 
 @pytest.mark.parametrize(
-    ("token", "reason"),
+    ("token", "reason", "check"),
     [
-        pytest.param(make_token(LENSER, ttl=-60), "ExpiredSignatureError", id="expired"),
-        pytest.param(make_token(LENSER, secret="x" * 40), "InvalidSignatureError", id="wrong-signature"),
-        pytest.param(forge({"alg": "none"}, claims()), "InvalidAlgorithmError", id="alg-none"),
-        pytest.param(forge({"alg": "HS512"}, claims(), DEV_SECRET), "InvalidAlgorithmError", id="alg-hs512"),
-        pytest.param(make_token(LENSER, aud="anon"), "InvalidAudienceError", id="wrong-audience"),
+        pytest.param(make_token(LENSER, ttl=-60), "ExpiredSignatureError", "expired", id="expired"),
         pytest.param(
-            make_token(LENSER, aud=["authenticated", "x"]), "InvalidAudienceError", id="audience-list"
+            make_token(LENSER, secret="x" * 40),
+            "InvalidSignatureError",
+            "bad signature",
+            id="wrong-signature",
         ),
-        pytest.param(make_token(None), "MissingRequiredClaimError", id="missing-sub"),
-        pytest.param(make_token("not-a-uuid"), "ValueError", id="non-uuid-sub"),
+        pytest.param(
+            forge({"alg": "none"}, claims()), "InvalidAlgorithmError", "algorithm not allowed", id="alg-none"
+        ),
+        pytest.param(
+            forge({"alg": "HS512"}, claims(), DEV_SECRET),
+            "InvalidAlgorithmError",
+            "algorithm not allowed",
+            id="alg-hs512",
+        ),
+        pytest.param(
+            make_token(LENSER, aud="anon"), "InvalidAudienceError", "wrong audience", id="wrong-audience"
+        ),
+        pytest.param(
+            make_token(LENSER, aud=["authenticated", "x"]),
+            "InvalidAudienceError",
+            "wrong audience",
+            id="audience-list",
+        ),
+        pytest.param(make_token(None), "MissingRequiredClaimError", "missing 'sub' claim", id="missing-sub"),
+        pytest.param(make_token("not-a-uuid"), "ValueError", "sub is not a UUID", id="non-uuid-sub"),
         pytest.param(
             jwt.encode({"sub": LENSER, "aud": "authenticated"}, DEV_SECRET),
             "MissingRequiredClaimError",
+            "missing 'exp' claim",
             id="no-exp",
         ),
-        pytest.param("not.a.jwt", "DecodeError", id="garbage"),
+        pytest.param("not.a.jwt", "DecodeError", "malformed", id="garbage"),
         pytest.param(
-            jwt.encode(claims(), RSA_KEY, algorithm="RS256"), "InvalidAlgorithmError", id="rs256-without-jwks"
+            jwt.encode(claims(), RSA_KEY, algorithm="RS256"),
+            "InvalidAlgorithmError",
+            "algorithm not allowed",
+            id="rs256-without-jwks",
         ),
     ],
 )
 async def test_bad_tokens_are_refused_as_invalid_token_for_the_right_reason(
-    hs256: JwtVerifier, token: str, reason: str
+    hs256: JwtVerifier, token: str, reason: str, check: str
 ) -> None:
     with capture_logs() as logs:
-        assert await refused_code(hs256, token) == "auth.invalid_token"
+        message = await refused_message(hs256, token)
 
     assert logs[-1] == {"event": "auth.token_refused", "reason": reason, "log_level": "info"}
+    assert message == f"Invalid token: {check}"
+
+
+async def test_the_refusal_never_echoes_the_token(client: TestClient) -> None:
+    token = make_token("not-a-uuid")
+
+    response = await client.get("/me", headers={"Authorization": f"Bearer {token}"})
+
+    body = await response.text()
+    assert response.status == 401 and "Invalid token: sub is not a UUID" in body
+    assert not any(part in body for part in token.split(".")) and "not-a-uuid" not in body
 
 
 @dataclass
@@ -138,7 +181,7 @@ async def test_hs256_token_signed_with_the_public_key_is_refused(jwks_verifier: 
     )
     token = forge({"alg": "HS256", "kid": "rsa-1", "typ": "JWT"}, claims(), public_pem)
 
-    assert await refused_code(jwks_verifier, token) == "auth.invalid_token"
+    assert await refused_message(jwks_verifier, token) == "Invalid token: algorithm not allowed"
 
 
 async def test_a_jwks_only_deployment_refuses_hs256_signed_with_the_dev_secret(
@@ -159,7 +202,7 @@ async def test_hs256_and_jwks_together_when_the_secret_is_set_explicitly(jwks: F
 async def test_header_alg_that_does_not_match_the_key_is_refused(jwks_verifier: JwtVerifier) -> None:
     token = jwt.encode(claims(), EC_KEY, algorithm="ES256", headers={"kid": "rsa-1"})
 
-    assert await refused_code(jwks_verifier, token) == "auth.invalid_token"
+    assert await refused_message(jwks_verifier, token) == "Invalid token: algorithm not allowed"
 
 
 async def test_unknown_kid_refetches_the_jwks_at_most_every_30_seconds(
@@ -168,7 +211,7 @@ async def test_unknown_kid_refetches_the_jwks_at_most_every_30_seconds(
     await jwks_verifier.verify(jwt.encode(claims(), RSA_KEY, algorithm="RS256", headers={"kid": "rsa-1"}))
     for _ in range(5):
         rotated = jwt.encode(claims(), RSA_KEY, algorithm="RS256", headers={"kid": f"new-{uuid.uuid4()}"})
-        assert await refused_code(jwks_verifier, rotated) == "auth.invalid_token"
+        assert await refused_message(jwks_verifier, rotated) == "Invalid token: unknown signing key"
 
     assert jwks.fetches == 1
 
@@ -224,7 +267,21 @@ async def test_with_an_issuer_configured_a_token_from_another_issuer_or_none_is_
 
     assert str(await verifier.verify(make_token(LENSER, iss=issuer))) == LENSER
     assert (
-        await refused_code(verifier, make_token(LENSER, iss="https://evil.example/auth/v1"))
-        == "auth.invalid_token"
+        await refused_message(verifier, make_token(LENSER, iss="https://evil.example/auth/v1"))
+        == "Invalid token: wrong issuer"
     )
-    assert await refused_code(verifier, make_token(LENSER)) == "auth.invalid_token"
+    assert await refused_message(verifier, make_token(LENSER)) == "Invalid token: missing 'iss' claim"
+
+
+async def test_an_asymmetric_token_without_a_kid_is_refused_as_an_unknown_key(
+    jwks_verifier: JwtVerifier,
+) -> None:
+    token = jwt.encode(claims(), RSA_KEY, algorithm="RS256")
+
+    assert await refused_message(jwks_verifier, token) == "Invalid token: unknown signing key"
+
+
+async def test_a_token_not_valid_yet_is_refused_as_such(hs256: JwtVerifier) -> None:
+    token = jwt.encode(claims(nbf=int(time.time()) + 600), DEV_SECRET)
+
+    assert await refused_message(hs256, token) == "Invalid token: not valid yet"

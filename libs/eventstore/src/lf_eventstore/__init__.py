@@ -1,6 +1,6 @@
 """The append-only event store of one service schema (DESIGN §3)."""
 
-from lf_eventstore.aggregate import Aggregate, AggregateRepository, DomainEvent
+from lf_eventstore.aggregate import Aggregate, DomainEvent
 from lf_eventstore.commands import CommandRunner, utc_now
 from lf_eventstore.reader import (
     START,
@@ -10,6 +10,7 @@ from lf_eventstore.reader import (
     read_after,
     read_in_position_order,
 )
+from lf_eventstore.repository import AggregateRepository
 from lf_eventstore.store import (
     ConcurrencyError,
     NewEvent,
@@ -18,6 +19,7 @@ from lf_eventstore.store import (
     append,
     load_stream,
 )
+from lf_eventstore.use_cases import UseCases
 from lf_eventstore.wakeup import Wakeup
 from lf_pg import MigrationSet
 
@@ -42,6 +44,7 @@ __all__ = [
     "PositionOrderReader",
     "RecordedEvent",
     "StreamState",
+    "UseCases",
     "Wakeup",
     "append",
     "checkpoint_of",

@@ -1,8 +1,9 @@
 """How a command runs: one aggregate, one PostgreSQL transaction.
 
-Lock the aggregate's stream row, load it from its snapshot and later events, let ``decide`` act on
-it, append what it recorded, and apply the inline projections in the same transaction: the events
-and their read models commit together or not at all. Every service runs its commands this way.
+Lock the aggregate's stream row, load it from its snapshot and later events (or make a new one with
+the command's factory), let ``decide`` act on it, append whatever it recorded, and apply the inline
+projections in the same transaction: the events and their read models commit together or not at
+all. Every service runs its commands this way.
 
 On the pool a command is a transaction of its own; bound to a connection (``on(conn)``: a message
 consumer, a delivery processor) it is a savepoint in the caller's transaction, so its effects commit
@@ -19,7 +20,8 @@ from typing import Any, Protocol, Self, TypeVar
 
 import asyncpg
 
-from lf_eventstore.aggregate import Aggregate, AggregateRepository
+from lf_eventstore.aggregate import Aggregate
+from lf_eventstore.repository import AggregateRepository
 from lf_eventstore.store import ConcurrencyError, RecordedEvent
 
 A = TypeVar("A", bound=Aggregate)
@@ -59,13 +61,15 @@ class CommandRunner:
         self,
         repository: AggregateRepository[A],
         key: object | Callable[[asyncpg.Connection], Awaitable[object]],
-        decide: Callable[[asyncpg.Connection, A | None], Awaitable[tuple[A | None, T]]],
+        decide: Callable[[asyncpg.Connection, A], Awaitable[T]],
         *,
         metadata: dict[str, Any],
+        new: Callable[[], A] | None = None,
     ) -> T:
-        """``decide`` gets the aggregate (None: no stream yet) and returns the aggregate to save
-        (None: nothing to save) and the command's result. ``key`` may be a lookup run on the
-        command's connection (e.g. the owner of a reservation)."""
+        """``decide`` acts on the aggregate and returns only the command's result; whatever the
+        aggregate recorded is saved. Without a stream the aggregate comes from ``new`` (by default
+        an empty one; a factory that raises refuses commands on aggregates that do not exist).
+        ``key`` may be a lookup run on the command's connection (e.g. the owner of a reservation)."""
         # A ConcurrencyError can only come from two commands creating the same new stream at once
         # (an existing stream is locked before deciding): the loser retries and finds it.
         for attempt in range(3):
@@ -73,12 +77,10 @@ class CommandRunner:
                 async with self.connection() as conn, conn.transaction():
                     stream_key = await key(conn) if callable(key) else key
                     aggregate = await repository.load(conn, stream_key, lock=True)
-                    changed, result = await decide(conn, aggregate)
-                    recorded = []
-                    if changed is not None:
-                        recorded = await repository.save(conn, stream_key, changed, metadata=metadata)
-                        for projection in self.inline:
-                            await projection.apply(conn, recorded)
+                    if aggregate is None:
+                        aggregate = (new or repository.aggregate_type)()
+                    result = await decide(conn, aggregate)
+                    recorded = await self.save(conn, repository, stream_key, aggregate, metadata=metadata)
                 if self.recorded is not None:
                     self.recorded(recorded)
                 return result
@@ -86,3 +88,21 @@ class CommandRunner:
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
+
+    async def save(
+        self,
+        conn: asyncpg.Connection,
+        repository: AggregateRepository[A],
+        key: object,
+        aggregate: A,
+        *,
+        metadata: dict[str, Any],
+    ) -> list[RecordedEvent]:
+        """Append what ``aggregate`` recorded (if anything) and apply the inline projections to it,
+        in the caller's transaction on ``conn``, where ``key``'s stream is locked already."""
+        if not aggregate.pending():
+            return []
+        recorded = await repository.save(conn, key, aggregate, metadata=metadata)
+        for projection in self.inline:
+            await projection.apply(conn, recorded)
+        return recorded

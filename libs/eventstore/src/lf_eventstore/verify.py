@@ -21,7 +21,8 @@ from typing import Any
 
 import asyncpg
 
-from lf_eventstore.aggregate import Aggregate, AggregateRepository
+from lf_eventstore.aggregate import Aggregate
+from lf_eventstore.repository import AggregateRepository
 from lf_eventstore.store import EVENT_COLUMNS, RecordedEvent
 from lf_pg import jsonb
 

@@ -102,8 +102,8 @@ class Wakeup:
         keeper, self._keeper = self._keeper, None
         if keeper is not None:
             keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+            # gather, not suppress(CancelledError): a cancellation of the caller must go on.
+            await asyncio.gather(keeper, return_exceptions=True)
         conn, self._conn = self._conn, None
         self.listening.clear()
         if conn is not None:

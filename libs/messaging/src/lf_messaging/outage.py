@@ -10,7 +10,6 @@ with capped backoff, until the database answers again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 
 import asyncpg
@@ -114,5 +113,5 @@ class DatabaseGate:
         probing, self._probing = self._probing, None
         if probing is not None:
             probing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await probing
+            # gather, not suppress(CancelledError): a cancellation of the caller must go on.
+            await asyncio.gather(probing, return_exceptions=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import shutil
 import signal
@@ -11,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -36,11 +39,14 @@ async def _answers(url: str) -> bool:
 class ServiceProcess:
     """``python -m <package> serve`` on a free port of 127.0.0.1, with the given environment."""
 
-    def __init__(self, package: str, env: dict[str, str]) -> None:
+    def __init__(self, package: str, env: dict[str, str], *, log_to: Path | None = None) -> None:
+        """``log_to``: a file for the service's standard output (its JSON log lines), read back
+        with :func:`json_lines`; without it the output goes where the test's goes."""
         self.package = package
         self.port = free_port()
         self.env = {**os.environ, **env, "PORT": str(self.port), "HOST": "127.0.0.1"}
         self.env.setdefault("LOG_LEVEL", "WARNING")
+        self.log_to = log_to
         self.process: subprocess.Popen | None = None
 
     @property
@@ -48,7 +54,10 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> ServiceProcess:
-        self.process = subprocess.Popen([sys.executable, "-m", self.package, "serve"], env=self.env)
+        with self.log_to.open("ab") if self.log_to else contextlib.nullcontext() as output:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", self.package, "serve"], env=self.env, stdout=output
+            )
 
         async def health_answers() -> bool:
             assert self.process is not None
@@ -91,8 +100,20 @@ def nginx_binary() -> str | None:
     return found if Path(found).exists() else None
 
 
+def json_lines(path: Path) -> list[dict[str, Any]]:
+    """The JSON objects of a log file, one a line; other lines (a traceback, nginx's own) skipped."""
+    lines = []
+    for line in path.read_text().splitlines() if path.exists() else []:
+        with contextlib.suppress(ValueError):
+            lines.append(json.loads(line))
+    return [line for line in lines if isinstance(line, dict)]
+
+
 class Gateway:
-    """nginx with infra/gateway's config, on a free port, proxying to the given upstreams."""
+    """nginx with infra/gateway's config, on a free port, proxying to the given upstreams.
+
+    Its access log (one JSON line per request, on nginx's standard output) is kept in a file of
+    its prefix: :meth:`access_log`."""
 
     def __init__(self, upstreams: dict[str, str]) -> None:
         """``upstreams``: render.sh variable -> host:port, e.g. {"WALLET_API_UPSTREAM": "127.0.0.1:8101"}."""
@@ -117,13 +138,17 @@ class Gateway:
         ).stdout
         (self.prefix / "logs").mkdir()
         (self.prefix / "nginx.conf").write_text(rendered)
-        self.process = subprocess.Popen(
-            [nginx, "-p", str(self.prefix), "-c", str(self.prefix / "nginx.conf"), "-g", "daemon off;"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        with (self.prefix / "access.log").open("ab") as access_log:
+            self.process = subprocess.Popen(
+                [nginx, "-p", str(self.prefix), "-c", str(self.prefix / "nginx.conf"), "-g", "daemon off;"],
+                stdout=access_log,
+                stderr=subprocess.DEVNULL,
+            )
         await eventually(lambda: _answers(f"{self.url}/"), timeout=10)
         return self
+
+    def access_log(self) -> list[dict[str, Any]]:
+        return json_lines(self.prefix / "access.log")
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

@@ -38,6 +38,33 @@ LEEWAY_SECONDS = 10
 log = structlog.get_logger("lf_web.auth")
 
 
+class UnknownKeyError(jwt.InvalidTokenError):
+    """An asymmetric token whose ``kid`` is missing or not in the JWKS."""
+
+
+# Most specific first: InvalidSignatureError is a DecodeError.
+_FAILED_CHECKS: tuple[tuple[type[Exception], str], ...] = (
+    (jwt.ExpiredSignatureError, "expired"),
+    (jwt.ImmatureSignatureError, "not valid yet"),
+    (jwt.InvalidSignatureError, "bad signature"),
+    (jwt.InvalidAudienceError, "wrong audience"),
+    (jwt.InvalidIssuerError, "wrong issuer"),
+    (jwt.InvalidAlgorithmError, "algorithm not allowed"),
+    (UnknownKeyError, "unknown signing key"),
+    (jwt.exceptions.InvalidSubjectError, "sub is not a string"),
+    (jwt.DecodeError, "malformed"),
+    (ValueError, "sub is not a UUID"),
+)
+
+
+def failed_check(exc: Exception) -> str:
+    """Which check refused a token, for the client: built from the exception's type (and the
+    claim's name), never from the token, so nothing of it is echoed back."""
+    if isinstance(exc, jwt.MissingRequiredClaimError):
+        return f"missing {exc.claim!r} claim"
+    return next((why for kind, why in _FAILED_CHECKS if isinstance(exc, kind)), "malformed")
+
+
 class JwtVerifier:
     def __init__(self, settings: ServiceSettings) -> None:
         self._secret = settings.supabase_jwt_secret
@@ -68,7 +95,7 @@ class JwtVerifier:
             return UUID(claims["sub"])
         except (jwt.PyJWTError, ValueError) as exc:  # ValueError: sub is not a UUID
             log.info("auth.token_refused", reason=type(exc).__name__)
-            raise ApiError(AUTH_INVALID_TOKEN) from None
+            raise ApiError(AUTH_INVALID_TOKEN, f"Invalid token: {failed_check(exc)}") from None
 
     async def _key_for(self, header: dict[str, Any]) -> tuple[str, jwt.PyJWK | str]:
         alg = header.get("alg")
@@ -81,13 +108,13 @@ class JwtVerifier:
 
     async def _jwks_key(self, kid: Any) -> jwt.PyJWK:
         if not isinstance(kid, str):
-            raise jwt.InvalidTokenError("asymmetric token without a kid")
+            raise UnknownKeyError("asymmetric token without a kid")
         if kid not in self._keys and self._may_fetch():
             async with self._fetch_lock:
                 if kid not in self._keys and self._may_fetch():  # another request may have fetched
                     await self._fetch_jwks()
         if kid not in self._keys:
-            raise jwt.InvalidTokenError("unknown kid")
+            raise UnknownKeyError("unknown kid")
         return self._keys[kid]
 
     def _may_fetch(self) -> bool:

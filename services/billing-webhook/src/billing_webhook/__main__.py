@@ -19,7 +19,7 @@ from pathlib import Path
 import aiohttp
 import asyncpg
 
-from billing_webhook import signatures
+from billing_webhook.adapters.lemonsqueezy import signatures
 from billing_webhook.app import MIGRATIONS, SCHEMA, SERVICE, create_app
 from billing_webhook.application import queries
 from billing_webhook.application.billing import Billing

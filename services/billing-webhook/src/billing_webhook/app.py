@@ -16,6 +16,7 @@ import lf_web
 from billing_webhook.adapters.lemonsqueezy import LemonSqueezyClient
 from billing_webhook.application.billing import Billing
 from billing_webhook.application.processor import DeliveryProcessor
+from billing_webhook.handlers import HANDLERS
 from billing_webhook.http import internal, webhook
 from billing_webhook.http.errors import CODES
 from billing_webhook.http.keys import BILLING, BILLING_SETTINGS, LEMONSQUEEZY
@@ -73,7 +74,7 @@ async def _use_cases(app: web.Application, *, settings: BillingSettings) -> Asyn
 def _background(app: web.Application, work: BackgroundWork, *, settings: BillingSettings) -> None:
     billing = app[BILLING]
     # Small batches: what a batch pays becomes visible to the relay only when the batch commits.
-    work.follow(DeliveryProcessor(billing), batch_size=50)
+    work.follow(DeliveryProcessor(billing, handlers=HANDLERS), batch_size=50)
     work.follow(Relay(app[BROKER], to_message=to_message, types=RELAYED_TYPES, name=RELAY))
     work.every(settings.checkout_expiry_interval_seconds, billing.checkouts.expire_due)
     retention = timedelta(days=settings.delivery_personal_data_retention_days)

@@ -15,6 +15,7 @@ from billing_webhook.app import SCHEMA, create_app
 from billing_webhook.application.billing import Billing
 from billing_webhook.application.checkouts import CheckoutSessions
 from billing_webhook.application.processor import DeliveryProcessor
+from billing_webhook.handlers import HANDLERS
 from billing_webhook.projections import ALL
 from lf_pg import DatabaseAccess
 from lf_projections import catch_up_once, rebuild
@@ -60,7 +61,9 @@ async def _race(api, db, settings):
 
     later = datetime.now(UTC) + timedelta(days=2)  # the session's time is up
     expiry = CheckoutSessions(db, clock=lambda: later)
-    follower = ExpiryRacesTheBatch(DeliveryProcessor(Billing.create(db)), expiry.expire_due)
+    follower = ExpiryRacesTheBatch(
+        DeliveryProcessor(Billing.create(db), handlers=HANDLERS), expiry.expire_due
+    )
     handled = 0
 
     async def delivery_processed() -> bool:  # once no other transaction holds the horizon back

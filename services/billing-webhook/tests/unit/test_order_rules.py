@@ -1,19 +1,20 @@
 """The order aggregate's rules, without any I/O."""
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from uuid import uuid4
 
 import pytest
 
+from billing_webhook.domain.commands import PayOrder, RefundOrder
 from billing_webhook.domain.events import OrderRefunded
 from billing_webhook.domain.order import Order, credits_to_take_back
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
-def paid(credits: int = 100, total: int = 500) -> Order:
-    order = Order()
-    order.pay(
+def payment(credits: int = 100, total: int = 500) -> PayOrder:
+    return PayOrder(
         "o-1",
         lenser_id=uuid4(),
         credits=credits,
@@ -22,8 +23,12 @@ def paid(credits: int = 100, total: int = 500) -> Order:
         variant_id="v-1",
         test_mode=False,
         session_id=uuid4(),
-        at=NOW,
     )
+
+
+def paid(credits: int = 100, total: int = 500) -> Order:
+    order = Order()
+    order.pay(payment(credits, total), at=NOW)
     return order
 
 
@@ -33,17 +38,7 @@ def refunds(order: Order) -> list[int]:
 
 def test_an_order_is_paid_once_however_often_it_is_paid():
     order = paid()
-    again = order.pay(
-        "o-1",
-        lenser_id=uuid4(),
-        credits=999,
-        amount_cents=1,
-        currency="USD",
-        variant_id="v-2",
-        test_mode=True,
-        session_id=uuid4(),
-        at=NOW,
-    )
+    again = order.pay(replace(payment(credits=999, total=1), variant_id="v-2", test_mode=True), at=NOW)
     assert again.kind == "unchanged"
     assert len(order.pending()) == 1 and order.credits == 100
 
@@ -68,33 +63,27 @@ def test_credits_taken_back_are_proportional_rounded_down_and_never_more_than_gr
 
 def test_cumulative_refunds_only_ever_take_back_more_and_repeats_or_stale_ones_change_nothing():
     order = paid(credits=100, total=500)
-    outcomes = [order.refund("o-1", amount, 500, at=NOW).kind for amount in (100, 100, 50, 300, 600, 500)]
+    outcomes = [
+        order.refund(RefundOrder("o-1", amount, 500), at=NOW).kind for amount in (100, 100, 50, 300, 600, 500)
+    ]
     assert outcomes == ["applied", "unchanged", "unchanged", "applied", "applied", "unchanged"]
     assert refunds(order) == [20, 60, 100]
 
 
 def test_a_refund_before_payment_is_remembered_and_applied_right_after_payment():
     order = Order()
-    assert order.refund("o-1", 250, 500, at=NOW).kind == "deferred"
-    assert order.refund("o-1", 100, 500, at=NOW).kind == "deferred"  # smaller: not recorded again
+    assert order.refund(RefundOrder("o-1", 250, 500), at=NOW).kind == "deferred"
+    assert (
+        order.refund(RefundOrder("o-1", 100, 500), at=NOW).kind == "deferred"
+    )  # smaller: not recorded again
     assert [type(e).__name__ for e in order.pending()] == ["RefundAwaitingPayment"]
-    order.pay(
-        "o-1",
-        lenser_id=uuid4(),
-        credits=100,
-        amount_cents=500,
-        currency="USD",
-        variant_id="v-1",
-        test_mode=False,
-        session_id=uuid4(),
-        at=NOW,
-    )
+    order.pay(payment(credits=100, total=500), at=NOW)
     assert refunds(order) == [50]
 
 
 def test_a_replayed_order_rebuilt_from_its_snapshot_decides_the_same():
     order = paid()
-    order.refund("o-1", 250, 500, at=NOW)
+    order.refund(RefundOrder("o-1", 250, 500), at=NOW)
     restored = Order.from_snapshot(order.to_snapshot())
-    assert restored.refund("o-1", 250, 500, at=NOW).kind == "unchanged"
-    assert restored.refund("o-1", 500, 500, at=NOW).kind == "applied"
+    assert restored.refund(RefundOrder("o-1", 250, 500), at=NOW).kind == "unchanged"
+    assert restored.refund(RefundOrder("o-1", 500, 500), at=NOW).kind == "applied"

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from billing_webhook.domain import payloads
-from billing_webhook.signatures import sign, verify
+from billing_webhook.adapters.lemonsqueezy import payloads
+from billing_webhook.adapters.lemonsqueezy.signatures import sign, verify
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 BODY = b'{"meta":{"event_name":"order_created"},"data":{}}'

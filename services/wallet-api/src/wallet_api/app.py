@@ -19,7 +19,7 @@ from lf_pg import MigrationSet
 from lf_service import BROKER, use_background_work, use_broker
 from lf_web import PG_POOL, RateLimiter
 from wallet_api.adapters.billing import BillingClient
-from wallet_api.application.commands import Wallets
+from wallet_api.application.use_cases import Wallets
 from wallet_api.handlers import HANDLERS
 from wallet_api.http import internal, public
 from wallet_api.http.errors import CODES

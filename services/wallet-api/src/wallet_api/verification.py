@@ -4,7 +4,7 @@ A new aggregate or projection is added here too; a stream no aggregate claims is
 """
 
 from lf_projections.verify import Verifiable
-from wallet_api.application.commands import REPOSITORY
+from wallet_api.application.use_cases import REPOSITORY
 from wallet_api.projections import INLINE, LEDGER
 
 VERIFIABLE = Verifiable(aggregates=(REPOSITORY,), inline=INLINE, followed=(LEDGER,))

@@ -21,7 +21,16 @@ from lf_pg.pool import connect
 from lf_projections import catch_up, rebuild
 from lf_testing import infra
 from wallet_api.app import MIGRATIONS, SCHEMA
-from wallet_api.application.commands import Wallets
+from wallet_api.application.use_cases import Wallets
+from wallet_api.domain.commands import (
+    Capture,
+    CreditPurchase,
+    Grant,
+    Release,
+    Reserve,
+    ReversePurchase,
+    Settle,
+)
 from wallet_api.domain.errors import WalletError
 from wallet_api.projections import ALL, LEDGER
 
@@ -56,25 +65,33 @@ async def run_operations(dsn: str, operations: list[tuple]) -> None:
                 match op:
                     case ("grant", i, amount):
                         await wallets.grant(
-                            lensers[i], amount, reason="grant", idempotency_key=str(uuid4()), metadata=META
+                            Grant(lensers[i], amount, reason="grant", idempotency_key=str(uuid4())),
+                            metadata=META,
                         )
                     case ("purchase", i, order, credits):
                         await wallets.credit_purchase(
-                            lensers[i], f"o{order}", credits, description="pack", metadata=META
+                            CreditPurchase(lensers[i], f"o{order}", credits, description="pack"),
+                            metadata=META,
                         )
                     case ("refund", i, order, total):
-                        await wallets.reverse_purchase(lensers[i], f"o{order}", total, metadata=META)
+                        await wallets.reverse_purchase(
+                            ReversePurchase(lensers[i], f"o{order}", total), metadata=META
+                        )
                     case ("reserve", i, amount, ref):
                         found, _ = await wallets.reserve(
-                            lensers[i], amount, f"r{ref}", ttl=timedelta(minutes=5), metadata=META
+                            Reserve(lensers[i], amount, f"r{ref}", ttl=timedelta(minutes=5)), metadata=META
                         )
                         reservations.append(found.reservation_id)
                     case ("capture", k, amount) if reservations:
-                        await wallets.capture(reservations[k % len(reservations)], amount, metadata=META)
+                        await wallets.capture(
+                            Capture(reservations[k % len(reservations)], amount), metadata=META
+                        )
                     case ("settle", k, amount) if reservations:
-                        await wallets.settle(reservations[k % len(reservations)], amount, metadata=META)
+                        await wallets.settle(
+                            Settle(reservations[k % len(reservations)], amount), metadata=META
+                        )
                     case ("release", k) if reservations:
-                        await wallets.release(reservations[k % len(reservations)], metadata=META)
+                        await wallets.release(Release(reservations[k % len(reservations)]), metadata=META)
                     case ("expire", minutes):
                         clock[0] += timedelta(minutes=minutes)
                         await wallets.expire_due()

@@ -18,7 +18,8 @@ from lf_projections import FollowerRunner, catch_up, rebuild
 from lf_projections.follower import FOLLOWER_ERRORS
 from lf_testing.tokens import bearer
 from wallet_api.app import SCHEMA, create_app
-from wallet_api.application.commands import Wallets
+from wallet_api.application.use_cases import Wallets
+from wallet_api.domain.commands import Capture, CreditPurchase, Grant, Reserve
 from wallet_api.handlers.billing import on_order_refunded
 from wallet_api.projections import ALL, LEDGER
 
@@ -28,13 +29,13 @@ META = {"actor": "test"}
 async def test_a_command_in_flight_during_a_ledger_rebuild_is_still_posted(settings, db):
     wallets = Wallets(db)
     early, late = uuid4(), uuid4()
-    await wallets.grant(uuid4(), 5, reason="x", idempotency_key="k0", metadata=META)
+    await wallets.grant(Grant(uuid4(), 5, reason="x", idempotency_key="k0"), metadata=META)
 
     async with db.acquire() as slow, slow.transaction():
         # An HTTP grant whose transaction is still open (xid X1) ...
-        await wallets.on(slow).grant(early, 70, reason="x", idempotency_key="k1", metadata=META)
+        await wallets.on(slow).grant(Grant(early, 70, reason="x", idempotency_key="k1"), metadata=META)
         # ... while another one (xid X2 > X1) commits.
-        await wallets.grant(late, 30, reason="x", idempotency_key="k2", metadata=META)
+        await wallets.grant(Grant(late, 30, reason="x", idempotency_key="k2"), metadata=META)
         # An operator runs `python -m wallet_api projections rebuild ledger` now.
         conn = await DatabaseAccess.of(settings, SCHEMA).connect_owner()
         try:
@@ -56,9 +57,9 @@ async def test_rebuilt_balances_equal_live_after_a_refund_message_races_a_grant(
     wallets = Wallets(db)
     lenser = uuid4()
     # Bought 100 credits (order o1) and spent them all.
-    await wallets.credit_purchase(lenser, "o1", 100, description="pack", metadata=META)
-    reservation, _ = await wallets.reserve(lenser, 100, "exec-1", metadata=META)
-    await wallets.capture(reservation.reservation_id, 100, metadata=META)
+    await wallets.credit_purchase(CreditPurchase(lenser, "o1", 100, description="pack"), metadata=META)
+    reservation, _ = await wallets.reserve(Reserve(lenser, 100, "exec-1"), metadata=META)
+    await wallets.capture(Capture(reservation.reservation_id, 100), metadata=META)
 
     # The consumer receives billing.order_refunded.v1 for o1 (the real Consumer._apply: inbox row,
     # then the handler in the same transaction). While its handler runs, an admin grant of 50
@@ -66,7 +67,7 @@ async def test_rebuilt_balances_equal_live_after_a_refund_message_races_a_grant(
     consumer = Consumer("wallet-api", Broker(settings.amqp_url), db, {})
 
     async def handler(conn, event, context):
-        await wallets.grant(lenser, 50, reason="promo", idempotency_key="g1", metadata=META)
+        await wallets.grant(Grant(lenser, 50, reason="promo", idempotency_key="g1"), metadata=META)
         await on_order_refunded(conn, event, context, wallets=wallets)
 
     event = OrderRefundedV1(
@@ -145,7 +146,9 @@ async def test_rebuilds_racing_the_live_runner_and_commands_50_times_never_deadl
         n = 0
         while not stop.is_set():
             n += 1
-            await wallets.grant(lensers[n % 4], 1 + n % 7, reason="x", idempotency_key=f"k{n}", metadata=META)
+            await wallets.grant(
+                Grant(lensers[n % 4], 1 + n % 7, reason="x", idempotency_key=f"k{n}"), metadata=META
+            )
             await asyncio.sleep(0.01)  # steady traffic, not a log that outgrows the test
 
     live = [asyncio.create_task(runner.run()), asyncio.create_task(commands())]

@@ -19,7 +19,8 @@ from lf_pg.pool import connect
 from lf_projections import catch_up
 from lf_projections.verify import verify
 from wallet_api.app import SCHEMA
-from wallet_api.application.commands import Wallets
+from wallet_api.application.use_cases import Wallets
+from wallet_api.domain.commands import Capture, CreditPurchase, Grant, Release, Reserve
 from wallet_api.projections import LEDGER
 from wallet_api.verification import VERIFIABLE
 
@@ -53,12 +54,14 @@ async def busy_history(wallets: Wallets, db) -> tuple[UUID, UUID]:
     with a captured and a released reservation. The ledger is caught up."""
     busy, quiet = uuid4(), uuid4()
     for i in range(55):
-        await wallets.grant(busy, 10, reason="promo", idempotency_key=f"g{i}", metadata=META)
-    await wallets.credit_purchase(quiet, "order-1", 100, description="100 credits", metadata=META)
-    kept, _ = await wallets.reserve(quiet, 30, "exec-1", metadata=META)
-    await wallets.capture(kept.reservation_id, 25, metadata=META)
-    dropped, _ = await wallets.reserve(quiet, 20, "exec-2", metadata=META)
-    await wallets.release(dropped.reservation_id, metadata=META)
+        await wallets.grant(Grant(busy, 10, reason="promo", idempotency_key=f"g{i}"), metadata=META)
+    await wallets.credit_purchase(
+        CreditPurchase(quiet, "order-1", 100, description="100 credits"), metadata=META
+    )
+    kept, _ = await wallets.reserve(Reserve(quiet, 30, "exec-1"), metadata=META)
+    await wallets.capture(Capture(kept.reservation_id, 25), metadata=META)
+    dropped, _ = await wallets.reserve(Reserve(quiet, 20, "exec-2"), metadata=META)
+    await wallets.release(Release(dropped.reservation_id), metadata=META)
     await catch_up(db, LEDGER)
     return busy, quiet
 
@@ -126,8 +129,8 @@ async def test_the_ledger_is_compared_at_its_own_checkpoint_not_at_the_head_of_t
 ):
     _, quiet = await busy_history(wallets, db)
     # The ledger follower is behind: these are in the log, not yet in the ledger, and that is fine.
-    await wallets.grant(quiet, 40, reason="late", idempotency_key="late-1", metadata=META)
-    await wallets.grant(uuid4(), 15, reason="late", idempotency_key="late-2", metadata=META)
+    await wallets.grant(Grant(quiet, 40, reason="late", idempotency_key="late-1"), metadata=META)
+    await wallets.grant(Grant(uuid4(), 15, reason="late", idempotency_key="late-2"), metadata=META)
 
     [_, *_, ledger] = await verify(settings.database_url, SCHEMA, VERIFIABLE, role=settings.db_role)
     assert (ledger.subject, ledger.differences) == ("ledger", [])
@@ -156,7 +159,7 @@ async def test_verify_racing_live_commands_sees_one_consistent_moment_and_report
     async def traffic() -> int:
         n = 0
         while not done.is_set():
-            await wallets.grant(lenser, 1, reason="race", idempotency_key=f"r{n}", metadata=META)
+            await wallets.grant(Grant(lenser, 1, reason="race", idempotency_key=f"r{n}"), metadata=META)
             n += 1
         return n
 

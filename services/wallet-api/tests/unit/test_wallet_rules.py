@@ -7,7 +7,8 @@ import pytest
 
 from lf_eventstore import NewEvent, RecordedEvent
 from wallet_api.domain import errors
-from wallet_api.domain.wallet import Wallet
+from wallet_api.domain.events import PurchaseReversed, RefundAwaitingPurchase, WalletOpened
+from wallet_api.domain.wallet import Deposit, Wallet
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 TTL = timedelta(minutes=5)
@@ -145,6 +146,41 @@ def expired(wallet: Wallet, amount: int) -> object:
     wallet.reserve(rid, amount, reference_id=f"exec-{rid}", at=NOW - timedelta(minutes=10), ttl=TTL)
     wallet.expire_due(NOW)
     return rid
+
+
+def test_cumulative_refunds_take_back_only_what_they_add_and_never_more_than_the_order_credited():
+    wallet = funded(500)
+    order = Deposit(amount=100, reversed=0)
+    wallet.refund_purchase("o-1", 30, purchase=order, at=NOW)
+    wallet.refund_purchase("o-1", 250, purchase=Deposit(amount=100, reversed=30), at=NOW)
+    wallet.refund_purchase("o-1", 250, purchase=Deposit(amount=100, reversed=100), at=NOW)  # a repeat
+    reversed_ = [e.amount for e in wallet.pending() if isinstance(e, PurchaseReversed)]
+    assert reversed_ == [30, 70]
+    assert wallet.balance == 400
+
+
+def test_a_refund_of_an_order_not_credited_yet_waits_for_it():
+    wallet = funded(100)
+    wallet.refund_purchase("o-9", 40, purchase=None, at=NOW)
+    waiting = [e for e in wallet.pending() if isinstance(e, RefundAwaitingPurchase)]
+    assert [(e.order_id, e.credits_refunded_total) for e in waiting] == [("o-9", 40)]
+    assert wallet.balance == 100
+
+
+def test_a_repeated_settlement_must_ask_what_the_first_one_settled_capped_at_the_reservation():
+    Wallet.check_repeated_settlement(30, reserved=50, settled=30)
+    Wallet.check_repeated_settlement(80, reserved=50, settled=50)  # capped, as the first one was
+    with pytest.raises(errors.IdempotencyConflict):
+        Wallet.check_repeated_settlement(31, reserved=50, settled=30)
+    with pytest.raises(errors.IdempotencyConflict):
+        Wallet.check_repeated_settlement(40, reserved=50, settled=50)
+
+
+def test_a_wallet_is_opened_once_by_its_first_credit():
+    wallet = Wallet()
+    wallet.open_if_new(uuid4(), at=NOW)
+    wallet.open_if_new(uuid4(), at=NOW)
+    assert [type(e) for e in wallet.pending()] == [WalletOpened]
 
 
 def test_a_settlement_after_its_reservation_expired_is_charged_from_the_available_balance():

@@ -6,7 +6,8 @@ from typing import Any
 
 import asyncpg
 
-from billing_webhook.application.commands import UseCases
+from billing_webhook.application import queries
+from billing_webhook.application.use_cases import UseCases
 from billing_webhook.domain.credit_pack import CreditPack, PackTerms
 from lf_eventstore import AggregateRepository
 
@@ -25,9 +26,8 @@ class CreditPacks(UseCases):
     async def put(self, variant_id: str, terms: PackTerms, *, metadata: dict[str, Any]) -> bool:
         """Define or change a pack; returns whether anything changed."""
 
-        async def decide(conn: asyncpg.Connection, pack: CreditPack | None) -> tuple[CreditPack, bool]:
-            pack = pack or CreditPack()
-            return pack, pack.put(variant_id, terms, at=self.clock())
+        async def decide(conn: asyncpg.Connection, pack: CreditPack) -> bool:
+            return pack.put(variant_id, terms, at=self.clock())
 
         return await self.commands.run(REPOSITORY, variant_id, decide, metadata=metadata)
 
@@ -35,7 +35,7 @@ class CreditPacks(UseCases):
         """Define ``packs`` if the catalogue is empty; returns the variants defined now. Replicas
         starting together may both try: the stream lock makes each pack defined once."""
         async with self.commands.connection() as conn:
-            if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM credit_packs)"):
+            if not await queries.catalogue_is_empty(conn):
                 return []
         metadata = {"actor": "billing:seed"}
         return [

@@ -10,17 +10,17 @@ this process in between.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import asyncpg
 
-from billing_webhook.application.commands import UseCases
+from billing_webhook.application.use_cases import UseCases
+from billing_webhook.domain import errors
 from billing_webhook.domain.delivery import Delivery
 from billing_webhook.domain.outcome import Outcome
-from billing_webhook.domain.payloads import Document, parse
 from billing_webhook.domain.personal_data import split
 from lf_eventstore import AggregateRepository
 
@@ -29,10 +29,6 @@ REPOSITORY = AggregateRepository(Delivery, "delivery")
 
 def delivery_id(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
-
-
-class DeliveryNotFound(Exception):
-    pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +47,8 @@ class Deliveries(UseCases):
         key = delivery_id(raw)
         document, personal = split(payload)
 
-        async def decide(conn: asyncpg.Connection, found: Delivery | None) -> tuple[Delivery, bool]:
-            if found is None:
+        async def decide(conn: asyncpg.Connection, delivery: Delivery) -> bool:
+            if delivery.is_new:
                 now = self.clock()
                 if personal:
                     # A concurrent copy of the same body may be recording it too: it loses on the
@@ -64,10 +60,11 @@ class Deliveries(UseCases):
                         personal,
                         now,
                     )
-                return Delivery.receive(key, event_name, document, at=now), False
-            if found.status == "failed":
-                found.request_replay("resent while failed", at=self.clock())
-            return found, True
+                delivery.receive(key, event_name, document, at=now)
+                return False
+            if delivery.status == "failed":
+                delivery.request_replay("resent while failed", at=self.clock())
+            return True
 
         duplicate = await self.commands.run(REPOSITORY, key, decide, metadata=metadata)
         return Recorded(key, duplicate)
@@ -75,38 +72,32 @@ class Deliveries(UseCases):
     async def replay(self, key: str, *, metadata: dict[str, Any]) -> bool:
         """Ask for the delivery to be processed again; False if it is still waiting to be."""
 
-        async def decide(conn: asyncpg.Connection, found: Delivery | None) -> tuple[Delivery, bool]:
-            if found is None:
-                raise DeliveryNotFound(key)
-            return found, found.request_replay("requested by an operator", at=self.clock())
+        async def decide(conn: asyncpg.Connection, delivery: Delivery) -> bool:
+            return delivery.request_replay("requested by an operator", at=self.clock())
 
-        return await self.commands.run(REPOSITORY, key, decide, metadata=metadata)
+        return await self.commands.run(REPOSITORY, key, decide, new=_missing(key), metadata=metadata)
 
-    async def process(
-        self, key: str, run: Callable[[Document[Any]], Awaitable[Outcome]], *, metadata: dict[str, Any]
-    ) -> tuple[str, Outcome] | None:
-        """Run ``run`` on the pending delivery and mark it processed, both or neither (a savepoint
-        when bound to a connection); returns its event name and outcome, None if not pending."""
+    async def claim(self, conn: asyncpg.Connection, key: str) -> Delivery | None:
+        """The delivery if it waits to be processed, its stream locked until the caller's
+        transaction ends; None if it does not wait (processed already, or failed)."""
+        delivery = await REPOSITORY.load(conn, key, lock=True)
+        return delivery if delivery is not None and delivery.status == "pending" else None
 
-        async def decide(conn: asyncpg.Connection, found: Delivery | None) -> tuple[Delivery | None, Any]:
-            if found is None or found.status != "pending":
-                return None, None
-            outcome = await run(parse(found.payload))  # validated at receipt: parses again
-            found.processed(outcome, at=self.clock())
-            return found, (found.event_name, outcome)
-
-        return await self.commands.run(REPOSITORY, key, decide, metadata=metadata)
+    async def mark_processed(
+        self, conn: asyncpg.Connection, delivery: Delivery, outcome: Outcome, *, metadata: dict[str, Any]
+    ) -> None:
+        """Record the claimed delivery's outcome, in the caller's transaction that claimed it."""
+        delivery.processed(outcome, at=self.clock())
+        await self.commands.save(conn, REPOSITORY, delivery.key, delivery, metadata=metadata)
 
     async def fail(self, key: str, error: str, *, metadata: dict[str, Any]) -> str:
         """Mark the delivery failed; returns its event name."""
 
-        async def decide(conn: asyncpg.Connection, found: Delivery | None) -> tuple[Delivery, str]:
-            if found is None:
-                raise DeliveryNotFound(key)
-            found.failed(error, at=self.clock())
-            return found, found.event_name
+        async def decide(conn: asyncpg.Connection, delivery: Delivery) -> str:
+            delivery.failed(error, at=self.clock())
+            return delivery.event_name
 
-        return await self.commands.run(REPOSITORY, key, decide, metadata=metadata)
+        return await self.commands.run(REPOSITORY, key, decide, new=_missing(key), metadata=metadata)
 
     async def forget_personal_data(self, retention: timedelta, *, batch: int = 1000) -> int:
         """Delete the personal data of deliveries received longer ago than ``retention`` (on the
@@ -120,3 +111,10 @@ class Deliveries(UseCases):
                 batch,
             )
         return len(deleted)
+
+
+def _missing(key: str) -> Callable[[], Delivery]:
+    def refuse() -> Delivery:
+        raise errors.DeliveryNotFound(key)
+
+    return refuse

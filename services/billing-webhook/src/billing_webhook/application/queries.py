@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -112,3 +113,17 @@ async def delivery(conn: asyncpg.Connection, delivery_id: str) -> dict[str, Any]
         "personalData": personal,
         "history": history,
     }
+
+
+async def sessions_due(conn: asyncpg.Connection, at: datetime, *, limit: int) -> list[UUID]:
+    """Checkout sessions whose time is up at ``at`` and that no order completed (at most ``limit``)."""
+    rows = await conn.fetch(
+        "SELECT session_id FROM checkout_sessions WHERE status = 'created' AND expires_at <= $1 LIMIT $2",
+        at,
+        limit,
+    )
+    return [row["session_id"] for row in rows]
+
+
+async def catalogue_is_empty(conn: asyncpg.Connection) -> bool:
+    return not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM credit_packs)")

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 import asyncpg
 
 from billing_webhook.application import queries
-from billing_webhook.application.commands import UseCases
+from billing_webhook.application.use_cases import UseCases
 from billing_webhook.domain import errors
+from billing_webhook.domain.commands import ObserveSubscription, PayInvoice, RefundInvoice
 from billing_webhook.domain.outcome import Outcome
-from billing_webhook.domain.subscription import Invoice, Subscription, SubscriptionState
+from billing_webhook.domain.subscription import Subscription
 from lf_eventstore import AggregateRepository
 
 REPOSITORY = AggregateRepository(Subscription, "subscription")
@@ -28,61 +28,42 @@ async def plan_credits(conn: asyncpg.Connection, subscription: Subscription) -> 
 
 
 class Subscriptions(UseCases):
-    async def observe(
-        self,
-        subscription_id: str,
-        state: SubscriptionState,
-        *,
-        lenser_id: UUID | None,
-        trigger: str,
-        metadata: dict[str, Any],
-    ) -> Outcome:
-        async def decide(
-            conn: asyncpg.Connection, found: Subscription | None
-        ) -> tuple[Subscription, Outcome]:
-            subscription = found or Subscription()
+    async def observe(self, command: ObserveSubscription, *, metadata: dict[str, Any]) -> Outcome:
+        async def decide(conn: asyncpg.Connection, subscription: Subscription) -> Outcome:
             now = self.clock()
             outcome = subscription.observe(
-                subscription_id, state, lenser_id=lenser_id, trigger=trigger, at=now
+                command.subscription_id,
+                command.state,
+                lenser_id=command.lenser_id,
+                trigger=command.trigger,
+                at=now,
             )
             if subscription.invoices_awaiting and subscription.identified:
                 credits = await plan_credits(conn, subscription)
                 assert credits is not None
                 paid = subscription.pay_awaiting_invoices(credits, at=now)
                 outcome = Outcome.applied(f"{outcome.detail}; {paid} waiting invoice(s) credited")
-            return subscription, outcome
+            return outcome
 
-        return await self.commands.run(REPOSITORY, subscription_id, decide, metadata=metadata)
+        return await self.commands.run(REPOSITORY, command.subscription_id, decide, metadata=metadata)
 
-    async def pay_invoice(
-        self, subscription_id: str, invoice: Invoice, *, metadata: dict[str, Any]
-    ) -> Outcome:
-        async def decide(
-            conn: asyncpg.Connection, found: Subscription | None
-        ) -> tuple[Subscription, Outcome]:
-            subscription = found or Subscription()
+    async def pay_invoice(self, command: PayInvoice, *, metadata: dict[str, Any]) -> Outcome:
+        async def decide(conn: asyncpg.Connection, subscription: Subscription) -> Outcome:
             credits = await plan_credits(conn, subscription) if subscription.identified else None
-            return subscription, subscription.pay_invoice(
-                subscription_id, invoice, credits=credits, at=self.clock()
+            return subscription.pay_invoice(
+                command.subscription_id, command.invoice, credits=credits, at=self.clock()
             )
 
-        return await self.commands.run(REPOSITORY, subscription_id, decide, metadata=metadata)
+        return await self.commands.run(REPOSITORY, command.subscription_id, decide, metadata=metadata)
 
-    async def refund_invoice(
-        self,
-        subscription_id: str,
-        invoice_id: str,
-        refunded_amount_cents: int,
-        total_cents: int,
-        *,
-        metadata: dict[str, Any],
-    ) -> Outcome:
-        async def decide(
-            conn: asyncpg.Connection, found: Subscription | None
-        ) -> tuple[Subscription, Outcome]:
-            subscription = found or Subscription()
-            return subscription, subscription.refund_invoice(
-                subscription_id, invoice_id, refunded_amount_cents, total_cents, at=self.clock()
+    async def refund_invoice(self, command: RefundInvoice, *, metadata: dict[str, Any]) -> Outcome:
+        async def decide(conn: asyncpg.Connection, subscription: Subscription) -> Outcome:
+            return subscription.refund_invoice(
+                command.subscription_id,
+                command.invoice_id,
+                command.refunded_amount_cents,
+                command.total_cents,
+                at=self.clock(),
             )
 
-        return await self.commands.run(REPOSITORY, subscription_id, decide, metadata=metadata)
+        return await self.commands.run(REPOSITORY, command.subscription_id, decide, metadata=metadata)

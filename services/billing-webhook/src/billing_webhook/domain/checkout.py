@@ -26,9 +26,8 @@ class CheckoutSession(Aggregate):
         self.status = "new"
         self.expires_at: datetime | None = None
 
-    @classmethod
-    def create(
-        cls,
+    def open(
+        self,
         session_id: UUID,
         *,
         lenser_id: UUID,
@@ -38,9 +37,8 @@ class CheckoutSession(Aggregate):
         expires_at: datetime,
         test_mode: bool,
         at: datetime,
-    ) -> Self:
-        session = cls()
-        session._record(
+    ) -> None:
+        self._record(
             CheckoutSessionCreated(
                 session_id=session_id,
                 lenser_id=lenser_id,
@@ -52,7 +50,6 @@ class CheckoutSession(Aggregate):
                 at=at,
             )
         )
-        return session
 
     def complete(self, order_id: str, *, at: datetime) -> None:
         if self.status != "completed":

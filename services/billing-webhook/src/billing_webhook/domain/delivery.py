@@ -30,13 +30,10 @@ class Delivery(Aggregate):
         self.payload: dict[str, Any] = {}
         self.status = "new"
 
-    @classmethod
-    def receive(cls, key: str, event_name: str, payload: dict[str, Any], *, at: datetime) -> Self:
-        delivery = cls()
-        delivery._record(
+    def receive(self, key: str, event_name: str, payload: dict[str, Any], *, at: datetime) -> None:
+        self._record(
             DeliveryReceived(delivery_key=key, event_name=event_name, payload=payload, received_at=at)
         )
-        return delivery
 
     def processed(self, outcome: Outcome, *, at: datetime) -> None:
         self._record(

@@ -20,3 +20,12 @@ class SessionNotFound(BillingError):
 
 class InvalidCreditPack(BillingError):
     """A pack must grant credits and cost zero or more."""
+
+
+class InvalidAmount(BillingError):
+    """An amount or a number of credits out of range (a malformed delivery, never a rule of ours)."""
+
+
+class DeliveryNotFound(BillingError):
+    def __init__(self, delivery_id: str) -> None:
+        super().__init__(f"no delivery {delivery_id}")

@@ -9,10 +9,13 @@ nothing. A refund that arrives before its order is remembered and applied right 
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any, Self
 from uuid import UUID
 
+from billing_webhook.domain import errors
+from billing_webhook.domain.commands import PayOrder, RefundOrder
 from billing_webhook.domain.events import OrderPaid, OrderRefunded, RefundAwaitingPayment, by_name
 from billing_webhook.domain.outcome import Outcome
 from lf_eventstore import Aggregate
@@ -42,45 +45,28 @@ class Order(Aggregate):
 
     # --- commands -------------------------------------------------------------------------
 
-    def pay(
-        self,
-        order_id: str,
-        *,
-        lenser_id: UUID,
-        credits: int,
-        amount_cents: int,
-        currency: str,
-        variant_id: str,
-        test_mode: bool,
-        session_id: UUID,
-        at: datetime,
-    ) -> Outcome:
+    def pay(self, command: PayOrder, *, at: datetime) -> Outcome:
         if self.paid:
-            return Outcome.unchanged(f"order {order_id} was already paid")
-        if credits <= 0 or amount_cents < 0:
-            raise ValueError("an order grants a positive number of credits for a non-negative amount")
-        self._record(
-            OrderPaid(
-                order_id=order_id,
-                lenser_id=lenser_id,
-                credits=credits,
-                amount_cents=amount_cents,
-                currency=currency,
-                variant_id=variant_id,
-                test_mode=test_mode,
-                session_id=session_id,
-                at=at,
+            return Outcome.unchanged(f"order {command.order_id} was already paid")
+        if command.credits <= 0 or command.amount_cents < 0:
+            raise errors.InvalidAmount(
+                "an order grants a positive number of credits for a non-negative amount"
             )
-        )
-        detail = f"order {order_id} paid: {credits} credits"
+        self._record(OrderPaid(**asdict(command), at=at))
+        detail = f"order {command.order_id} paid: {command.credits} credits"
         if self.refund_awaiting is not None:
-            self.refund(order_id, *self.refund_awaiting, at=at)
+            self.refund(RefundOrder(command.order_id, *self.refund_awaiting), at=at)
             detail += f", {self.credits_refunded_total} taken back by an earlier refund"
         return Outcome.applied(detail)
 
-    def refund(self, order_id: str, refunded_amount_cents: int, total_cents: int, *, at: datetime) -> Outcome:
+    def refund(self, command: RefundOrder, *, at: datetime) -> Outcome:
+        order_id, refunded_amount_cents, total_cents = (
+            command.order_id,
+            command.refunded_amount_cents,
+            command.total_cents,
+        )
         if refunded_amount_cents < 0 or total_cents < 0:
-            raise ValueError("amounts are never negative")
+            raise errors.InvalidAmount("amounts are never negative")
         if not self.paid:
             remembered = self.refund_awaiting[0] if self.refund_awaiting else -1
             if refunded_amount_cents > remembered:

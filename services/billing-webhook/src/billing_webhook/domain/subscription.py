@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, Self
 from uuid import UUID
 
+from billing_webhook.domain import errors
 from billing_webhook.domain.events import (
     InvoiceAwaitingSubscription,
     InvoiceRefundAwaitingPayment,
@@ -134,7 +135,7 @@ class Subscription(Aggregate):
     ) -> Outcome:
         """Take back a refunded renewal's credits, up to the cumulative refund; repeats change nothing."""
         if refunded_amount_cents < 0 or total_cents < 0:
-            raise ValueError("amounts are never negative")
+            raise errors.InvalidAmount("amounts are never negative")
         credits = self.invoice_credits.get(invoice_id)
         if credits is None:
             remembered = self.refunds_awaiting.get(invoice_id, (-1, 0))[0]
@@ -169,7 +170,7 @@ class Subscription(Aggregate):
 
     def _credit(self, subscription_id: str, invoice: Invoice, credits: int, at: datetime) -> None:
         if credits <= 0:
-            raise ValueError("a plan grants a positive number of credits")
+            raise errors.InvalidAmount("a plan grants a positive number of credits")
         assert self.lenser_id is not None and self.plan is not None
         self._record(
             SubscriptionInvoicePaid(

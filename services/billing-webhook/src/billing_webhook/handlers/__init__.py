@@ -6,8 +6,8 @@ from typing import Any
 
 import asyncpg
 
+from billing_webhook.adapters.lemonsqueezy.payloads import SUBSCRIPTION_EVENTS, Document
 from billing_webhook.domain.outcome import Outcome
-from billing_webhook.domain.payloads import SUBSCRIPTION_EVENTS, Document
 from billing_webhook.handlers.lemonsqueezy import (
     on_order_created,
     on_order_refunded,

@@ -10,11 +10,25 @@ from typing import Any
 
 import asyncpg
 
+from billing_webhook.adapters.lemonsqueezy.payloads import (
+    Document,
+    Meta,
+    Order,
+    SubscriptionInvoice,
+    SubscriptionResource,
+)
 from billing_webhook.application import queries
 from billing_webhook.application.billing import Billing
 from billing_webhook.domain import errors
+from billing_webhook.domain.commands import (
+    CompleteCheckout,
+    ObserveSubscription,
+    PayInvoice,
+    PayOrder,
+    RefundInvoice,
+    RefundOrder,
+)
 from billing_webhook.domain.outcome import Outcome
-from billing_webhook.domain.payloads import Document, Meta, Order, SubscriptionInvoice, SubscriptionResource
 from billing_webhook.domain.subscription import Invoice, SubscriptionState
 
 
@@ -31,7 +45,7 @@ async def on_order_created(
     pack = await queries.credit_pack(conn, item.variant_id)
     if pack is None:
         raise errors.VariantNotFound(item.variant_id)
-    outcome = await billing.orders.pay(
+    pay = PayOrder(
         order.id,
         lenser_id=session.lenser_id,
         credits=pack.credits_granted * item.quantity,
@@ -40,12 +54,12 @@ async def on_order_created(
         variant_id=item.variant_id,
         test_mode=attributes.test_mode or meta.test_mode,
         session_id=session.session_id,
-        metadata=metadata,
     )
+    outcome = await billing.orders.pay(pay, metadata=metadata)
     if outcome.kind == "applied":
         # Only the delivery that pays the order completes its session: a repeat of an order that
         # was paid through another session must not mark this one completed.
-        await billing.checkouts.complete(session.session_id, order.id, metadata=metadata)
+        await billing.checkouts.complete(CompleteCheckout(session.session_id, order.id), metadata=metadata)
     return outcome
 
 
@@ -53,9 +67,8 @@ async def on_order_refunded(
     conn: asyncpg.Connection, document: Document[Order], *, billing: Billing, metadata: dict[str, Any]
 ) -> Outcome:
     attributes = document.data.attributes
-    return await billing.orders.refund(
-        document.data.id, attributes.refunded_amount, attributes.total, metadata=metadata
-    )
+    refund = RefundOrder(document.data.id, attributes.refunded_amount, attributes.total)
+    return await billing.orders.refund(refund, metadata=metadata)
 
 
 async def on_subscription_changed(
@@ -71,13 +84,9 @@ async def on_subscription_changed(
     state = SubscriptionState(
         a.variant_id, a.product_id, a.status, a.cancelled, a.renews_at, a.ends_at, a.updated_at
     )
-    return await billing.subscriptions.observe(
-        subscription.id,
-        state,
-        lenser_id=session.lenser_id if session else None,
-        trigger=meta.event_name,
-        metadata=metadata,
-    )
+    lenser_id = session.lenser_id if session else None
+    observe = ObserveSubscription(subscription.id, state, lenser_id=lenser_id, trigger=meta.event_name)
+    return await billing.subscriptions.observe(observe, metadata=metadata)
 
 
 async def on_subscription_payment_success(
@@ -95,11 +104,8 @@ async def on_subscription_payment_success(
         return Outcome.ignored(
             f"invoice {invoice.id} ({a.billing_reason}, {a.status}): only paid renewals grant credits"
         )
-    return await billing.subscriptions.pay_invoice(
-        a.subscription_id,
-        Invoice(invoice.id, a.total, a.currency, a.test_mode or meta.test_mode),
-        metadata=metadata,
-    )
+    paid = Invoice(invoice.id, a.total, a.currency, a.test_mode or meta.test_mode)
+    return await billing.subscriptions.pay_invoice(PayInvoice(a.subscription_id, paid), metadata=metadata)
 
 
 async def on_subscription_payment_refunded(
@@ -115,9 +121,8 @@ async def on_subscription_payment_refunded(
     a = invoice.attributes
     if a.billing_reason != "renewal":
         return Outcome.ignored(f"invoice {invoice.id} ({a.billing_reason}): only renewals granted credits")
-    return await billing.subscriptions.refund_invoice(
-        a.subscription_id, invoice.id, a.refunded_cents, a.total, metadata=metadata
-    )
+    refund = RefundInvoice(a.subscription_id, invoice.id, a.refunded_cents, a.total)
+    return await billing.subscriptions.refund_invoice(refund, metadata=metadata)
 
 
 async def _session(conn: asyncpg.Connection, meta: Meta) -> queries.Session:

@@ -12,6 +12,7 @@ from aiohttp import web
 from pydantic import Field
 
 from billing_webhook.application import queries
+from billing_webhook.domain.commands import OpenCheckout
 from billing_webhook.domain.credit_pack import PackTerms
 from billing_webhook.domain.errors import BillingError
 from billing_webhook.http.keys import BILLING, BILLING_SETTINGS, LEMONSQUEEZY
@@ -46,9 +47,7 @@ async def create_checkout(request: web.Request) -> web.Response:
     settings = request.app[BILLING_SETTINGS]
     try:
         session_id, checkout = await request.app[BILLING].checkouts.open(
-            body.lenser_id,
-            body.variant_id,
-            body.email,
+            OpenCheckout(body.lenser_id, body.variant_id, body.email),
             lemonsqueezy=request.app[LEMONSQUEEZY],
             ttl=timedelta(seconds=settings.checkout_session_ttl_seconds),
             redirect_url=settings.checkout_redirect_url,

@@ -18,9 +18,15 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from billing_webhook import signatures
+from billing_webhook.adapters.lemonsqueezy import signatures
+from billing_webhook.adapters.lemonsqueezy.payloads import (
+    NEEDS_SESSION,
+    Document,
+    metric_label,
+    model_for,
+    without_nul,
+)
 from billing_webhook.application import queries
-from billing_webhook.domain.payloads import NEEDS_SESSION, Document, metric_label, model_for, without_nul
 from billing_webhook.http.keys import BILLING, BILLING_SETTINGS
 from billing_webhook.metrics import DELIVERIES_RECEIVED, DELIVERIES_REJECTED
 from lf_contracts.errors import (

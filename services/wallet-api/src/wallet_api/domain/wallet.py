@@ -49,10 +49,18 @@ class OpenReservation:
 
 
 @dataclass(slots=True)
-class Capture:
+class Captured:
     captured: int
     released: int
     overrun: int
+
+
+@dataclass(frozen=True, slots=True)
+class Deposit:
+    """A deposit (an order's credits, a grant) and how much of it was taken back since."""
+
+    amount: int
+    reversed: int
 
 
 @dataclass(slots=True)
@@ -95,8 +103,13 @@ class Wallet(Aggregate):
     @classmethod
     def open_for(cls, lenser_id: UUID, at: datetime) -> Self:
         wallet = cls()
-        wallet._record(WalletOpened(lenser_id=lenser_id, at=at))
+        wallet.open_if_new(lenser_id, at=at)
         return wallet
+
+    def open_if_new(self, lenser_id: UUID, *, at: datetime) -> None:
+        """A first credit opens the wallet (every other command needs an opened one)."""
+        if self.lenser_id is None:
+            self._record(WalletOpened(lenser_id=lenser_id, at=at))
 
     def deposit(self, amount: int, *, source: str, reference_id: str, description: str, at: datetime) -> None:
         _positive(amount)
@@ -135,12 +148,20 @@ class Wallet(Aggregate):
             )
         )
 
-    def capture(self, reservation_id: UUID, amount: int, *, at: datetime) -> Capture:
+    @staticmethod
+    def check_repeated_settlement(amount: int, *, reserved: int, settled: int) -> None:
+        """A settlement of a reservation settled already (``settled`` credits: captured plus
+        uncollected) is a retry, answered with the first one's result, only if it asks the same:
+        ``amount`` capped at what was reserved, as the first settlement capped it."""
+        if settled != min(amount, reserved):
+            raise errors.IdempotencyConflict()
+
+    def capture(self, reservation_id: UUID, amount: int, *, at: datetime) -> Captured:
         if not 0 <= amount <= MAX_AMOUNT:
             raise errors.InvalidAmount()
         reservation = self._open_reservation(reservation_id)
         captured = min(amount, reservation.amount)
-        result = Capture(captured, reservation.amount - captured, max(0, amount - reservation.amount))
+        result = Captured(captured, reservation.amount - captured, max(0, amount - reservation.amount))
         self._record(
             ReservationCaptured(
                 **self._ids(at),
@@ -220,6 +241,18 @@ class Wallet(Aggregate):
                 balance_after=self.balance - taken,
             )
         )
+
+    def refund_purchase(
+        self, order_id: str, credits_refunded_total: int, *, purchase: Deposit | None, at: datetime
+    ) -> None:
+        """Billing refunded ``credits_refunded_total`` of the order in all (cumulative): take back
+        what that adds to what was taken back already, never more than the order credited. Before
+        the order is credited (``purchase`` None) the refund waits for it."""
+        if purchase is None:
+            self.await_purchase_for_refund(order_id, credits_refunded_total, at=at)
+        else:
+            owed = min(credits_refunded_total, purchase.amount) - purchase.reversed
+            self.reverse_purchase(order_id, owed, at=at)
 
     def refuse_purchase(self, order_id: str, credits: int, *, reason: str, at: datetime) -> None:
         """Record a paid order that is not credited (see ``PurchaseRefused``); the balance stays."""

@@ -7,8 +7,10 @@ import structlog
 
 from lf_contracts.events import ExecutionFailedV1, ExecutionSettledV1, ModelPriceChangedV1
 from lf_messaging import MessageContext
-from wallet_api.application.commands import Wallets
+from wallet_api.application.use_cases import Wallets
 from wallet_api.domain import errors
+from wallet_api.domain.commands import Release, Settle
+from wallet_api.projections import model_prices
 
 log = structlog.get_logger(__name__)
 
@@ -18,9 +20,8 @@ async def on_execution_settled(
 ) -> None:
     # A reservation that expired before its settlement came is still charged (Wallets.settle).
     try:
-        await wallets.on(conn).settle(
-            event.reservation_id, event.credits_charged, metadata=context.event_metadata()
-        )
+        settle = Settle(event.reservation_id, event.credits_charged)
+        await wallets.on(conn).settle(settle, metadata=context.event_metadata())
     except (errors.ReservationClosed, errors.ReservationNotFound, errors.IdempotencyConflict) as refusal:
         # Released by its caller (or never existed, or settled for another amount): nothing is
         # owed that we can tell. Keep the trace.
@@ -37,9 +38,8 @@ async def on_execution_failed(
     conn: asyncpg.Connection, event: ExecutionFailedV1, context: MessageContext, *, wallets: Wallets
 ) -> None:
     try:
-        await wallets.on(conn).release(
-            event.reservation_id, reason="execution_failed", metadata=context.event_metadata()
-        )
+        release = Release(event.reservation_id, reason="execution_failed")
+        await wallets.on(conn).release(release, metadata=context.event_metadata())
     except (errors.ReservationAlreadyCaptured, errors.ReservationNotFound) as refusal:
         log.warning(
             "failure.ignored", reservation_id=str(event.reservation_id), reason=type(refusal).__name__
@@ -49,18 +49,4 @@ async def on_execution_failed(
 async def on_model_price_changed(
     conn: asyncpg.Connection, event: ModelPriceChangedV1, context: MessageContext, *, wallets: Wallets
 ) -> None:
-    # Messages may arrive out of order: only a newer price replaces the one we have.
-    await conn.execute(
-        "INSERT INTO model_prices (key, name, provider, unit_type, sample_cost_usd, sample_cost_credits,"
-        " active, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-        " ON CONFLICT (key) DO UPDATE SET name = $2, provider = $3, unit_type = $4, sample_cost_usd = $5,"
-        " sample_cost_credits = $6, active = $7, updated_at = $8 WHERE model_prices.updated_at < $8",
-        event.key,
-        event.name,
-        event.provider,
-        event.unit_type,
-        event.sample_cost_usd,
-        event.sample_cost_credits,
-        event.active,
-        event.occurred_at,
-    )
+    await model_prices.price_changed(conn, event)

@@ -12,7 +12,8 @@ from pydantic import Field, StrictInt
 from lf_contracts.errors import WALLET_RESERVATION_FAILED, ApiError
 from lf_web import PG_POOL, RequestBody, event_metadata, ok, parse_body, path_uuid
 from wallet_api.application import queries
-from wallet_api.application.commands import Reservation
+from wallet_api.application.queries import Reservation
+from wallet_api.domain.commands import Capture, Grant, Release, Reserve, SetFrozen, SetLimits
 from wallet_api.http.keys import RESERVATION_TTL, WALLETS
 
 routes = web.RouteTableDef()
@@ -63,7 +64,8 @@ async def reserve(request: web.Request) -> web.Response:
     ttl = timedelta(seconds=body.ttl_seconds) if body.ttl_seconds else request.app[RESERVATION_TTL]
     try:
         reservation, created = await wallets.reserve(
-            body.lenser_id, body.amount, body.reference_id, ttl=ttl, metadata=event_metadata(request, ACTOR)
+            Reserve(body.lenser_id, body.amount, body.reference_id, ttl=ttl),
+            metadata=event_metadata(request, ACTOR),
         )
     except DATABASE_UNREACHABLE:
         # The caller (execution-proxy) must learn that nothing was reserved and it may retry.
@@ -75,7 +77,7 @@ async def reserve(request: web.Request) -> web.Response:
 async def capture(request: web.Request) -> web.Response:
     body = await parse_body(request, CaptureRequest)
     reservation = await request.app[WALLETS].capture(
-        path_uuid(request, "reservation_id"), body.amount, metadata=event_metadata(request, ACTOR)
+        Capture(path_uuid(request, "reservation_id"), body.amount), metadata=event_metadata(request, ACTOR)
     )
     return ok(request, reservation_view(reservation))
 
@@ -83,7 +85,7 @@ async def capture(request: web.Request) -> web.Response:
 @routes.post("/internal/reservations/{reservation_id}/release")
 async def release(request: web.Request) -> web.Response:
     reservation = await request.app[WALLETS].release(
-        path_uuid(request, "reservation_id"), metadata=event_metadata(request, ACTOR)
+        Release(path_uuid(request, "reservation_id")), metadata=event_metadata(request, ACTOR)
     )
     return ok(request, reservation_view(reservation))
 
@@ -93,10 +95,7 @@ async def grant(request: web.Request) -> web.Response:
     body = await parse_body(request, GrantRequest)
     lenser_id = path_uuid(request, "lenser_id")
     granted = await request.app[WALLETS].grant(
-        lenser_id,
-        body.amount,
-        reason=body.reason,
-        idempotency_key=body.idempotency_key,
+        Grant(lenser_id, body.amount, reason=body.reason, idempotency_key=body.idempotency_key),
         metadata=event_metadata(request, ACTOR),
     )
     return ok(request, {"lenserId": lenser_id, "granted": granted}, status=201 if granted else 200)
@@ -114,7 +113,9 @@ async def unfreeze(request: web.Request) -> web.Response:
 
 async def _set_frozen(request: web.Request, frozen: bool) -> web.Response:
     lenser_id = path_uuid(request, "lenser_id")
-    await request.app[WALLETS].set_frozen(lenser_id, frozen, metadata=event_metadata(request, ACTOR))
+    await request.app[WALLETS].set_frozen(
+        SetFrozen(lenser_id, frozen), metadata=event_metadata(request, ACTOR)
+    )
     return ok(request, {"lenserId": lenser_id, "frozen": frozen})
 
 
@@ -123,7 +124,7 @@ async def limits(request: web.Request) -> web.Response:
     body = await parse_body(request, LimitsRequest)
     lenser_id = path_uuid(request, "lenser_id")
     await request.app[WALLETS].set_limits(
-        lenser_id, daily=body.daily, monthly=body.monthly, metadata=event_metadata(request, ACTOR)
+        SetLimits(lenser_id, daily=body.daily, monthly=body.monthly), metadata=event_metadata(request, ACTOR)
     )
     return ok(request, {"lenserId": lenser_id, "daily": body.daily, "monthly": body.monthly})
 

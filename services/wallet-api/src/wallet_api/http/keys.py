@@ -4,7 +4,7 @@ from aiohttp import web
 
 from lf_web import RateLimiter
 from wallet_api.adapters.billing import BillingClient
-from wallet_api.application.commands import Wallets
+from wallet_api.application.use_cases import Wallets
 
 WALLETS = web.AppKey("wallets", Wallets)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
