@@ -72,6 +72,8 @@ async def db(settings: BillingSettings) -> AsyncIterator[asyncpg.Pool]:
 class BillingDriver:
     """Calls the API the way wallet-api, operators and LemonSqueezy do; returns raw responses."""
 
+    internal = INTERNAL
+
     def __init__(self, api: TestClient, db: asyncpg.Pool, settings: BillingSettings) -> None:
         self.api, self.db, self.settings = api, db, settings
 
@@ -188,11 +190,6 @@ class Published:
 
         await eventually(arrived, timeout=timeout)
         return self.of(routing_key)
-
-
-PURCHASED = "billing.credits_purchased.v1"
-REFUNDED = "billing.order_refunded.v1"
-PACK_CHANGED = "billing.credit_pack_changed.v1"
 
 
 @pytest.fixture

@@ -36,19 +36,10 @@ async def settings(database_url: str, amqp_url: str) -> WalletSettings:
     return settings
 
 
-async def _client(settings: WalletSettings, *, background: bool) -> AsyncIterator[TestClient]:
-    client = TestClient(TestServer(create_app(settings, background=background)))
-    await client.start_server()
-    try:
-        yield client
-    finally:
-        await client.close()
-
-
 @pytest.fixture
 async def api(settings: WalletSettings) -> AsyncIterator[TestClient]:
     """The API with its background workers (ledger, relay, consumer, expiry)."""
-    async for client in _client(settings, background=True):
+    async with TestClient(TestServer(create_app(settings))) as client:
         yield client
 
 

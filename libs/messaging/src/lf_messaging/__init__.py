@@ -1,22 +1,19 @@
 """Messaging over RabbitMQ (DESIGN §5): the topology, a broker connection that tolerates outages,
 the outbox relay that publishes a service's log, and inbox consumers that apply each message once.
 
-A service wires it in its app factory, as two ``cleanup_ctx`` resources: the broker connection,
-then its long-running work (``BackgroundWork``: followers, consumer and periodic jobs, started and
-stopped together)::
+A service wires it in its app factory through ``lf_service`` (two ``cleanup_ctx`` resources: the
+broker connection, then its long-running work, started and stopped together)::
 
-    async with Broker(settings.amqp_url) as broker:   # connects in the background, never blocks
-        app[BROKER], app[BROKER_CHECK] = broker, broker.is_up   # /health reads it
-        yield
+    app.cleanup_ctx.append(use_broker(settings.amqp_url))   # connects in the background;
+                                                            # app[BROKER], /health reads it
+    app.cleanup_ctx.append(use_background_work(settings, SCHEMA, _background))
 
-    work = BackgroundWork(pool, dsn=settings.database_url, schema=SCHEMA, role=settings.db_role)
-    work.follow(Relay(broker, to_message=to_message, types=RELAYED_TYPES))
-    consumer = Consumer(SERVICE, broker, pool, handlers,
-                        accept_unidentified=settings.env_mode == "development")
-    work.consume(consumer)                    # also prunes the inbox
-    lf_web.add_health_check(app, "consumer", consumer.health)
-    yield
-    await work.stop(deadline=settings.shutdown_timeout_seconds)
+    def _background(app, work: BackgroundWork) -> None:     # only says what runs
+        work.follow(Relay(app[BROKER], to_message=to_message, types=RELAYED_TYPES))
+        consumer = Consumer(SERVICE, app[BROKER], app[PG_POOL], handlers,
+                            accept_unidentified=settings.env_mode == "development")
+        work.consume(consumer)                              # also prunes the inbox
+        lf_web.add_health_check(app, "consumer", consumer.health)
 
 and adds ``MIGRATIONS`` (the ``inbox`` table) to its schema's migration sets. The broker users and
 their rights are ``lf_messaging.identity`` and ``lf_messaging.provision``; how a database outage is

@@ -1,7 +1,10 @@
 """A projection: a name, a handler per event type, and the tables it owns.
 
-The same object runs inline (``apply`` inside the command's transaction, for read-your-writes) or
-behind a ``Follower`` that catches up asynchronously; ``rebuild`` replays the log into fresh tables.
+A projection runs either inline (``apply`` inside the command's transaction, for read-your-writes)
+or, declared ``followed=True``, behind a follower of its own name that catches up asynchronously.
+Which one is a property of the projection, not of whoever rebuilds it: ``rebuild`` replays a
+followed projection as its runner reads and hands the runner its checkpoint, and replaying it as
+inline instead would leave that checkpoint behind the swapped-in rows.
 Handlers must be deterministic functions of the event (use ``event.recorded_at``, never ``now()``)
 so that a rebuild reproduces the live rows exactly. A projection that writes rows of the same shape
 for many events may instead take them all at once (``batch``): one ``executemany`` per batch
@@ -28,6 +31,12 @@ class Projection:
     handlers: dict[str, Handler] = field(default_factory=dict)
     batch: BatchHandler | None = None
     batch_types: tuple[str, ...] = ()
+    followed: bool = False
+
+    @property
+    def follower_name(self) -> str | None:
+        """The checkpoint its runner keeps (``BackgroundWork.follow`` names it so); None if inline."""
+        return self.name if self.followed else None
 
     @property
     def types(self) -> list[str]:

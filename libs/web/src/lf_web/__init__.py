@@ -3,12 +3,14 @@ metrics, health and settings. Services import from here."""
 
 from lf_web.app import create_app, run
 from lf_web.auth import JWT_VERIFIER, JwtVerifier, require_user
-from lf_web.body import parse_body, parse_query
+from lf_web.body import RequestBody, parse_body, parse_query
 from lf_web.envelope import error_response, ok, page_meta
+from lf_web.errors import Refusals
 from lf_web.health import HEALTH_CHECKS, add_health_check
 from lf_web.keys import BROKER_CHECK, PG_POOL, SETTINGS, BrokerCheck
 from lf_web.logging import configure_logging
 from lf_web.metadata import event_metadata
+from lf_web.path import path_matching, path_uuid
 from lf_web.ratelimit import MIGRATIONS, RateDecision, RateLimiter, enforce
 from lf_web.request_context import REQUEST_ID
 from lf_web.settings import ServiceSettings
@@ -25,6 +27,8 @@ __all__ = [
     "JwtVerifier",
     "RateDecision",
     "RateLimiter",
+    "Refusals",
+    "RequestBody",
     "ServiceSettings",
     "add_health_check",
     "configure_logging",
@@ -36,6 +40,8 @@ __all__ = [
     "page_meta",
     "parse_body",
     "parse_query",
+    "path_matching",
+    "path_uuid",
     "require_user",
     "run",
 ]

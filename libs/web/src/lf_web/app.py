@@ -1,8 +1,9 @@
 """The app factory every service starts from, and the runner.
 
-``create_app`` only wires: settings, the kit's middlewares, ``/health``, ``/metrics``,
-``/openapi.yaml`` and the database pool. A service adds its routes and its own ``cleanup_ctx``
-resources (broker connection, consumers) afterwards; tests build the app with the same factory.
+``create_app`` only wires: settings, the kit's middlewares (with the service's domain refusals),
+``/health``, ``/metrics``, ``/openapi.yaml`` and the database pool. A service adds its routes and
+its own ``cleanup_ctx`` resources (``lf_service.use_broker``, background work) afterwards; tests
+build the app with the same factory.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from aiohttp.typedefs import Handler
 
 from lf_pg import create_pool
 from lf_web.auth import JWT_VERIFIER, JwtVerifier, internal_key_middleware
-from lf_web.errors import error_middleware
+from lf_web.errors import Refusals, domain_errors_middleware, error_middleware
 from lf_web.health import health_handler
 from lf_web.keys import BROKER_CHECK, PG_POOL, SETTINGS, STARTED_AT
 from lf_web.metrics import metrics_handler, metrics_middleware
@@ -37,8 +38,14 @@ EXIT_OVERDUE_STATUS = 70  # EX_SOFTWARE: the shutdown did not finish; the work s
 
 
 def create_app(
-    settings: ServiceSettings, *, service: str, schema: str, openapi_path: Path | None = None
+    settings: ServiceSettings,
+    *,
+    service: str,
+    schema: str,
+    openapi_path: Path | None = None,
+    refusals: Refusals | None = None,
 ) -> web.Application:
+    """``refusals``: the service's domain refusal classes and the catalogue code of each."""
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         # Outermost first: context and metrics see the final answer, errors become envelopes
@@ -48,6 +55,8 @@ def create_app(
             metrics_middleware(service),
             error_middleware,
             internal_key_middleware,
+            # Innermost: a domain refusal becomes an ApiError that the error middleware answers.
+            *([domain_errors_middleware(refusals)] if refusals else []),
         ],
     )
     app[SETTINGS] = settings

@@ -12,11 +12,24 @@ from types import UnionType
 from typing import Any, TypeVar, Union, get_args, get_origin
 
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic.alias_generators import to_camel
 
 from lf_contracts.errors import VALIDATION_ERROR, ApiError
 
 Model = TypeVar("Model", bound=BaseModel)
+
+
+class RequestBody(BaseModel):
+    """The base of every JSON body a route reads: fields written in snake_case, sent in camelCase.
+
+    Unknown fields are refused. A field is also accepted under its Python name (what clients built
+    before the camelCase contract send); either way a ``validation_error`` names the field as the
+    client sent it, or by its camelCase name when it is missing. Numbers a route must not coerce
+    are declared ``StrictInt`` (or ``Field(strict=True)``) on the field.
+    """
+
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
 
 
 def _invalid(exc: ValidationError, whole: str) -> ApiError:

@@ -1,15 +1,20 @@
-"""The error middleware: whatever goes wrong below a route becomes an enveloped error answer.
+"""The error middlewares: whatever goes wrong below a route becomes an enveloped error answer.
 
-``ApiError`` carries its catalogue code. aiohttp's own refusals (no route, wrong method, body over
-``client_max_size``) are translated so clients only ever see catalogue codes. Anything else is a bug:
-it is logged with its traceback and answered as a bare ``internal_error``, never with the trace.
+``ApiError`` carries its catalogue code. A service's domain refusals (``WalletError``,
+``BillingError``) become codes through ``domain_errors_middleware``, given the service's mapping
+from each refusal class to its code: the domain itself knows nothing of HTTP. aiohttp's own
+refusals (no route, wrong method, body over ``client_max_size``) are translated so clients only
+ever see catalogue codes. Anything else is a bug: it is logged with its traceback and answered as
+a bare ``internal_error``, never with the trace.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import structlog
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 
 from lf_contracts.errors import (
     INTERNAL_ERROR,
@@ -17,6 +22,7 @@ from lf_contracts.errors import (
     NOT_FOUND,
     VALIDATION_ERROR,
     ApiError,
+    ErrorCode,
 )
 from lf_web.envelope import error_response
 
@@ -52,3 +58,24 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:
         log.exception("http.unhandled_error", method=request.method, path=request.path)
         return error_response(request, ApiError(INTERNAL_ERROR))
+
+
+Refusals = Mapping[type[Exception], ErrorCode]
+"""A service's domain refusal classes and the catalogue code each is answered with."""
+
+
+def domain_errors_middleware(codes: Refusals) -> Middleware:
+    """Answer a refusal raised below a route with the code of its class (or of the nearest base
+    class that has one) in ``codes``, and its message. Any other exception passes on: to the error
+    middleware around this one, which answers a bug as ``internal_error``."""
+    refusals = tuple(codes)
+
+    @web.middleware
+    async def domain_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except refusals as refused:
+            code = next(codes[cls] for cls in type(refused).__mro__ if cls in codes)
+            raise ApiError(code, str(refused) or None) from None
+
+    return domain_errors

@@ -1,4 +1,5 @@
-"""``python -m billing_webhook serve | migrate | projections rebuild [NAME] | verify | deliveries ...``.
+"""``python -m billing_webhook serve | migrate | projections rebuild [NAME] | verify`` (``lf_service``),
+and billing's own ``deliveries ...``.
 
 ``deliveries list [--limit N] [--failed]``, ``deliveries show ID``, ``deliveries replay ID``: inspect
 the stored deliveries and ask for one to be processed again (by the running service); an ID may be
@@ -9,10 +10,9 @@ LemonSqueezy does and post it, for trying the webhook by hand.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -26,49 +26,20 @@ from billing_webhook.application.billing import Billing
 from billing_webhook.projections import ALL
 from billing_webhook.settings import BillingSettings
 from billing_webhook.verification import VERIFIABLE
-from lf_pg import DatabaseAccess, MigrationsPending, create_pool
-from lf_projections import rebuild
-from lf_projections.verify import report, verify
-from lf_web import configure_logging, run
+from lf_pg import create_pool
+from lf_service import Command, Service, service_main
 
 DEFAULT_WEBHOOK_URL = "http://127.0.0.1:8786/webhook/lemonsqueezy"
 SESSION_PLACEHOLDER = "REPLACE-WITH-SESSION-ID"
 
 
-async def _migrate(settings: BillingSettings) -> None:
-    applied = await DatabaseAccess.of(settings, SCHEMA).migrate(MIGRATIONS)
-    print(f"{SERVICE}: {len(applied)} migration(s) applied" + "".join(f"\n  {name}" for name in applied))
-
-
-async def _migrate_before_serving(settings: BillingSettings) -> bool:
-    """Apply missing migrations if this login may (the owner's); a runtime-only login may not."""
-    try:
-        await DatabaseAccess.of(settings, SCHEMA).migrate_before_serving(MIGRATIONS)
-    except MigrationsPending as refused:
-        print(f"{SERVICE}: {refused}", file=sys.stderr)
-        return False
-    return True
-
-
 async def _seed(settings: BillingSettings) -> None:
+    if not settings.seed_credit_packs:
+        return
     async with _pool(settings) as pool:
         defined = await Billing.create(pool).packs.seed()
     if defined:
         print(f"{SERVICE}: seeded credit packs {', '.join(defined)}")
-
-
-async def _rebuild(settings: BillingSettings, names: list[str]) -> None:
-    conn = await DatabaseAccess.of(settings, SCHEMA).connect_owner()  # swapping tables is DDL
-    try:
-        for name in names or list(ALL):
-            rows = await rebuild(conn, SCHEMA, ALL[name])
-            print(f"{name}: rebuilt, {rows} rows")
-    finally:
-        await conn.close()
-
-
-async def _verify(settings: BillingSettings) -> int:
-    return report(SERVICE, await verify(settings.database_url, SCHEMA, VERIFIABLE, role=settings.db_role))
 
 
 @asynccontextmanager
@@ -151,18 +122,7 @@ def _event_name(raw: bytes) -> str | None:
     return name if isinstance(name, str) else None
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m billing_webhook")
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="migrate, seed the dev catalogue if empty, then serve")
-    commands.add_parser("migrate", help="apply this service's schema migrations")
-    projections = commands.add_parser("projections", help="read-model maintenance")
-    projections.add_argument("action", choices=["rebuild"])
-    projections.add_argument(
-        "names", nargs="*", metavar="NAME", help=f"any of: {', '.join(ALL)} (default: all)"
-    )
-    commands.add_parser("verify", help="replay the log; list where snapshots or read models differ (exit 1)")
-    deliveries = commands.add_parser("deliveries", help="inspect, replay or send webhook deliveries")
+def _configure_deliveries(deliveries: argparse.ArgumentParser) -> None:
     action = deliveries.add_subparsers(dest="action", required=True)
     listing = action.add_parser("list", help="the newest deliveries first")
     listing.add_argument("--limit", type=int, default=20)
@@ -175,42 +135,49 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--secret", help="signing secret (default: LEMONSQUEEZY_WEBHOOK_SECRET or the dev one)")
     send.add_argument("--event-name", help="X-Event-Name (default: the file's meta.event_name)")
     send.add_argument("--session", help=f"replaces {SESSION_PLACEHOLDER} in the file before signing")
-    return parser
+
+
+def _check_deliveries(args: argparse.Namespace) -> str | None:
+    if args.action == "send" and not Path(args.file).is_file():
+        return f"no such file: {args.file}"
+    return None
+
+
+def _deliveries(settings: BillingSettings, args: argparse.Namespace) -> Awaitable[int]:
+    if args.action == "list":
+        return _list(settings, args.limit, args.failed)
+    if args.action == "show":
+        return _show(settings, args.id)
+    if args.action == "replay":
+        return _replay(settings, args.id)
+    return _send(settings, args, Path(args.file).read_bytes())  # read before the loop starts
+
+
+BILLING_WEBHOOK = Service(
+    name=SERVICE,
+    package="billing_webhook",
+    schema=SCHEMA,
+    migrations=MIGRATIONS,
+    settings=BillingSettings,
+    create_app=create_app,
+    projections=tuple(ALL.values()),
+    verifiable=VERIFIABLE,
+    before_serving=_seed,  # the dev catalogue, if SEED_CREDIT_PACKS and it is empty
+    commands=(
+        Command(
+            "deliveries",
+            "inspect, replay or send webhook deliveries",
+            configure=_configure_deliveries,
+            run=_deliveries,
+            check=_check_deliveries,
+            serving=True,  # `send` signs with the webhook secret: production refuses a weak one
+        ),
+    ),
+)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if args.command == "projections" and (unknown := set(args.names) - set(ALL)):
-        parser.error(f"unknown projection(s): {', '.join(sorted(unknown))}")
-    if args.command == "deliveries" and args.action == "send" and not Path(args.file).is_file():
-        parser.error(f"no such file: {args.file}")
-
-    # Production: serve (and deliveries, which signs) exits with one line on a weak secret;
-    # migrate, rebuild and verify need none.
-    settings = BillingSettings.load(serving=args.command in ("serve", "deliveries"))
-    configure_logging(settings.log_level, SERVICE)
-    if args.command == "migrate":
-        asyncio.run(_migrate(settings))
-    elif args.command == "projections":
-        asyncio.run(_rebuild(settings, args.names))
-    elif args.command == "verify":
-        return asyncio.run(_verify(settings))
-    elif args.command == "deliveries":
-        handlers = {
-            "list": lambda: _list(settings, args.limit, args.failed),
-            "show": lambda: _show(settings, args.id),
-            "replay": lambda: _replay(settings, args.id),
-            "send": lambda: _send(settings, args, Path(args.file).read_bytes()),
-        }
-        return asyncio.run(handlers[args.action]())
-    else:
-        if not asyncio.run(_migrate_before_serving(settings)):
-            return 1
-        if settings.seed_credit_packs:
-            asyncio.run(_seed(settings))
-        run(create_app(settings), settings)
-    return 0
+    return service_main(BILLING_WEBHOOK, argv)
 
 
 if __name__ == "__main__":

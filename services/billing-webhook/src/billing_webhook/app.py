@@ -18,14 +18,15 @@ from billing_webhook.application.billing import Billing
 from billing_webhook.application.processor import DeliveryProcessor
 from billing_webhook.handlers import HANDLERS
 from billing_webhook.http import internal, webhook
-from billing_webhook.http.errors import billing_errors_middleware
+from billing_webhook.http.errors import CODES
 from billing_webhook.http.keys import BILLING, BILLING_SETTINGS, LEMONSQUEEZY
 from billing_webhook.integration_events import RELAYED_TYPES, to_message
 from billing_webhook.settings import BillingSettings
 from lf_contracts import openapi_spec
-from lf_messaging import BackgroundWork, Broker, Relay
+from lf_messaging import BackgroundWork, Relay
 from lf_pg import MigrationSet
-from lf_web import BROKER_CHECK, PG_POOL
+from lf_service import BROKER, use_background_work, use_broker
+from lf_web import PG_POOL
 
 SERVICE = "billing-webhook"
 SCHEMA = "billing"
@@ -37,7 +38,6 @@ MIGRATIONS: list[MigrationSet] = [
     MigrationSet("billing", "billing_webhook"),
 ]
 OPENAPI = openapi_spec(SERVICE)
-BROKER = web.AppKey("broker", Broker)
 # Follower names key their checkpoints and leases within the schema: what the follower does, no
 # service prefix (migrations/0003_follower_names.sql).
 RELAY = "relay"
@@ -47,15 +47,15 @@ PERSONAL_DATA_SWEEP_SECONDS = 600
 
 def create_app(settings: BillingSettings, *, background: bool = True) -> web.Application:
     """``background=False`` leaves out the delivery processor, the relay and the expiry loop."""
-    app = lf_web.create_app(settings, service=SERVICE, schema=SCHEMA, openapi_path=OPENAPI)
-    app.middlewares.append(billing_errors_middleware)
+    app = lf_web.create_app(settings, service=SERVICE, schema=SCHEMA, openapi_path=OPENAPI, refusals=CODES)
     app.add_routes(webhook.routes)
     app.add_routes(internal.routes)
     app[BILLING_SETTINGS] = settings
     app.cleanup_ctx.append(partial(_use_cases, settings=settings))
-    app.cleanup_ctx.append(partial(_broker, settings=settings))
+    # Connects in the background: deliveries are recorded and answered while RabbitMQ is away.
+    app.cleanup_ctx.append(use_broker(settings.amqp_url))
     if background:
-        app.cleanup_ctx.append(partial(_background, settings=settings))
+        app.cleanup_ctx.append(use_background_work(settings, SCHEMA, partial(_background, settings=settings)))
     return app
 
 
@@ -72,21 +72,11 @@ async def _use_cases(app: web.Application, *, settings: BillingSettings) -> Asyn
         yield
 
 
-async def _broker(app: web.Application, *, settings: BillingSettings) -> AsyncIterator[None]:
-    # Connects in the background: deliveries are recorded and answered while RabbitMQ is away.
-    async with Broker(settings.amqp_url) as broker:
-        app[BROKER], app[BROKER_CHECK] = broker, broker.is_up
-        yield
-
-
-async def _background(app: web.Application, *, settings: BillingSettings) -> AsyncIterator[None]:
+def _background(app: web.Application, work: BackgroundWork, *, settings: BillingSettings) -> None:
     billing = app[BILLING]
-    work = BackgroundWork(app[PG_POOL], dsn=settings.database_url, schema=SCHEMA, role=settings.db_role)
     # Small batches: what a batch pays becomes visible to the relay only when the batch commits.
     work.follow(DeliveryProcessor(billing, handlers=HANDLERS), batch_size=50)
     work.follow(Relay(app[BROKER], to_message=to_message, types=RELAYED_TYPES, name=RELAY))
     work.every(settings.checkout_expiry_interval_seconds, billing.checkouts.expire_due)
     retention = timedelta(days=settings.delivery_personal_data_retention_days)
     work.every(PERSONAL_DATA_SWEEP_SECONDS, partial(billing.deliveries.forget_personal_data, retention))
-    yield
-    await work.stop(deadline=settings.shutdown_timeout_seconds)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from billing_webhook.application.billing import Billing
 from billing_webhook.application.catalogue import DEV_PACKS
+from lf_contracts.events import CreditPackChangedV1
 
-from ..conftest import INTERNAL, PACK_CHANGED
+PACK_CHANGED = CreditPackChangedV1.routing_key
 
 
 async def test_a_pack_is_defined_changed_listed_and_published_once_per_change(billing, published):
@@ -23,7 +24,7 @@ async def test_a_pack_is_defined_changed_listed_and_published_once_per_change(bi
     unchanged = await (await billing.pack("v-100", credits=100, price_cents=500)).json()
     assert unchanged["data"]["changed"] is False
     await billing.pack("v-100", credits=120, price_cents=500, active=False)
-    listed = await (await billing.api.get("/internal/credit-packs", headers=INTERNAL)).json()
+    listed = await (await billing.api.get("/internal/credit-packs", headers=billing.internal)).json()
     assert [(p["variantId"], p["creditsGranted"], p["active"]) for p in listed["data"]["packs"]] == [
         ("v-100", 120, False)
     ]
@@ -39,12 +40,12 @@ async def test_a_pack_that_grants_nothing_or_a_bad_variant_id_is_a_validation_er
     bad_body = await billing.api.put(
         "/internal/credit-packs/v-1",
         json={"productId": "p", "name": "n", "priceCents": 100, "creditsGranted": 0},
-        headers=INTERNAL,
+        headers=billing.internal,
     )
     bad_id = await billing.api.put(
         "/internal/credit-packs/v%201",
         json={"productId": "p", "name": "n", "priceCents": 100, "creditsGranted": 5},
-        headers=INTERNAL,
+        headers=billing.internal,
     )
     for response in (bad_body, bad_id):
         assert response.status == 400 and (await response.json())["error"]["code"] == "validation_error"

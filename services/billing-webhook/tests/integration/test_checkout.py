@@ -7,8 +7,6 @@ from datetime import UTC, datetime, timedelta
 from billing_webhook.application.billing import Billing
 from lf_testing.fakes import lemonsqueezy as ls
 
-from ..conftest import INTERNAL, LEMONSQUEEZY_KEY, STORE_ID
-
 
 async def code_of(response) -> str:
     return (await response.json())["error"]["code"]
@@ -27,7 +25,7 @@ async def test_a_checkout_sends_lemonsqueezy_its_json_api_document_and_records_t
     data = (await response.json())["data"]
     assert data["checkoutUrl"].startswith("https://lenserfight.lemonsqueezy.com/checkout/custom/")
     [call] = lemonsqueezy.checkouts
-    assert call.headers["Authorization"] == f"Bearer {LEMONSQUEEZY_KEY}"
+    assert call.headers["Authorization"] == f"Bearer {billing.settings.lemonsqueezy_api_key}"
     assert call.headers["Content-Type"] == call.headers["Accept"] == "application/vnd.api+json"
     document = call.body["data"]
     assert document["type"] == "checkouts"
@@ -37,7 +35,7 @@ async def test_a_checkout_sends_lemonsqueezy_its_json_api_document_and_records_t
     }
     assert document["attributes"]["test_mode"] is True
     assert document["relationships"] == {
-        "store": {"data": {"type": "stores", "id": STORE_ID}},
+        "store": {"data": {"type": "stores", "id": billing.settings.lemonsqueezy_store_id}},
         "variant": {"data": {"type": "variants", "id": "v-100"}},
     }
     row = await billing.db.fetchrow(
@@ -95,5 +93,5 @@ async def test_a_paid_session_completes_and_an_unpaid_one_expires_after_its_time
 
 async def test_checkout_bodies_are_validated(billing, lenser):
     for body in ({"variantId": "v-100"}, {"lenserId": "not-a-uuid", "variantId": "v-100"}, []):
-        response = await billing.api.post("/internal/checkouts", json=body, headers=INTERNAL)
+        response = await billing.api.post("/internal/checkouts", json=body, headers=billing.internal)
         assert response.status == 400 and await code_of(response) == "validation_error"

@@ -8,9 +8,10 @@ import os
 import sys
 from pathlib import Path
 
+from lf_contracts.events import CreditsPurchasedV1
 from lf_testing.fakes import lemonsqueezy as ls
 
-from ..conftest import PURCHASED, SECRET
+PURCHASED = CreditsPurchasedV1.routing_key
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -84,7 +85,7 @@ async def test_deliveries_send_signs_an_example_file_and_the_webhook_credits_it(
         "--url",
         url,
         "--secret",
-        SECRET,
+        billing.settings.lemonsqueezy_webhook_secret,
         "--session",
         session,
     )

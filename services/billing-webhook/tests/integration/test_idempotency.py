@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 from uuid import UUID
 
+from lf_contracts.events import CreditsPurchasedV1
 from lf_testing.fakes import lemonsqueezy as ls
 
-from ..conftest import PURCHASED
+PURCHASED = CreditsPurchasedV1.routing_key
 
 
 async def test_the_same_order_delivered_20_times_concurrently_and_again_an_hour_later_is_credited_once(

@@ -6,9 +6,10 @@ import json
 from datetime import timedelta
 
 from billing_webhook.application.billing import Billing
+from lf_contracts.events import CreditsPurchasedV1
 from lf_testing.fakes import lemonsqueezy as ls
 
-from ..conftest import PURCHASED
+PURCHASED = CreditsPurchasedV1.routing_key
 
 
 async def test_a_deliverys_personal_data_stays_out_of_the_log_and_is_deleted_after_the_retention(

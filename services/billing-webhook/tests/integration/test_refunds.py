@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+from lf_contracts.events import CreditsPurchasedV1, OrderRefundedV1
 from lf_testing.fakes import lemonsqueezy as ls
 
-from ..conftest import PURCHASED, REFUNDED
+PURCHASED = CreditsPurchasedV1.routing_key
+REFUNDED = OrderRefundedV1.routing_key
 
 
 def refund(order_id: int, session, refunded_amount: int, total: int = 500) -> dict:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
+from lf_contracts.events import CreditsPurchasedV1, OrderRefundedV1
 from lf_testing.fakes import lemonsqueezy as ls
 from lf_testing.waiting import eventually
 
-from ..conftest import PURCHASED, REFUNDED
+PURCHASED = CreditsPurchasedV1.routing_key
+REFUNDED = OrderRefundedV1.routing_key
 
 STATEMENT_TIMEOUT = "1s"
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from lf_contracts.events import CreditsPurchasedV1, OrderRefundedV1
 from lf_testing.fakes import lemonsqueezy as ls
 
-from ..conftest import PURCHASED, REFUNDED
+PURCHASED = CreditsPurchasedV1.routing_key
+REFUNDED = OrderRefundedV1.routing_key
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 

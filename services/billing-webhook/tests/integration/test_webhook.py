@@ -9,10 +9,11 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from billing_webhook.app import create_app
+from lf_contracts.events import CreditsPurchasedV1
 from lf_testing.fakes import lemonsqueezy as ls
 from lf_testing.proxy import TcpProxy
 
-from ..conftest import PURCHASED, SECRET
+PURCHASED = CreditsPurchasedV1.routing_key
 
 
 async def code_of(response) -> str:
@@ -75,7 +76,7 @@ async def test_every_unsigned_or_tampered_delivery_is_refused_with_401_and_nothi
     session = await billing.session(lenser)
     document = ls.order(1, session_id=session, variant_id="v-100", total=500)
     body = ls.encode(document)
-    good = ls.sign(body, SECRET)
+    good = ls.sign(body, billing.settings.lemonsqueezy_webhook_secret)
     attempts = {
         "one byte of the body changed": (_flip_one_byte(body), good),
         "signed with another secret": (body, ls.sign(body, "not-the-secret")),
@@ -210,7 +211,9 @@ async def test_a_database_failure_while_recording_is_processing_failed_and_lemon
     body = ls.encode(document)
     async with TestClient(TestServer(create_app(settings, background=False))) as api:
         await proxy.cut()
-        response = await api.post("/webhook/lemonsqueezy", data=body, headers=ls.headers(body, SECRET))
+        response = await api.post(
+            "/webhook/lemonsqueezy", data=body, headers=ls.headers(body, settings.lemonsqueezy_webhook_secret)
+        )
         assert response.status == 500 and await code_of(response) == "webhook.processing_failed"
 
 

@@ -10,11 +10,12 @@ import aio_pika
 import aiohttp
 import pytest
 
+from lf_contracts.events import CreditsPurchasedV1
 from lf_testing.fakes import lemonsqueezy as ls
 from lf_testing.processes import ServiceProcess
 from lf_testing.waiting import eventually
 
-from ..conftest import INTERNAL, PURCHASED, SECRET
+PURCHASED = CreditsPurchasedV1.routing_key
 
 pytestmark = pytest.mark.slow
 
@@ -60,18 +61,22 @@ async def order_paid_ids(db) -> set[str]:
     }
 
 
-async def open_session(http: aiohttp.ClientSession, url: str) -> str:
+async def open_session(http: aiohttp.ClientSession, url: str, settings) -> str:
     """A checkout session for a seeded dev pack (``serve`` seeds the empty catalogue)."""
     body = {"lenserId": str(uuid4()), "variantId": "dev-100"}
-    async with http.post(f"{url}/internal/checkouts", json=body, headers=INTERNAL) as response:
+    async with http.post(
+        f"{url}/internal/checkouts", json=body, headers={"X-Platform-Api-Key": settings.platform_api_key}
+    ) as response:
         assert response.status == 201, await response.text()
         return (await response.json())["data"]["sessionId"]
 
 
-async def deliver(http: aiohttp.ClientSession, url: str, order_id: int, session: str) -> int:
+async def deliver(http: aiohttp.ClientSession, url: str, settings, order_id: int, session: str) -> int:
     body = ls.encode(ls.order(order_id, session_id=session, variant_id="dev-100", total=100))
     async with http.post(
-        f"{url}/webhook/lemonsqueezy", data=body, headers=ls.headers(body, SECRET)
+        f"{url}/webhook/lemonsqueezy",
+        data=body,
+        headers=ls.headers(body, settings.lemonsqueezy_webhook_secret),
     ) as response:
         return response.status
 
@@ -83,10 +88,12 @@ async def test_with_rabbitmq_stopped_every_delivery_gets_200_and_its_messages_ar
     await connection.close()
     await service.start()
     async with aiohttp.ClientSession() as http:
-        sessions = [await open_session(http, service.url) for _ in range(10)]
+        sessions = [await open_session(http, service.url, settings) for _ in range(10)]
         subprocess.run(["rabbitmqctl", "-q", "stop_app"], check=True)
         try:
-            statuses = [await deliver(http, service.url, 100 + n, s) for n, s in enumerate(sessions)]
+            statuses = [
+                await deliver(http, service.url, settings, 100 + n, s) for n, s in enumerate(sessions)
+            ]
             async with http.get(f"{service.url}/health") as response:
                 health = await response.json()
 
@@ -117,9 +124,9 @@ async def test_a_service_killed_right_after_answering_200_publishes_the_credits_
     connection, queue = await downstream_queue(settings.amqp_url)
     await service.start()
     async with aiohttp.ClientSession() as http:
-        sessions = [await open_session(http, service.url) for _ in range(10)]
+        sessions = [await open_session(http, service.url, settings) for _ in range(10)]
         statuses = await asyncio.gather(
-            *(deliver(http, service.url, 200 + n, s) for n, s in enumerate(sessions))
+            *(deliver(http, service.url, settings, 200 + n, s) for n, s in enumerate(sessions))
         )
     service.kill()  # right after the last 200: some recorded only, some processed, some published
     assert statuses == [200] * 10

@@ -14,14 +14,15 @@ import lf_messaging
 import lf_projections
 import lf_web
 from lf_contracts import openapi_spec
-from lf_messaging import BackgroundWork, Broker, Consumer, Relay
+from lf_messaging import BackgroundWork, Consumer, Relay
 from lf_pg import MigrationSet
-from lf_web import BROKER_CHECK, PG_POOL, RateLimiter
+from lf_service import BROKER, use_background_work, use_broker
+from lf_web import PG_POOL, RateLimiter
 from wallet_api.adapters.billing import BillingClient
 from wallet_api.application.use_cases import Wallets
 from wallet_api.handlers import HANDLERS
 from wallet_api.http import internal, public
-from wallet_api.http.errors import wallet_errors_middleware
+from wallet_api.http.errors import CODES
 from wallet_api.http.keys import BILLING, RATE_LIMITER, RESERVATION_TTL, WALLETS
 from wallet_api.integration_events import RELAYED_TYPES, to_message
 from wallet_api.projections import LEDGER
@@ -37,20 +38,19 @@ MIGRATIONS: list[MigrationSet] = [
     MigrationSet("wallet", "wallet_api"),
 ]
 OPENAPI = openapi_spec(SERVICE)
-BROKER = web.AppKey("broker", Broker)
 
 
 def create_app(settings: WalletSettings, *, background: bool = True) -> web.Application:
     """``background=False`` leaves out the followers, consumer and expiry loop (benchmarks, some tests)."""
-    app = lf_web.create_app(settings, service=SERVICE, schema=SCHEMA, openapi_path=OPENAPI)
-    app.middlewares.append(wallet_errors_middleware)
+    app = lf_web.create_app(settings, service=SERVICE, schema=SCHEMA, openapi_path=OPENAPI, refusals=CODES)
     app.add_routes(public.routes)
     app.add_routes(internal.routes)
     app[RESERVATION_TTL] = timedelta(seconds=settings.reservation_ttl_seconds)
     app.cleanup_ctx.append(partial(_use_cases, settings=settings))
-    app.cleanup_ctx.append(partial(_broker, settings=settings))
+    # Connects in the background: the HTTP API serves while RabbitMQ is away.
+    app.cleanup_ctx.append(use_broker(settings.amqp_url))
     if background:
-        app.cleanup_ctx.append(partial(_background, settings=settings))
+        app.cleanup_ctx.append(use_background_work(settings, SCHEMA, partial(_background, settings=settings)))
     return app
 
 
@@ -65,16 +65,8 @@ async def _use_cases(app: web.Application, *, settings: WalletSettings) -> Async
         yield
 
 
-async def _broker(app: web.Application, *, settings: WalletSettings) -> AsyncIterator[None]:
-    # Connects in the background: the HTTP API serves while RabbitMQ is away.
-    async with Broker(settings.amqp_url) as broker:
-        app[BROKER], app[BROKER_CHECK] = broker, broker.is_up
-        yield
-
-
-async def _background(app: web.Application, *, settings: WalletSettings) -> AsyncIterator[None]:
+def _background(app: web.Application, work: BackgroundWork, *, settings: WalletSettings) -> None:
     pool, broker, wallets = app[PG_POOL], app[BROKER], app[WALLETS]
-    work = BackgroundWork(pool, dsn=settings.database_url, schema=SCHEMA, role=settings.db_role)
     work.follow(LEDGER)
     work.follow(Relay(broker, to_message=to_message, types=RELAYED_TYPES))
     handlers = {model: partial(handler, wallets=wallets) for model, handler in HANDLERS.items()}
@@ -86,5 +78,3 @@ async def _background(app: web.Application, *, settings: WalletSettings) -> Asyn
     lf_web.add_health_check(app, "consumer", consumer.health)
     work.every(settings.expiry_interval_seconds, wallets.expire_due)
     work.every(3600, app[RATE_LIMITER].prune)  # expired rate-limit keys are bookkeeping
-    yield
-    await work.stop(deadline=settings.shutdown_timeout_seconds)

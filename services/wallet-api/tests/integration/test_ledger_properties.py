@@ -154,8 +154,8 @@ async def rows_of(dsn: str) -> dict[str, list]:
 async def rebuild_all(dsn: str) -> None:
     conn = await connect(dsn, SCHEMA, role="wallet_api")
     try:
-        for name, projection in ALL.items():
-            await rebuild(conn, SCHEMA, projection, follower_name=name if projection is LEDGER else None)
+        for projection in ALL.values():
+            await rebuild(conn, SCHEMA, projection, follower_name=projection.follower_name)
     finally:
         await conn.close()
 

@@ -210,8 +210,7 @@ async def test_balances_answer_within_a_second_while_every_projection_is_rebuilt
 
         async def rebuild_everything() -> None:  # what `python -m wallet_api projections rebuild` does
             for projection in ALL.values():
-                followed = LEDGER.name if projection is LEDGER else None
-                await rebuild(owner, SCHEMA, projection, follower_name=followed)
+                await rebuild(owner, SCHEMA, projection, follower_name=projection.follower_name)
 
         transaction_ages: list[float] = [0.0]
 

@@ -292,3 +292,15 @@ async def test_a_nul_character_in_a_body_is_a_validation_error_not_a_500(wallet,
     response = await wallet.reserve(lenser, 1, reference_id="exec\u0000")
     assert response.status == 400 and await code_of(response) == "validation_error"
     assert (await wallet.balance(lenser))["reserved"] == 0
+
+
+async def test_a_validation_error_names_each_field_as_the_client_sent_it(wallet, lenser):
+    bad = {"lenserId": "not-a-uuid", "amount": 5, "referenceId": "r-1"}
+    response = await wallet.api.post("/internal/reservations", json=bad, headers=wallet.internal)
+    assert response.status == 400 and await code_of(response) == "validation_error"
+    assert [f["field"] for f in (await response.json())["error"]["details"]["fields"]] == ["lenserId"]
+
+    missing = await wallet.api.post(
+        "/internal/reservations", json={"lenserId": str(lenser), "amount": 5}, headers=wallet.internal
+    )
+    assert [f["field"] for f in (await missing.json())["error"]["details"]["fields"]] == ["referenceId"]

@@ -9,16 +9,15 @@ from uuid import UUID
 
 import structlog
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
 from billing_webhook.application import queries
 from billing_webhook.domain.commands import OpenCheckout
 from billing_webhook.domain.credit_pack import PackTerms
 from billing_webhook.domain.errors import BillingError
 from billing_webhook.http.keys import BILLING, BILLING_SETTINGS, LEMONSQUEEZY
-from lf_contracts.errors import BILLING_SESSION_FAILED, VALIDATION_ERROR, ApiError
-from lf_web import PG_POOL, event_metadata, ok, parse_body
+from lf_contracts.errors import BILLING_SESSION_FAILED, ApiError
+from lf_web import PG_POOL, RequestBody, event_metadata, ok, parse_body, path_matching
 
 routes = web.RouteTableDef()
 ACTOR = "internal"
@@ -27,17 +26,13 @@ VARIANT_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 log = structlog.get_logger(__name__)
 
 
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
-
-
-class CheckoutRequest(Body):
+class CheckoutRequest(RequestBody):
     lenser_id: UUID
     variant_id: str = Field(min_length=1, max_length=64)
     email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
 
 
-class PackRequest(Body):
+class PackRequest(RequestBody):
     product_id: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=200)
     price_cents: int = Field(ge=0, le=10**12, strict=True)
@@ -78,10 +73,7 @@ async def list_credit_packs(request: web.Request) -> web.Response:
 
 @routes.put("/internal/credit-packs/{variant_id}")
 async def put_credit_pack(request: web.Request) -> web.Response:
-    variant_id = request.match_info["variant_id"]
-    if not VARIANT_ID.fullmatch(variant_id):
-        field = {"field": "variant_id", "message": "1 to 64 of A-Z a-z 0-9 . _ -"}
-        raise ApiError(VALIDATION_ERROR, details={"fields": [field]})
+    variant_id = path_matching(request, "variant_id", VARIANT_ID, "1 to 64 of A-Z a-z 0-9 . _ -")
     body = await parse_body(request, PackRequest)
     terms = PackTerms(**body.model_dump())
     changed = await request.app[BILLING].packs.put(variant_id, terms, metadata=event_metadata(request, ACTOR))

@@ -1,15 +1,12 @@
-"""The wallet's refusals, as codes of the catalogue."""
+"""The wallet's refusals, as codes of the catalogue (answered by ``lf_web``'s error middleware)."""
 
 from __future__ import annotations
 
-from aiohttp import web
-from aiohttp.typedefs import Handler
-
 from lf_contracts import errors as codes
-from lf_contracts.errors import ApiError
+from lf_web import Refusals
 from wallet_api.domain import errors
 
-CODES: dict[type[errors.WalletError], codes.ErrorCode] = {
+CODES: Refusals = {
     errors.InvalidAmount: codes.WALLET_INVALID_AMOUNT,
     errors.AccountFrozen: codes.WALLET_ACCOUNT_FROZEN,
     errors.InsufficientBalance: codes.WALLET_INSUFFICIENT_BALANCE,
@@ -20,11 +17,3 @@ CODES: dict[type[errors.WalletError], codes.ErrorCode] = {
     errors.ReservationAlreadyCaptured: codes.WALLET_RESERVATION_CLOSED,
     errors.IdempotencyConflict: codes.WALLET_IDEMPOTENCY_CONFLICT,
 }
-
-
-@web.middleware
-async def wallet_errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except errors.WalletError as refusal:
-        raise ApiError(CODES[type(refusal)], str(refusal) or None) from None

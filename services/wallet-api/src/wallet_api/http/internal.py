@@ -7,11 +7,10 @@ from uuid import UUID
 
 import asyncpg
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
-from pydantic.alias_generators import to_camel
+from pydantic import Field, StrictInt
 
-from lf_contracts.errors import VALIDATION_ERROR, WALLET_RESERVATION_FAILED, ApiError
-from lf_web import PG_POOL, event_metadata, ok, parse_body
+from lf_contracts.errors import WALLET_RESERVATION_FAILED, ApiError
+from lf_web import PG_POOL, RequestBody, event_metadata, ok, parse_body, path_uuid
 from wallet_api.application import queries
 from wallet_api.application.queries import Reservation
 from wallet_api.domain.commands import Capture, Grant, Release, Reserve, SetFrozen, SetLimits
@@ -23,28 +22,24 @@ DATABASE_UNREACHABLE = (OSError, TimeoutError, asyncpg.PostgresConnectionError, 
 MAX_TTL_SECONDS = 24 * 3600
 
 
-class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
-
-
-class ReserveRequest(Body):
+class ReserveRequest(RequestBody):
     lenser_id: UUID
     amount: StrictInt  # range checked by the wallet, answered as wallet.invalid_amount
     reference_id: str = Field(min_length=1, max_length=200)
     ttl_seconds: int | None = Field(default=None, ge=1, le=MAX_TTL_SECONDS)
 
 
-class CaptureRequest(Body):
+class CaptureRequest(RequestBody):
     amount: StrictInt
 
 
-class GrantRequest(Body):
+class GrantRequest(RequestBody):
     amount: StrictInt
     reason: str = Field(min_length=1, max_length=500)
     idempotency_key: str = Field(min_length=1, max_length=200)
 
 
-class LimitsRequest(Body):
+class LimitsRequest(RequestBody):
     daily: StrictInt | None = None
     monthly: StrictInt | None = None
 
@@ -60,15 +55,6 @@ def reservation_view(reservation: Reservation) -> dict:
         "captured": reservation.captured,
         "overrun": reservation.overrun,
     }
-
-
-def path_uuid(request: web.Request, name: str) -> UUID:
-    try:
-        return UUID(request.match_info[name])
-    except ValueError:
-        raise ApiError(
-            VALIDATION_ERROR, details={"fields": [{"field": name, "message": "not a UUID"}]}
-        ) from None
 
 
 @routes.post("/internal/reservations")

@@ -5,7 +5,17 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from lf_web import PG_POOL, REQUEST_ID, enforce, ok, page_meta, parse_body, parse_query, require_user
+from lf_web import (
+    PG_POOL,
+    REQUEST_ID,
+    RequestBody,
+    enforce,
+    ok,
+    page_meta,
+    parse_body,
+    parse_query,
+    require_user,
+)
 from wallet_api.application import queries
 from wallet_api.http.keys import BILLING, RATE_LIMITER
 
@@ -23,9 +33,8 @@ class Page(BaseModel):
     offset: int = Field(default=0, ge=0)
 
 
-class CheckoutRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    variant_id: str = Field(alias="variantId", min_length=1, max_length=64)
+class CheckoutRequest(RequestBody):
+    variant_id: str = Field(min_length=1, max_length=64)
     email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
 
 

@@ -121,6 +121,7 @@ async def record(conn: asyncpg.Connection, events: list[RecordedEvent]) -> None:
 
 PROJECTION = Projection(
     name="ledger",
+    followed=True,  # by its own runner (app.py); a rebuild hands it its checkpoint
     tables=("ledger_postings", "transactions"),
     batch=record,
     batch_types=(
