@@ -222,9 +222,14 @@ def render(r: dict[str, Any]) -> str:
             + (
                 f" nginx opened about {tw / max(gw.ok, 1):.2f} upstream connections per delivery ({tw:,} closed"
                 " connections to billing-webhook's port in TIME_WAIT afterwards, for"
-                f" {gw.ok:,} deliveries): `proxy_pass http://$lf_upstream` with no `upstream` block and"
-                f" `keepalive` ({where_file('infra/gateway/nginx.conf.template', 'location /webhook/')}) gives"
-                " nginx no pool of upstream connections to reuse."
+                f" {gw.ok:,} deliveries)"
+                + (
+                    ": it reuses the pool of its `upstream` group's `keepalive`"
+                    f" ({where_file('infra/gateway/nginx.conf.template', 'upstream billing_webhook')})."
+                    if tw < gw.ok / 2
+                    else ": it does not reuse connections (check the `upstream` group's `keepalive` in"
+                    f" {where_file('infra/gateway/nginx.conf.template', 'upstream billing_webhook')})."
+                )
                 if tw is not None
                 else ""
             )
