@@ -51,7 +51,7 @@ SERVICE = Service(
     settings=Settings,
     create_app=_app,
     projections=(INLINE, FOLLOWED),
-    verifiable=Verifiable(aggregates=(), inline=(INLINE,), followed=(FOLLOWED,)),
+    verifiable=Verifiable(aggregates=(), projections=(INLINE, FOLLOWED)),
     commands=(GREET,),
 )
 
@@ -106,8 +106,3 @@ def test_a_service_adds_its_own_command(capsys) -> None:
         service_main(SERVICE, ["greet", "nobody"])
     assert exited.value.code == 2
     assert "nobody to greet" in capsys.readouterr().err
-
-
-def test_verify_cannot_list_a_followed_projection_as_inline() -> None:
-    with pytest.raises(ValueError, match="ledger"):
-        Service(**{**SERVICE.__dict__, "verifiable": Verifiable(aggregates=(), inline=(INLINE, FOLLOWED))})

@@ -42,12 +42,11 @@ _LOST = (asyncpg.PostgresConnectionError, asyncpg.exceptions.OperatorInterventio
 @dataclass(frozen=True)
 class Verifiable:
     """What one service keeps: its aggregates, each by its stream prefix, and its read models,
-    written with the events (``inline``) or by their own runner (``followed``, checkpointed under
-    the projection's name)."""
+    each compared as what it declares itself: written with the events, or by its own runner
+    (``Projection(followed=True)``, compared at that runner's checkpoint)."""
 
     aggregates: tuple[AggregateRepository[Any], ...]
-    inline: tuple[Projection, ...] = ()
-    followed: tuple[Projection, ...] = ()
+    projections: tuple[Projection, ...] = ()
 
 
 async def verify(
@@ -58,12 +57,8 @@ async def verify(
     scratch = await connect(dsn, schema, role=role)
     try:
         findings = [await verify_streams(conn, kept.aggregates, limit=limit)]
-        for projection in kept.inline:
+        for projection in kept.projections:
             findings.append(await verify_projection(conn, scratch, schema, projection, limit=limit))
-        for projection in kept.followed:
-            findings.append(
-                await verify_projection(conn, scratch, schema, projection, followed=True, limit=limit)
-            )
         return findings
     finally:
         await scratch.close()
@@ -94,7 +89,6 @@ async def verify_projection(
     schema: str,
     projection: Projection,
     *,
-    followed: bool = False,
     limit: int = 100,
 ) -> Findings:
     """Compare ``projection``'s live tables with a replay; ``scratch`` holds the replay's tables."""
@@ -107,8 +101,8 @@ async def verify_projection(
         tables_before = await _identities(conn, schema, projection.tables)
         await _create_scratch_tables(scratch, schema, projection.tables)
         try:
-            if followed:
-                at = await _checkpoint(conn, projection.name)
+            if projection.follower_name is not None:
+                at = await _checkpoint(conn, projection.follower_name)
                 replayed = await _replay_up_to(conn, scratch, projection, at)
                 where = f"at its checkpoint ({at.transaction_id}, {at.position})"
             else:

@@ -58,15 +58,6 @@ class Service:
     """After migrating, before serving (billing seeds its dev catalogue if asked to)."""
     commands: Sequence[Command] = field(default=())
 
-    def __post_init__(self) -> None:
-        # `verify` replays a followed projection up to its runner's checkpoint and an inline one
-        # up to now: a projection listed as the other kind would report differences that are not.
-        misfiled = [p.name for p in self.verifiable.inline if p.followed] + [
-            p.name for p in self.verifiable.followed if not p.followed
-        ]
-        if misfiled:
-            raise ValueError(f"{self.name}: verify lists {', '.join(misfiled)} as the other kind")
-
     @property
     def projections_by_name(self) -> dict[str, Projection]:
         return {projection.name: projection for projection in self.projections}

@@ -9,5 +9,5 @@ VERIFIABLE = Verifiable(
     aggregates=tuple(
         module.REPOSITORY for module in (catalogue, checkouts, deliveries, orders, subscriptions)
     ),
-    inline=INLINE,
+    projections=INLINE,
 )

@@ -7,4 +7,4 @@ from lf_projections.verify import Verifiable
 from wallet_api.application.use_cases import REPOSITORY
 from wallet_api.projections import INLINE, LEDGER
 
-VERIFIABLE = Verifiable(aggregates=(REPOSITORY,), inline=INLINE, followed=(LEDGER,))
+VERIFIABLE = Verifiable(aggregates=(REPOSITORY,), projections=(*INLINE, LEDGER))
