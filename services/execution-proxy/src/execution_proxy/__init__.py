@@ -1,0 +1,1 @@
+"""execution-proxy: AI execution against providers, on credits or the caller's own key."""
