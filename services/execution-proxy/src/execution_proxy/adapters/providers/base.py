@@ -33,7 +33,12 @@ class ChatRequest:
 @dataclass(frozen=True, slots=True)
 class ProviderUsage:
     """Usage as the provider stated it. ``output_tokens`` is set only once the provider states the
-    final count (Anthropic's ``message_start`` says 1 and means nothing by it)."""
+    final count (Anthropic's ``message_start`` says 1 and means nothing by it).
+
+    ``input_tokens`` are the input tokens billed at the plain input price: cache reads and cache
+    writes are counted apart (Anthropic reports them apart already; OpenAI's ``cached_tokens`` and
+    Gemini's ``cachedContentTokenCount`` are a part of their prompt count and are moved out of it).
+    """
 
     input_tokens: int | None = None
     output_tokens: int | None = None
