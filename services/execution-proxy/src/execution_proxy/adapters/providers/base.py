@@ -10,15 +10,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Protocol
 
-Role = Literal["system", "user", "assistant"]
+from execution_proxy.domain.messages import ChatMessage, Role
 
-
-@dataclass(frozen=True, slots=True)
-class ChatMessage:
-    role: Role
-    content: str
+__all__ = ["ChatMessage", "Role"]  # a sanitized prompt is the domain's; adapters only send it
 
 
 @dataclass(frozen=True, slots=True)
