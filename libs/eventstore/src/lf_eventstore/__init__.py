@@ -1,6 +1,6 @@
 """The append-only event store of one service schema (DESIGN §3)."""
 
-from lf_eventstore.aggregate import Aggregate, DomainEvent
+from lf_eventstore.aggregate import Aggregate, DomainEvent, by_name
 from lf_eventstore.commands import CommandRunner, utc_now
 from lf_eventstore.reader import (
     START,
@@ -47,6 +47,7 @@ __all__ = [
     "UseCases",
     "Wakeup",
     "append",
+    "by_name",
     "checkpoint_of",
     "load_stream",
     "read_after",

@@ -26,6 +26,11 @@ class DomainEvent(BaseModel):
         return cls.__name__
 
 
+def by_name(*classes: type[DomainEvent]) -> dict[str, type[DomainEvent]]:
+    """An aggregate's ``event_types``: its event classes under the names they are stored by."""
+    return {cls.type_name(): cls for cls in classes}
+
+
 class Aggregate(ABC):
     event_types: ClassVar[dict[str, type[DomainEvent]]]
 

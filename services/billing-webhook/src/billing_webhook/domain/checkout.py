@@ -12,9 +12,8 @@ from billing_webhook.domain.events import (
     CheckoutSessionCompleted,
     CheckoutSessionCreated,
     CheckoutSessionExpired,
-    by_name,
 )
-from lf_eventstore import Aggregate
+from lf_eventstore import Aggregate, by_name
 
 
 class CheckoutSession(Aggregate):

@@ -8,8 +8,8 @@ from datetime import datetime
 from typing import Any, Self
 
 from billing_webhook.domain import errors
-from billing_webhook.domain.events import CreditPackChanged, CreditPackDefined, by_name
-from lf_eventstore import Aggregate
+from billing_webhook.domain.events import CreditPackChanged, CreditPackDefined
+from lf_eventstore import Aggregate, by_name
 
 
 @dataclass(frozen=True, slots=True)

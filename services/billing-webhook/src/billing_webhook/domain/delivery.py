@@ -14,10 +14,9 @@ from billing_webhook.domain.events import (
     DeliveryProcessed,
     DeliveryReceived,
     DeliveryReplayRequested,
-    by_name,
 )
 from billing_webhook.domain.outcome import Outcome
-from lf_eventstore import Aggregate
+from lf_eventstore import Aggregate, by_name
 
 
 class Delivery(Aggregate):

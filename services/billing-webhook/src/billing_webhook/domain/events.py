@@ -198,7 +198,3 @@ class CreditPackDefined(CreditPackState):
 
 class CreditPackChanged(CreditPackState):
     pass
-
-
-def by_name(*classes: type[DomainEvent]) -> dict[str, type[DomainEvent]]:
-    return {cls.__name__: cls for cls in classes}

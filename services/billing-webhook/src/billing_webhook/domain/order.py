@@ -16,9 +16,9 @@ from uuid import UUID
 
 from billing_webhook.domain import errors
 from billing_webhook.domain.commands import PayOrder, RefundOrder
-from billing_webhook.domain.events import OrderPaid, OrderRefunded, RefundAwaitingPayment, by_name
+from billing_webhook.domain.events import OrderPaid, OrderRefunded, RefundAwaitingPayment
 from billing_webhook.domain.outcome import Outcome
-from lf_eventstore import Aggregate
+from lf_eventstore import Aggregate, by_name
 
 
 def credits_to_take_back(credits: int, refunded_amount_cents: int, total_cents: int) -> int:

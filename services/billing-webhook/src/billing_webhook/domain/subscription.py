@@ -22,11 +22,10 @@ from billing_webhook.domain.events import (
     SubscriptionChanged,
     SubscriptionInvoicePaid,
     SubscriptionInvoiceRefunded,
-    by_name,
 )
 from billing_webhook.domain.order import credits_to_take_back
 from billing_webhook.domain.outcome import Outcome
-from lf_eventstore import Aggregate
+from lf_eventstore import Aggregate, by_name
 
 
 @dataclass(frozen=True, slots=True)
