@@ -66,8 +66,9 @@ Refusals = Mapping[type[Exception], ErrorCode]
 
 def domain_errors_middleware(codes: Refusals) -> Middleware:
     """Answer a refusal raised below a route with the code of its class (or of the nearest base
-    class that has one) in ``codes``, and its message. Any other exception passes on: to the error
-    middleware around this one, which answers a bug as ``internal_error``."""
+    class that has one) in ``codes``, its message and its ``details`` if it has them. Any other
+    exception passes on: to the error middleware around this one, which answers a bug as
+    ``internal_error``."""
     refusals = tuple(codes)
 
     @web.middleware
@@ -76,6 +77,7 @@ def domain_errors_middleware(codes: Refusals) -> Middleware:
             return await handler(request)
         except refusals as refused:
             code = next(codes[cls] for cls in type(refused).__mro__ if cls in codes)
-            raise ApiError(code, str(refused) or None) from None
+            # A refusal may say which parts of the request were wrong (its ``details``).
+            raise ApiError(code, str(refused) or None, details=getattr(refused, "details", None)) from None
 
     return domain_errors

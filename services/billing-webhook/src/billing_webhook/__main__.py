@@ -12,8 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import AsyncIterator, Awaitable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable
 from pathlib import Path
 
 import aiohttp
@@ -26,8 +25,7 @@ from billing_webhook.application.billing import Billing
 from billing_webhook.projections import ALL
 from billing_webhook.settings import BillingSettings
 from billing_webhook.verification import VERIFIABLE
-from lf_pg import create_pool
-from lf_service import Command, Service, service_main
+from lf_service import Command, Service, service_main, service_pool
 
 DEFAULT_WEBHOOK_URL = "http://127.0.0.1:8786/webhook/lemonsqueezy"
 SESSION_PLACEHOLDER = "REPLACE-WITH-SESSION-ID"
@@ -36,19 +34,10 @@ SESSION_PLACEHOLDER = "REPLACE-WITH-SESSION-ID"
 async def _seed(settings: BillingSettings) -> None:
     if not settings.seed_credit_packs:
         return
-    async with _pool(settings) as pool:
+    async with service_pool(settings, SCHEMA) as pool:
         defined = await Billing.create(pool).packs.seed()
     if defined:
         print(f"{SERVICE}: seeded credit packs {', '.join(defined)}")
-
-
-@asynccontextmanager
-async def _pool(settings: BillingSettings) -> AsyncIterator[asyncpg.Pool]:
-    pool = await create_pool(settings.database_url, SCHEMA, role=settings.db_role, min_size=1, max_size=2)
-    try:
-        yield pool
-    finally:
-        await pool.close()
 
 
 async def _resolve(pool: asyncpg.Pool, prefix: str) -> str | None:
@@ -61,7 +50,7 @@ async def _resolve(pool: asyncpg.Pool, prefix: str) -> str | None:
 
 
 async def _list(settings: BillingSettings, limit: int, failed_only: bool) -> int:
-    async with _pool(settings) as pool, pool.acquire() as conn:
+    async with service_pool(settings, SCHEMA) as pool, pool.acquire() as conn:
         rows = await queries.deliveries(conn, limit=limit, failed_only=failed_only)
     print(f"{'ID':<16}  {'RECEIVED':<25}  {'EVENT':<30}  {'STATUS':<9}  {'TRIES':>5}  RESULT")
     for r in rows:
@@ -74,7 +63,7 @@ async def _list(settings: BillingSettings, limit: int, failed_only: bool) -> int
 
 
 async def _show(settings: BillingSettings, prefix: str) -> int:
-    async with _pool(settings) as pool:
+    async with service_pool(settings, SCHEMA) as pool:
         if (key := await _resolve(pool, prefix)) is None:
             return 1
         async with pool.acquire() as conn:
@@ -84,7 +73,7 @@ async def _show(settings: BillingSettings, prefix: str) -> int:
 
 
 async def _replay(settings: BillingSettings, prefix: str) -> int:
-    async with _pool(settings) as pool:
+    async with service_pool(settings, SCHEMA) as pool:
         if (key := await _resolve(pool, prefix)) is None:
             return 1
         requested = await Billing.create(pool).deliveries.replay(key, metadata={"actor": "cli:replay"})

@@ -12,8 +12,9 @@ class ExecutionError(Exception):
 
 class InvalidMessages(ExecutionError):
     def __init__(self, problems: list[dict[str, Any]]) -> None:
-        super().__init__("; ".join(f"{p['field']}: {p['message']}" for p in problems))
+        super().__init__("Messages array failed sanitization")
         self.problems = problems
+        self.details = {"fields": problems}
 
 
 class ModelNotFound(ExecutionError):

@@ -1,0 +1,82 @@
+"""The composition root: settings in, a wired aiohttp application out. Tests use it as it is."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from functools import partial
+
+import aiohttp
+from aiohttp import web
+
+import lf_eventstore
+import lf_messaging
+import lf_projections
+import lf_web
+from execution_proxy.adapters.providers import build_providers
+from execution_proxy.adapters.wallet import WalletClient
+from execution_proxy.application.catalogue import CatalogueAdmin
+from execution_proxy.application.executions import Executions
+from execution_proxy.http import execute, internal
+from execution_proxy.http.errors import CODES
+from execution_proxy.http.keys import CATALOGUE, EXECUTIONS, RATE_LIMITER
+from execution_proxy.integration_events import RELAYED_TYPES, to_message
+from execution_proxy.settings import ExecutionSettings
+from lf_contracts import openapi_spec
+from lf_messaging import BackgroundWork, Relay
+from lf_pg import MigrationSet
+from lf_service import BROKER, use_background_work, use_broker
+from lf_web import PG_POOL, RateLimiter
+
+SERVICE = "execution-proxy"
+SCHEMA = "execution"
+MIGRATIONS: list[MigrationSet] = [
+    lf_eventstore.MIGRATIONS,
+    lf_projections.MIGRATIONS,
+    lf_messaging.MIGRATIONS,
+    lf_web.MIGRATIONS,
+    MigrationSet("execution", "execution_proxy"),
+]
+OPENAPI = openapi_spec(SERVICE)
+
+
+def create_app(settings: ExecutionSettings, *, background: bool = True) -> web.Application:
+    """``background=False`` leaves out the relay and the periodic jobs (benchmarks, some tests)."""
+    app = lf_web.create_app(settings, service=SERVICE, schema=SCHEMA, openapi_path=OPENAPI, refusals=CODES)
+    app.add_routes(execute.routes)
+    app.add_routes(internal.routes)
+    app.cleanup_ctx.append(partial(_use_cases, settings=settings))
+    # Connects in the background: executions are recorded while RabbitMQ is away, relayed later.
+    app.cleanup_ctx.append(use_broker(settings.amqp_url))
+    if background:
+        app.cleanup_ctx.append(use_background_work(settings, SCHEMA, _background))
+    return app
+
+
+async def _use_cases(app: web.Application, *, settings: ExecutionSettings) -> AsyncIterator[None]:
+    pool = app[PG_POOL]
+    catalogue = CatalogueAdmin(pool, credits_per_usd=settings.credits_per_usd)
+    app[CATALOGUE] = catalogue
+    app[RATE_LIMITER] = RateLimiter(pool)
+    # One connection pool for every provider and the wallet: keep-alive saves a handshake per call.
+    async with aiohttp.ClientSession() as http:
+        app[EXECUTIONS] = Executions(
+            pool,
+            catalogue=catalogue,
+            providers=build_providers(settings, http),
+            wallet=WalletClient(
+                http,
+                settings.wallet_api_url,
+                settings.platform_api_key or "",
+                settings.wallet_timeout_seconds,
+            ),
+            keys=None,
+            credits_per_usd=settings.credits_per_usd,
+            reservation_ttl_seconds=settings.reservation_ttl_seconds,
+        )
+        yield
+
+
+def _background(app: web.Application, work: BackgroundWork) -> None:
+    work.follow(Relay(app[BROKER], to_message=to_message, types=RELAYED_TYPES))
+    work.every(3600, app[RATE_LIMITER].prune)  # expired rate-limit keys are bookkeeping
+    work.every(3600, app[EXECUTIONS].prune_outputs)

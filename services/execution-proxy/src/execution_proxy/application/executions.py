@@ -1,0 +1,492 @@
+"""An execution, from a sanitized order to a recorded outcome.
+
+    prepare   model and price from the catalogue, the most the request can cost reserved in the
+              payer's wallet (or the caller's own key resolved), the provider chosen
+    complete  the provider's whole answer (``ChatStream`` does the same as it arrives)
+    record    started and outcome appended in one transaction, with the read model: the charge is
+              durable before anyone is answered; the relay then tells the wallet to capture it
+              (``execution_settled``) or to release it (``execution_failed``)
+
+Nothing here holds a transaction open while it waits on the wallet or a provider: the only
+transaction is the final append. A crash before it leaves the wallet's reservation alone, which
+expires and is released; a crash after it is finished by the relay.
+
+An order with a ``reference_id`` (internal callers) is idempotent: its execution id is derived from
+the reference, the wallet keeps one reservation per reference, and a retry of an ended execution is
+answered from the record without calling the provider again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+from uuid import UUID, uuid4, uuid5
+
+import asyncpg
+import structlog
+
+from execution_proxy.adapters.providers import Providers
+from execution_proxy.adapters.providers.base import (
+    ChatProvider,
+    ChatRequest,
+    ProviderError,
+    ProviderUsage,
+    TextDelta,
+    UsageReport,
+)
+from execution_proxy.adapters.wallet import Reservation, WalletClient
+from execution_proxy.application.catalogue import CatalogueAdmin
+from execution_proxy.domain import errors, tokens
+from execution_proxy.domain.catalogue import Model
+from execution_proxy.domain.events import ExecutionStarted
+from execution_proxy.domain.execution import CHARGED, Execution, Funding, charge
+from execution_proxy.domain.messages import ChatMessage
+from execution_proxy.domain.pricing import Metered, Quote
+from execution_proxy.domain.usage import Stated, UsageSource, settle_usage
+from execution_proxy.metrics import PROVIDER_ERRORS, PROVIDER_LATENCY, count_recorded
+from execution_proxy.projections import INLINE
+from lf_contracts.errors import EXECUTE_PROVIDER_FAILED, ApiError
+from lf_eventstore import AggregateRepository, CommandRunner, UseCases
+
+REPOSITORY = AggregateRepository(Execution, "execution")
+REFERENCE_NAMESPACE = UUID("6f0f1a52-7d0e-4c55-9a53-5b0e3f1c2a10")
+PROVIDER_FAILED = EXECUTE_PROVIDER_FAILED.code
+OUTPUT_RETENTION = timedelta(days=1)
+
+log = structlog.get_logger(__name__)
+
+
+class KeyResolver(Protocol):
+    """The caller's stored keys (``application/keys.py``)."""
+
+    async def resolve(self, lenser_id: UUID, key_id: UUID) -> tuple[str, str]:
+        """(provider, secret) of ``key_id`` if ``lenser_id`` owns it and it is active, else
+        ``KeyResolutionFailed``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChatOrder:
+    funding: Funding
+    provider: str
+    model: str
+    messages: tuple[ChatMessage, ...]
+    lenser_id: UUID | None = None
+    payer_id: UUID | None = None
+    """The wallet charged: the lenser's (platform_credit) or the sponsor's (sponsored)."""
+    max_tokens: int | None = None
+    temperature: float | None = None
+    key_id: UUID | None = None
+    reference_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatOutcome:
+    execution_id: UUID
+    content: str
+    provider: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    usage_source: str
+    credits_charged: int
+    balance_after: int | None
+    replayed: bool = False
+    """Answered from the record of an earlier attempt with the same reference id."""
+
+
+@dataclass(slots=True)
+class Prepared:
+    """An order ready for its provider: everything decided, the money (if any) reserved."""
+
+    execution_id: UUID
+    order: ChatOrder
+    model: Model
+    request: ChatRequest
+    provider: ChatProvider
+    api_key: str | None
+    quote: Quote | None
+    reservation: Reservation | None
+    counted_input: int
+    request_id: str
+    metadata: dict[str, Any]
+    streamed: bool = False
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    started: float = field(default_factory=time.perf_counter)
+
+
+class Executions(UseCases):
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        catalogue: CatalogueAdmin,
+        providers: Providers,
+        wallet: WalletClient,
+        keys: KeyResolver | None,
+        credits_per_usd: int,
+        reservation_ttl_seconds: int,
+    ) -> None:
+        super().__init__(CommandRunner(pool, INLINE, recorded=count_recorded))
+        self.pool = pool
+        self.catalogue = catalogue
+        self.providers = providers
+        self.wallet = wallet
+        self.keys = keys
+        self.credits_per_usd = credits_per_usd
+        self.reservation_ttl_seconds = reservation_ttl_seconds
+
+    # --- before the provider -----------------------------------------------------------------
+
+    def execution_id(self, order: ChatOrder) -> UUID:
+        if order.reference_id is None:
+            return uuid4()
+        owner = order.payer_id or order.lenser_id or "service"
+        return uuid5(REFERENCE_NAMESPACE, f"{order.funding}:{owner}:{order.reference_id}")
+
+    async def prepare(
+        self, order: ChatOrder, *, request_id: str, metadata: dict[str, Any]
+    ) -> Prepared | ChatOutcome:
+        """The order ready to run, or (a retried reference) the outcome it already had."""
+        execution_id = self.execution_id(order)
+        if order.reference_id is not None and (earlier := await self.recorded(execution_id)) is not None:
+            return earlier
+        catalogue = await self.catalogue.current()
+        model = catalogue.model(order.model, order.provider)
+        if model.unit_type != "tokens":
+            raise errors.ModelNotFound(order.model)  # an image model is executed by /execute/image
+        provider, api_key = await self._provider_and_key(order)
+        max_tokens = min(order.max_tokens or model.max_output_tokens, model.max_output_tokens)
+        counted_input = tokens.count_prompt(message.content for message in order.messages)
+        quote, reservation = None, None
+        if order.funding in CHARGED:
+            quote = catalogue.quote(model.key, self.clock(), self.credits_per_usd)
+            most = quote.most(counted_input, max_tokens)
+            assert order.payer_id is not None, "a charged order names its payer"
+            reservation = await self.wallet.reserve(
+                order.payer_id,
+                most,
+                reference_id=str(execution_id),
+                ttl_seconds=self.reservation_ttl_seconds,
+                request_id=request_id,
+            )
+        request = ChatRequest(model.provider_model, order.messages, max_tokens, order.temperature)
+        return Prepared(
+            execution_id,
+            order,
+            model,
+            request,
+            provider,
+            api_key,
+            quote,
+            reservation,
+            counted_input,
+            request_id,
+            metadata,
+        )
+
+    async def _provider_and_key(self, order: ChatOrder) -> tuple[ChatProvider, str | None]:
+        provider = self.providers.chat.get(order.provider)
+        if provider is None:
+            raise errors.ModelNotFound(order.model)
+        if order.funding == "user_byok_cloud":
+            if self.keys is None or order.key_id is None or order.lenser_id is None:
+                raise errors.KeyResolutionFailed()
+            key_provider, secret = await self.keys.resolve(order.lenser_id, order.key_id)
+            if key_provider != order.provider:
+                raise errors.ProviderMismatch(order.provider, key_provider)
+            return provider, secret
+        if not self.providers.has_platform_key(order.provider):
+            raise errors.UnsupportedProvider(order.provider)
+        return provider, self.providers.platform_key(order.provider)
+
+    # --- the provider ------------------------------------------------------------------------
+
+    async def complete(self, prepared: Prepared) -> ChatOutcome:
+        sent = time.perf_counter()
+        try:
+            completion = await prepared.provider.complete(prepared.request, prepared.api_key)
+        except ProviderError as failure:
+            _observe_failure(prepared, failure, sent)
+            await self.record_failure(prepared, PROVIDER_FAILED, str(failure))
+            raise ApiError(EXECUTE_PROVIDER_FAILED, str(failure)) from None
+        PROVIDER_LATENCY.labels(prepared.model.provider, "ok").observe(time.perf_counter() - sent)
+        return await self.record_success(
+            prepared,
+            completion.content,
+            completion.usage,
+            counted_output=tokens.count_text(completion.content),
+            client_disconnected=False,
+        )
+
+    def stream(self, prepared: Prepared) -> ChatStream:
+        return ChatStream(self, prepared)
+
+    # --- the record --------------------------------------------------------------------------
+
+    async def record_success(
+        self,
+        prepared: Prepared,
+        content: str,
+        stated: ProviderUsage | None,
+        *,
+        counted_output: int,
+        client_disconnected: bool,
+    ) -> ChatOutcome:
+        used, source = settle_usage(
+            _stated(stated), counted_input=prepared.counted_input, counted_output=counted_output
+        )
+        reserved = prepared.reservation.amount if prepared.reservation else 0
+        charged = charge(prepared.quote, used, reserved=reserved)
+        latency_ms = int((time.perf_counter() - prepared.started) * 1000)
+
+        async def decide(conn: asyncpg.Connection, execution: Execution) -> ChatOutcome | None:
+            if execution.ended:
+                return None  # another attempt with the same reference recorded it first
+            execution.succeed(
+                _started(prepared),
+                used,
+                source,
+                charged,
+                latency_ms=latency_ms,
+                client_disconnected=client_disconnected,
+                at=self.clock(),
+            )
+            if prepared.order.reference_id is not None:
+                await _keep_output(conn, prepared.execution_id, content)
+            return _outcome(prepared, content, used, source, charged.credits)
+
+        outcome = await self.commands.run(
+            REPOSITORY, prepared.execution_id, decide, metadata=prepared.metadata
+        )
+        if outcome is None:
+            earlier = await self.recorded(prepared.execution_id)
+            assert earlier is not None
+            return earlier
+        return outcome
+
+    async def record_failure(self, prepared: Prepared, code: str, reason: str) -> None:
+        async def decide(conn: asyncpg.Connection, execution: Execution) -> None:
+            if not execution.ended:
+                execution.fail(_started(prepared), code=code, reason=reason, at=self.clock())
+
+        await self.commands.run(REPOSITORY, prepared.execution_id, decide, metadata=prepared.metadata)
+
+    async def prune_outputs(self) -> int:
+        """Forget answers kept for retries once a day old; returns how many went."""
+        status = await self.pool.execute(
+            "DELETE FROM execution_outputs WHERE recorded_at < now() - $1::interval", OUTPUT_RETENTION
+        )
+        return int(status.split()[-1])
+
+    async def recorded(self, execution_id: UUID) -> ChatOutcome | None:
+        """An ended execution as its caller was answered (without content once that was pruned)."""
+        row = await self.pool.fetchrow(
+            "SELECT e.*, o.output FROM executions e LEFT JOIN execution_outputs o USING (execution_id)"
+            " WHERE execution_id = $1",
+            execution_id,
+        )
+        if row is None:
+            return None
+        if row["status"] == "failed":
+            raise ApiError(EXECUTE_PROVIDER_FAILED, "an earlier attempt with this reference failed")
+        output = row["output"]
+        return ChatOutcome(
+            execution_id=execution_id,
+            content=output["content"] if output else "",
+            provider=row["provider"],
+            model=row["model"],
+            input_tokens=row["input_tokens"] + row["cache_read_tokens"] + row["cache_write_tokens"],
+            output_tokens=row["output_tokens"],
+            usage_source=row["usage_source"],
+            credits_charged=row["credits_charged"],
+            balance_after=None,
+            replayed=True,
+        )
+
+
+class ChatStream:
+    """A provider's stream as it reaches the client, settled however it ends.
+
+    Iterate it for the text; then ``finish`` (always: ``async with`` does it) records the outcome.
+    A client that went away (``client_gone``) stops the provider's stream, and what was produced is
+    charged: the input plus the output so far, the provider's count where it stated one, else ours.
+    A reservation is kept alive while the stream runs longer than half its time to live.
+    """
+
+    def __init__(self, executions: Executions, prepared: Prepared) -> None:
+        self.executions, self.prepared = executions, prepared
+        self.pieces: list[str] = []
+        self.stated: ProviderUsage | None = None
+        self.failure: ProviderError | None = None
+        self.disconnected = False
+        self.outcome: ChatOutcome | None = None
+        self._source: AsyncIterator[Any] | None = None
+        self._keepalive: asyncio.Task[None] | None = None
+        self._finished = False
+        prepared.streamed = True
+
+    async def __aenter__(self) -> ChatStream:
+        if self.prepared.reservation is not None:
+            self._keepalive = asyncio.create_task(self._keep_reservation_alive())
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        # Shielded: a cancelled handler (server shutting down) still records what was produced.
+        await asyncio.shield(self.finish())
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        prepared = self.prepared
+        sent = time.perf_counter()
+        self._source = prepared.provider.stream(prepared.request, prepared.api_key).__aiter__()
+        try:
+            async for item in self._source:
+                if isinstance(item, TextDelta):
+                    if item.text:
+                        self.pieces.append(item.text)
+                        yield item.text
+                elif isinstance(item, UsageReport):
+                    self.stated = item.usage
+        except ProviderError as failure:
+            self.failure = failure
+            _observe_failure(prepared, failure, sent)
+            return
+        PROVIDER_LATENCY.labels(prepared.model.provider, "ok").observe(time.perf_counter() - sent)
+
+    async def client_gone(self) -> None:
+        """The client went away: stop the provider (closing its connection) and charge what it made."""
+        self.disconnected = True
+        await self._close_source()
+
+    async def finish(self) -> ChatOutcome | None:
+        """Record the outcome, once; ``None`` when the stream ended before producing anything
+        (recorded as a failure: nothing is charged, the reservation is released)."""
+        if self._finished:
+            return self.outcome
+        self._finished = True
+        await self._close_source()
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keepalive
+        if not self.pieces and (self.failure is not None or self.disconnected):
+            reason = str(self.failure) if self.failure else "the client went away before the first token"
+            code = PROVIDER_FAILED if self.failure else "client_disconnected"
+            await self.executions.record_failure(self.prepared, code, reason)
+            return None
+        cut_short = self.failure is not None or self.disconnected
+        self.outcome = await self.executions.record_success(
+            self.prepared,
+            "".join(self.pieces),
+            # A stream cut short has no final output count: what reached us is counted.
+            _input_only(self.stated) if cut_short else self.stated,
+            counted_output=tokens.count_streamed(self.pieces),
+            client_disconnected=self.disconnected,
+        )
+        return self.outcome
+
+    async def _close_source(self) -> None:
+        source = self._source
+        if source is not None and hasattr(source, "aclose"):
+            with contextlib.suppress(Exception):
+                await source.aclose()
+
+    async def _keep_reservation_alive(self) -> None:
+        reservation = self.prepared.reservation
+        assert reservation is not None
+        ttl = self.executions.reservation_ttl_seconds
+        while True:
+            await asyncio.sleep(ttl / 2)
+            try:
+                await self.executions.wallet.extend(
+                    reservation.reservation_id, ttl_seconds=ttl, request_id=self.prepared.request_id
+                )
+            except ApiError as refused:
+                # Past its hard lifetime, or the wallet is away: the settlement still charges it
+                # (the wallet charges an expired reservation late, never loses it).
+                log.warning(
+                    "reservation.not_extended",
+                    reservation_id=str(reservation.reservation_id),
+                    code=refused.error.code,
+                )
+
+
+def _observe_failure(prepared: Prepared, failure: ProviderError, sent: float) -> None:
+    kind = "timeout" if failure.__class__.__name__ == "ProviderTimeout" else str(failure.status or "error")
+    PROVIDER_ERRORS.labels(prepared.model.provider, kind).inc()
+    PROVIDER_LATENCY.labels(prepared.model.provider, "error").observe(time.perf_counter() - sent)
+
+
+def _stated(usage: ProviderUsage | None) -> Stated | None:
+    if usage is None:
+        return None
+    return Stated(
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cache_write_tokens=usage.cache_creation_input_tokens,
+        cache_read_tokens=usage.cache_read_input_tokens,
+    )
+
+
+def _input_only(usage: ProviderUsage | None) -> ProviderUsage | None:
+    if usage is None:
+        return None
+    return ProviderUsage(
+        input_tokens=usage.input_tokens,
+        output_tokens=None,
+        cache_creation_input_tokens=usage.cache_creation_input_tokens,
+        cache_read_input_tokens=usage.cache_read_input_tokens,
+    )
+
+
+def _started(prepared: Prepared) -> ExecutionStarted:
+    order, reservation = prepared.order, prepared.reservation
+    return ExecutionStarted(
+        execution_id=prepared.execution_id,
+        lenser_id=order.lenser_id,
+        funding=order.funding,
+        payer_id=order.payer_id if order.funding in CHARGED else None,
+        kind="chat",
+        provider=prepared.model.provider,
+        model=prepared.model.key,
+        streamed=prepared.streamed,
+        reference_id=order.reference_id,
+        reservation_id=reservation.reservation_id if reservation else None,
+        reserved_credits=reservation.amount if reservation else 0,
+        key_id=order.key_id,
+        started_at=prepared.started_at,
+    )
+
+
+def _outcome(
+    prepared: Prepared, content: str, used: Metered, source: UsageSource, credits: int
+) -> ChatOutcome:
+    reservation = prepared.reservation
+    balance_after = None
+    if reservation is not None and reservation.available_balance is not None:
+        balance_after = reservation.available_balance + reservation.amount - credits
+    return ChatOutcome(
+        execution_id=prepared.execution_id,
+        content=content,
+        provider=prepared.model.provider,
+        model=prepared.model.key,
+        input_tokens=used.input_tokens + used.cache_read_tokens + used.cache_write_tokens,
+        output_tokens=used.output_tokens,
+        usage_source=source,
+        credits_charged=credits,
+        balance_after=balance_after,
+    )
+
+
+async def _keep_output(conn: asyncpg.Connection, execution_id: UUID, content: str) -> None:
+    await conn.execute(
+        "INSERT INTO execution_outputs (execution_id, output) VALUES ($1, $2)"
+        " ON CONFLICT (execution_id) DO NOTHING",
+        execution_id,
+        {"content": content},
+    )

@@ -1,0 +1,155 @@
+"""What lensers call through the gateway, with their Supabase JWT: an execution on their credits
+(buffered or streamed) or on their own stored key.
+
+Bodies are written as seed 000 shows them (``max_tokens``, ``key_ref_id``); camelCase is accepted
+too. Checks run in the order that costs least first: the rate limit, the body, the messages, the
+model and its price, and only then the wallet.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from uuid import UUID
+
+from aiohttp import web
+from pydantic import Field, StrictInt
+
+from execution_proxy.application.executions import ChatOrder, ChatOutcome, ChatStream, Prepared
+from execution_proxy.domain.messages import sanitize
+from execution_proxy.http.keys import EXECUTIONS, RATE_LIMITER
+from lf_contracts.errors import EXECUTE_PROVIDER_FAILED
+from lf_web import REQUEST_ID, RequestBody, enforce, event_metadata, ok, parse_body, require_user
+
+routes = web.RouteTableDef()
+
+# Per lenser per minute (seed 000): shared by every replica (the limiter is in PostgreSQL).
+EXECUTIONS_PER_MINUTE = 100
+MAX_TOKENS_LIMIT = 1_000_000
+
+
+class ExecuteRequest(RequestBody):
+    provider: str = Field(min_length=1, max_length=40)
+    model: str = Field(min_length=1, max_length=200)
+    messages: Any = None  # sanitized by the domain, answered as execute.invalid_messages
+    max_tokens: StrictInt | None = Field(default=None, ge=1, le=MAX_TOKENS_LIMIT)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    lens_id: str | None = Field(default=None, max_length=200)
+    version_id: str | None = Field(default=None, max_length=200)
+
+
+class ByokRequest(ExecuteRequest):
+    key_ref_id: UUID
+
+
+def usage_view(outcome: ChatOutcome) -> dict[str, int]:
+    return {"input_tokens": outcome.input_tokens, "output_tokens": outcome.output_tokens}
+
+
+def outcome_view(outcome: ChatOutcome) -> dict[str, Any]:
+    return {
+        "content": outcome.content,
+        "usage": usage_view(outcome),
+        "usageSource": outcome.usage_source,
+        "provider": outcome.provider,
+        "model": outcome.model,
+        "creditsCharged": outcome.credits_charged,
+        "executionId": outcome.execution_id,
+    }
+
+
+async def _order(request: web.Request, *, byok: bool) -> ChatOrder:
+    lenser_id = await require_user(request)
+    await enforce(request, request.app[RATE_LIMITER], f"execute:{lenser_id}", EXECUTIONS_PER_MINUTE)
+    body = await parse_body(request, ByokRequest if byok else ExecuteRequest)
+    messages = sanitize(body.messages)
+    return ChatOrder(
+        funding="user_byok_cloud" if byok else "platform_credit",
+        provider=body.provider,
+        model=body.model,
+        messages=messages,
+        lenser_id=lenser_id,
+        payer_id=None if byok else lenser_id,
+        max_tokens=body.max_tokens,
+        temperature=body.temperature,
+        key_id=body.key_ref_id if isinstance(body, ByokRequest) else None,
+    )
+
+
+async def _prepare(request: web.Request, order: ChatOrder) -> Prepared | ChatOutcome:
+    return await request.app[EXECUTIONS].prepare(
+        order, request_id=request[REQUEST_ID], metadata=event_metadata(request, f"lenser:{order.lenser_id}")
+    )
+
+
+async def _answer(request: web.Request, order: ChatOrder) -> web.Response:
+    prepared = await _prepare(request, order)
+    if isinstance(prepared, ChatOutcome):
+        return ok(request, outcome_view(prepared))
+    return ok(request, outcome_view(await request.app[EXECUTIONS].complete(prepared)))
+
+
+@routes.post("/execute/wallet")
+async def execute_on_credits(request: web.Request) -> web.Response:
+    return await _answer(request, await _order(request, byok=False))
+
+
+@routes.post("/execute/byok")
+async def execute_on_own_key(request: web.Request) -> web.Response:
+    return await _answer(request, await _order(request, byok=True))
+
+
+@routes.post("/execute/stream")
+async def execute_streamed(request: web.Request) -> web.StreamResponse:
+    """Server-sent events: ``start``, ``token``s, then ``end`` (or ``error``). Everything refused
+    before the first frame is an ordinary JSON error; after it, an ``error`` frame."""
+    prepared = await _prepare(request, await _order(request, byok=False))
+    if isinstance(prepared, ChatOutcome):  # a retried reference: no orders carry one here
+        return ok(request, outcome_view(prepared))
+    return await stream_sse(request, request.app[EXECUTIONS].stream(prepared))
+
+
+async def stream_sse(request: web.Request, stream: ChatStream) -> web.StreamResponse:
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
+    async with stream:
+        try:
+            await response.prepare(request)
+            await response.write(sse("start", {"run_id": str(stream.prepared.execution_id)}))
+            async for text in stream:
+                await response.write(sse("token", {"content": text}))
+        except ConnectionError:  # the client went away (aiohttp raises ClientConnectionResetError)
+            await stream.client_gone()
+            return response
+        outcome = await stream.finish()
+    if outcome is None:
+        failure = stream.failure
+        message = str(failure) if failure else EXECUTE_PROVIDER_FAILED.message
+        await _write_quietly(
+            response, sse("error", {"message": message, "code": EXECUTE_PROVIDER_FAILED.code})
+        )
+        return response
+    end = {
+        "usage": usage_view(outcome),
+        "credits_charged": outcome.credits_charged,
+        "balance_after": outcome.balance_after,
+        "execution_id": str(outcome.execution_id),
+    }
+    if stream.failure is not None:  # broke off after some tokens: charged for those, then told
+        await _write_quietly(
+            response, sse("error", {"message": str(stream.failure), "code": EXECUTE_PROVIDER_FAILED.code})
+        )
+    await _write_quietly(response, sse("end", end))
+    return response
+
+
+def sse(event: str, data: dict[str, Any]) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+async def _write_quietly(response: web.StreamResponse, frame: bytes) -> None:
+    try:
+        await response.write(frame)
+    except ConnectionError:
+        pass  # settled already; the client just did not stay for the last frame

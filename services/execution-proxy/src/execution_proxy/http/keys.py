@@ -1,0 +1,9 @@
+from aiohttp import web
+
+from execution_proxy.application.catalogue import CatalogueAdmin
+from execution_proxy.application.executions import Executions
+from lf_web import RateLimiter
+
+EXECUTIONS = web.AppKey("executions", Executions)
+CATALOGUE = web.AppKey("catalogue", CatalogueAdmin)
+RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
