@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID, uuid4
 
+import aiohttp
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -104,16 +105,15 @@ class Driver:
         self.api, self.wallet, self.wallet_db = api, wallet, wallet_db
 
     async def fund(self, lenser_id: UUID, credits: int) -> None:
-        async with self.wallet_client() as client:
-            response = await client.post(
-                f"/internal/wallets/{lenser_id}/grants",
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                self.wallet.make_url(f"/internal/wallets/{lenser_id}/grants"),
                 json={"amount": credits, "reason": "test", "idempotencyKey": str(uuid4())},
                 headers=INTERNAL,
-            )
+            ) as response,
+        ):
             assert response.status == 201, await response.text()
-
-    def wallet_client(self) -> TestClient:
-        return TestClient(self.wallet)
 
     async def execute(self, lenser_id: UUID, route: str = "/execute/wallet", **body: Any):
         payload = {**LOCAL, "messages": [{"role": "user", "content": "Hello there"}], **body}

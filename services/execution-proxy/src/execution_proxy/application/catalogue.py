@@ -30,6 +30,10 @@ def _tokens(key: str, provider: str, name: str, max_output: int, provider_model:
     return Model(key, provider, provider_model or key, name, "tokens", max_output)
 
 
+def _image(key: str, name: str) -> Model:
+    return Model(key, "fal", key, name, "image", max_output_tokens=1)
+
+
 def _per_1k(per_million: str) -> Decimal:
     return Decimal(per_million) / 1000
 
@@ -84,11 +88,11 @@ DEV_MODELS: tuple[tuple[Model, Price], ...] = (
         Price(EPOCH, Decimal("0.1"), Decimal("0.2")),
     ),
     (
-        Model("fal-ai/flux/schnell", "fal", "FLUX.1 [schnell]", "image", 1),
+        _image("fal-ai/flux/schnell", "FLUX.1 [schnell]"),
         Price(EPOCH, per_unit=Decimal("0.003")),
     ),
     (
-        Model("fal-ai/flux/dev", "fal", "FLUX.1 [dev]", "image", 1),
+        _image("fal-ai/flux/dev", "FLUX.1 [dev]"),
         Price(EPOCH, per_unit=Decimal("0.025")),
     ),
 )
