@@ -80,6 +80,13 @@ class WalletDriver:
             f"/internal/reservations/{reservation_id}/capture", json={"amount": amount}, headers=INTERNAL
         )
 
+    async def extend(self, reservation_id: str, ttl_seconds: object):
+        return await self.api.post(
+            f"/internal/reservations/{reservation_id}/extend",
+            json={"ttlSeconds": ttl_seconds},
+            headers=INTERNAL,
+        )
+
     async def release(self, reservation_id: str):
         return await self.api.post(f"/internal/reservations/{reservation_id}/release", headers=INTERNAL)
 

@@ -56,7 +56,11 @@ def create_app(settings: WalletSettings, *, background: bool = True) -> web.Appl
 
 async def _use_cases(app: web.Application, *, settings: WalletSettings) -> AsyncIterator[None]:
     pool = app[PG_POOL]
-    app[WALLETS] = Wallets(pool, accept_test_mode_payments=bool(settings.accept_test_mode_payments))
+    app[WALLETS] = Wallets(
+        pool,
+        accept_test_mode_payments=bool(settings.accept_test_mode_payments),
+        reservation_max_lifetime=timedelta(seconds=settings.reservation_max_lifetime_seconds),
+    )
     app[RATE_LIMITER] = RateLimiter(pool)
     async with aiohttp.ClientSession() as http:
         app[BILLING] = BillingClient(

@@ -5,6 +5,9 @@ class WalletSettings(ServiceSettings):
     port: int = 8101
     billing_webhook_url: str = "http://127.0.0.1:8103"
     reservation_ttl_seconds: int = 300
+    # However often it is extended (and whatever ttl it asks), a reservation expires at the latest
+    # this long after it was made.
+    reservation_max_lifetime_seconds: int = 3600
     expiry_interval_seconds: float = 1.0
     billing_timeout_seconds: float = 10.0
     # Credit a purchase LemonSqueezy made in test mode (no money moved)? Unset: development only.

@@ -1,7 +1,7 @@
 """A random mix of 10,000 wallet operations: the ledger always balances, and rebuilds row for row.
 
 Hypothesis draws 20 sequences of about 500 operations (grants, purchases, refunds, reservations,
-captures, releases and expiries, with reused reference ids so that retries and conflicts happen).
+captures, releases, extensions and expiries, with reused reference ids so that retries and conflicts happen).
 Each sequence runs on fresh lensers against one real database; the assertions read the ledger as
 the follower wrote it.
 """
@@ -25,6 +25,7 @@ from wallet_api.application.use_cases import Wallets
 from wallet_api.domain.commands import (
     Capture,
     CreditPurchase,
+    Extend,
     Grant,
     Release,
     Reserve,
@@ -44,6 +45,7 @@ operation = st.one_of(
     st.tuples(st.just("capture"), st.integers(0, 60), st.integers(0, 100)),
     st.tuples(st.just("settle"), st.integers(0, 60), st.integers(0, 100)),
     st.tuples(st.just("release"), st.integers(0, 60)),
+    st.tuples(st.just("extend"), st.integers(0, 60), st.integers(1, 90)),
     st.tuples(st.just("expire"), st.integers(1, 10)),
 )
 META = {"actor": "property-test"}
@@ -56,7 +58,9 @@ async def fake_now(clock: list[datetime]) -> datetime:
 async def run_operations(dsn: str, operations: list[tuple]) -> None:
     clock = [datetime(2026, 11, 22, tzinfo=UTC)]
     pool = await create_pool(dsn, SCHEMA, role="wallet_api", min_size=1, max_size=2)
-    wallets = Wallets(pool, clock=lambda conn: fake_now(clock))
+    wallets = Wallets(
+        pool, clock=lambda conn: fake_now(clock), reservation_max_lifetime=timedelta(minutes=30)
+    )
     lensers = [uuid4() for _ in range(LENSERS)]
     reservations: list[UUID] = []
     try:
@@ -89,6 +93,11 @@ async def run_operations(dsn: str, operations: list[tuple]) -> None:
                     case ("settle", k, amount) if reservations:
                         await wallets.settle(
                             Settle(reservations[k % len(reservations)], amount), metadata=META
+                        )
+                    case ("extend", k, minutes) if reservations:
+                        await wallets.extend(
+                            Extend(reservations[k % len(reservations)], timedelta(minutes=minutes)),
+                            metadata=META,
                         )
                     case ("release", k) if reservations:
                         await wallets.release(Release(reservations[k % len(reservations)]), metadata=META)

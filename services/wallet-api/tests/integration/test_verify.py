@@ -10,6 +10,7 @@ import asyncio
 import os
 import sys
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -20,7 +21,7 @@ from lf_projections import catch_up
 from lf_projections.verify import verify
 from wallet_api.app import SCHEMA
 from wallet_api.application.use_cases import Wallets
-from wallet_api.domain.commands import Capture, CreditPurchase, Grant, Release, Reserve
+from wallet_api.domain.commands import Capture, CreditPurchase, Extend, Grant, Release, Reserve
 from wallet_api.projections import LEDGER
 from wallet_api.verification import VERIFIABLE
 
@@ -51,7 +52,7 @@ def wallets(db) -> Wallets:
 
 async def busy_history(wallets: Wallets, db) -> tuple[UUID, UUID]:
     """Two wallets: a busy one whose stream crossed a snapshot (every 50 events), and a quiet one
-    with a captured and a released reservation. The ledger is caught up."""
+    with a captured, a released and an extended open reservation. The ledger is caught up."""
     busy, quiet = uuid4(), uuid4()
     for i in range(55):
         await wallets.grant(Grant(busy, 10, reason="promo", idempotency_key=f"g{i}"), metadata=META)
@@ -62,6 +63,8 @@ async def busy_history(wallets: Wallets, db) -> tuple[UUID, UUID]:
     await wallets.capture(Capture(kept.reservation_id, 25), metadata=META)
     dropped, _ = await wallets.reserve(Reserve(quiet, 20, "exec-2"), metadata=META)
     await wallets.release(Release(dropped.reservation_id), metadata=META)
+    streaming, _ = await wallets.reserve(Reserve(quiet, 5, "exec-3"), metadata=META)
+    await wallets.extend(Extend(streaming.reservation_id, timedelta(minutes=30)), metadata=META)
     await catch_up(db, LEDGER)
     return busy, quiet
 

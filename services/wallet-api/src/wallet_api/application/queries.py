@@ -141,13 +141,17 @@ class Reservation:
     amount: int
     status: str
     expires_at: datetime
+    max_expires_at: datetime
     captured: int | None = None
     overrun: int | None = None
     uncollected: int | None = None
+    # The wallet's available credits as the command that answers this left them (reserve only).
+    available_balance: int | None = None
 
 
 RESERVATION_COLUMNS = (
-    "reservation_id, lenser_id, reference_id, amount, status, expires_at, captured, overrun, uncollected"
+    "reservation_id, lenser_id, reference_id, amount, status, expires_at, max_expires_at, captured,"
+    " overrun, uncollected"
 )
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 from uuid import UUID, uuid4
@@ -29,6 +29,7 @@ from wallet_api.domain import errors
 from wallet_api.domain.commands import (
     Capture,
     CreditPurchase,
+    Extend,
     Grant,
     Release,
     Reserve,
@@ -37,7 +38,7 @@ from wallet_api.domain.commands import (
     SetLimits,
     Settle,
 )
-from wallet_api.domain.wallet import Wallet
+from wallet_api.domain.wallet import DEFAULT_RESERVATION_MAX_LIFETIME, Wallet
 from wallet_api.metrics import count_credits
 from wallet_api.projections import INLINE
 
@@ -62,26 +63,38 @@ class Wallets(UseCases):
     row must commit together with the effect)."""
 
     def __init__(
-        self, pool: asyncpg.Pool, clock: Clock = database_clock, *, accept_test_mode_payments: bool = False
+        self,
+        pool: asyncpg.Pool,
+        clock: Clock = database_clock,
+        *,
+        accept_test_mode_payments: bool = False,
+        reservation_max_lifetime: timedelta = DEFAULT_RESERVATION_MAX_LIFETIME,
     ) -> None:
         super().__init__(CommandRunner(pool, INLINE, recorded=count_credits))
         self.now = clock
         self.accept_test_mode_payments = accept_test_mode_payments
+        self.reservation_max_lifetime = reservation_max_lifetime
 
     # --- reservations ---------------------------------------------------------------------
 
     async def reserve(self, command: Reserve, *, metadata: dict[str, Any]) -> tuple[Reservation, bool]:
-        """The reservation for the command's reference id and whether this call created it."""
+        """The reservation for the command's reference id and whether this call created it, with
+        the wallet's available credits right after it (for a retry: as they are now)."""
 
         async def decide(conn: asyncpg.Connection, wallet: Wallet) -> tuple[Reservation, bool]:
             existing = await queries.reservation_by_reference(conn, command.lenser_id, command.reference_id)
             if existing is not None:
                 if existing.amount != command.amount:
                     raise errors.IdempotencyConflict()
-                return existing, False
+                return replace(existing, available_balance=wallet.available), False
             now, reservation_id = await self.now(conn), uuid4()
-            wallet.reserve(
-                reservation_id, command.amount, reference_id=command.reference_id, at=now, ttl=command.ttl
+            held = wallet.reserve(
+                reservation_id,
+                command.amount,
+                reference_id=command.reference_id,
+                at=now,
+                ttl=command.ttl,
+                max_lifetime=self.reservation_max_lifetime,
             )
             reservation = Reservation(
                 reservation_id,
@@ -89,13 +102,29 @@ class Wallets(UseCases):
                 command.reference_id,
                 command.amount,
                 "reserved",
-                now + command.ttl,
+                held.expires_at,
+                held.max_expires_at,
+                available_balance=wallet.available,
             )
             return reservation, True
 
         return await self.commands.run(
             REPOSITORY, command.lenser_id, decide, new=no_wallet, metadata=metadata
         )
+
+    async def extend(self, command: Extend, *, metadata: dict[str, Any]) -> Reservation:
+        """Move an open reservation's expiry to now + ttl, never past its hard deadline nor earlier
+        than it is; a reservation no longer ``reserved`` (or already past its expiry) is closed."""
+
+        async def decide(conn: asyncpg.Connection, wallet: Wallet) -> Reservation:
+            current = await queries.reservation(conn, command.reservation_id)
+            if current.status != "reserved":
+                raise errors.ReservationClosed()
+            held = wallet.extend(command.reservation_id, command.ttl, at=await self.now(conn))
+            return replace(current, expires_at=held.expires_at, max_expires_at=held.max_expires_at)
+
+        owner = partial(queries.owner_of, reservation_id=command.reservation_id)
+        return await self.commands.run(REPOSITORY, owner, decide, new=no_wallet, metadata=metadata)
 
     async def capture(self, command: Capture, *, metadata: dict[str, Any]) -> Reservation:
         return await self._settle(command.reservation_id, command.amount, late=False, metadata=metadata)

@@ -21,6 +21,14 @@ class Reserve:
 
 
 @dataclass(frozen=True, slots=True)
+class Extend:
+    """Keep an open reservation alive until ``ttl`` from now (at most until its hard deadline)."""
+
+    reservation_id: UUID
+    ttl: timedelta
+
+
+@dataclass(frozen=True, slots=True)
 class Capture:
     """Spend what a reservation held (up to ``amount``); the rest goes back."""
 

@@ -33,9 +33,22 @@ class CreditsDeposited(WalletEvent):
 
 
 class CreditsReserved(WalletEvent):
+    """``max_expires_at`` is the hard deadline no extension passes. Events recorded before it
+    existed have none: their deadline is their ``expires_at`` (they cannot be extended)."""
+
     reservation_id: UUID
     reference_id: str
     amount: int
+    expires_at: datetime
+    max_expires_at: datetime | None = None
+
+
+class ReservationExtended(WalletEvent):
+    """An open reservation kept alive (a long stream): it now expires at ``expires_at``, never
+    later than its deadline."""
+
+    reservation_id: UUID
+    reference_id: str
     expires_at: datetime
 
 
@@ -122,6 +135,7 @@ EVENT_TYPES: dict[str, type[DomainEvent]] = {
         WalletOpened,
         CreditsDeposited,
         CreditsReserved,
+        ReservationExtended,
         ReservationCaptured,
         ReservationReleased,
         ExpiredReservationCharged,

@@ -26,6 +26,7 @@ from wallet_api.domain.events import (
     PurchaseReversed,
     RefundAwaitingPurchase,
     ReservationCaptured,
+    ReservationExtended,
     ReservationReleased,
     SpendingLimitsSet,
     WalletEvent,
@@ -35,6 +36,8 @@ from wallet_api.domain.events import (
 )
 
 DEFAULT_RESERVATION_TTL = timedelta(minutes=5)
+# However often it is extended, a reservation expires at the latest this long after it was made.
+DEFAULT_RESERVATION_MAX_LIFETIME = timedelta(hours=1)
 # No single amount, cap or balance beyond these: far above any real use, and every sum we keep
 # (balances, lifetime totals, spend per period) stays well inside a PostgreSQL bigint.
 MAX_AMOUNT = 10**12
@@ -43,9 +46,12 @@ MAX_BALANCE = 2**62
 
 @dataclass(slots=True)
 class OpenReservation:
+    """``max_expires_at`` is the hard deadline: no extension moves ``expires_at`` past it."""
+
     reference_id: str
     amount: int
     expires_at: datetime
+    max_expires_at: datetime
 
 
 @dataclass(slots=True)
@@ -129,8 +135,17 @@ class Wallet(Aggregate):
             self.reverse_purchase(reference_id, min(amount, self.refunds_awaiting[reference_id]), at=at)
 
     def reserve(
-        self, reservation_id: UUID, amount: int, *, reference_id: str, at: datetime, ttl: timedelta
-    ) -> None:
+        self,
+        reservation_id: UUID,
+        amount: int,
+        *,
+        reference_id: str,
+        at: datetime,
+        ttl: timedelta,
+        max_lifetime: timedelta = DEFAULT_RESERVATION_MAX_LIFETIME,
+    ) -> OpenReservation:
+        """Hold ``amount`` until ``ttl`` passes (at most ``max_lifetime``, the reservation's hard
+        deadline however it is extended); returns the open reservation."""
         _positive(amount)
         if self.frozen:
             raise errors.AccountFrozen()
@@ -144,9 +159,33 @@ class Wallet(Aggregate):
                 reservation_id=reservation_id,
                 reference_id=reference_id,
                 amount=amount,
-                expires_at=at + ttl,
+                expires_at=at + min(ttl, max_lifetime),
+                max_expires_at=at + max_lifetime,
             )
         )
+        return self.open[reservation_id]
+
+    def extend(self, reservation_id: UUID, ttl: timedelta, *, at: datetime) -> OpenReservation:
+        """Keep an open reservation alive until ``at + ttl``, clamped to its hard deadline; returns it.
+
+        An extension never shortens a reservation: one that already expires later (or at its
+        deadline) is left as it is, and nothing is recorded, so a repeated extension is harmless.
+        A reservation past its expiry is closed, even before the expiry sweep released it.
+        """
+        reservation = self._open_reservation(reservation_id)
+        if reservation.expires_at <= at:
+            raise errors.ReservationClosed()
+        expires_at = min(at + ttl, reservation.max_expires_at)
+        if expires_at > reservation.expires_at:
+            self._record(
+                ReservationExtended(
+                    **self._ids(at),
+                    reservation_id=reservation_id,
+                    reference_id=reservation.reference_id,
+                    expires_at=expires_at,
+                )
+            )
+        return reservation
 
     @staticmethod
     def check_repeated_settlement(amount: int, *, reserved: int, settled: int) -> None:
@@ -318,8 +357,13 @@ class Wallet(Aggregate):
             case CreditsReserved():
                 self.reserved += event.amount
                 self.open[event.reservation_id] = OpenReservation(
-                    event.reference_id, event.amount, event.expires_at
+                    event.reference_id,
+                    event.amount,
+                    event.expires_at,
+                    event.max_expires_at or event.expires_at,  # recorded before deadlines: no extension
                 )
+            case ReservationExtended():
+                self.open[event.reservation_id].expires_at = event.expires_at
             case ReservationCaptured():
                 del self.open[event.reservation_id]
                 self.reserved -= event.reserved
@@ -355,9 +399,7 @@ class Wallet(Aggregate):
             "limits": [self.daily_limit, self.monthly_limit],
             "spent_day": list(self.spent_day),
             "spent_month": list(self.spent_month),
-            "open": {
-                str(rid): [r.reference_id, r.amount, r.expires_at.isoformat()] for rid, r in self.open.items()
-            },
+            "open": {str(rid): _open_entry(r) for rid, r in self.open.items()},
             "refunds_awaiting": self.refunds_awaiting,
         }
 
@@ -369,12 +411,28 @@ class Wallet(Aggregate):
         wallet.daily_limit, wallet.monthly_limit = data["limits"]
         wallet.spent_day = tuple(data["spent_day"])  # type: ignore[assignment]
         wallet.spent_month = tuple(data["spent_month"])  # type: ignore[assignment]
-        wallet.open = {
-            UUID(rid): OpenReservation(ref, amount, datetime.fromisoformat(expires))
-            for rid, (ref, amount, expires) in data["open"].items()
-        }
+        wallet.open = {UUID(rid): _open_reservation(entry) for rid, entry in data["open"].items()}
         wallet.refunds_awaiting = dict(data["refunds_awaiting"])
         return wallet
+
+
+def _open_entry(r: OpenReservation) -> list[Any]:
+    """A snapshot's open reservation: ``[reference, amount, expires]``, plus the deadline when it
+    is later than the expiry. Snapshots taken before deadlines existed have three items and load as
+    a deadline equal to the expiry, as their ``CreditsReserved`` events replay: so they still
+    compare equal to a replay of their stream."""
+    entry: list[Any] = [r.reference_id, r.amount, r.expires_at.isoformat()]
+    if r.max_expires_at != r.expires_at:
+        entry.append(r.max_expires_at.isoformat())
+    return entry
+
+
+def _open_reservation(entry: list[Any]) -> OpenReservation:
+    reference_id, amount, expires, *deadline = entry
+    expires_at = datetime.fromisoformat(expires)
+    return OpenReservation(
+        reference_id, amount, expires_at, datetime.fromisoformat(deadline[0]) if deadline else expires_at
+    )
 
 
 def _positive(amount: int) -> None:

@@ -13,7 +13,7 @@ from lf_contracts.errors import WALLET_RESERVATION_FAILED, ApiError
 from lf_web import PG_POOL, RequestBody, event_metadata, ok, parse_body, path_uuid
 from wallet_api.application import queries
 from wallet_api.application.queries import Reservation
-from wallet_api.domain.commands import Capture, Grant, Release, Reserve, SetFrozen, SetLimits
+from wallet_api.domain.commands import Capture, Extend, Grant, Release, Reserve, SetFrozen, SetLimits
 from wallet_api.http.keys import RESERVATION_TTL, WALLETS
 
 routes = web.RouteTableDef()
@@ -27,6 +27,10 @@ class ReserveRequest(RequestBody):
     amount: StrictInt  # range checked by the wallet, answered as wallet.invalid_amount
     reference_id: str = Field(min_length=1, max_length=200)
     ttl_seconds: int | None = Field(default=None, ge=1, le=MAX_TTL_SECONDS)
+
+
+class ExtendRequest(RequestBody):
+    ttl_seconds: StrictInt = Field(ge=1, le=MAX_TTL_SECONDS)
 
 
 class CaptureRequest(RequestBody):
@@ -52,6 +56,7 @@ def reservation_view(reservation: Reservation) -> dict:
         "amount": reservation.amount,
         "status": reservation.status,
         "expiresAt": reservation.expires_at,
+        "maxExpiresAt": reservation.max_expires_at,
         "captured": reservation.captured,
         "overrun": reservation.overrun,
     }
@@ -70,7 +75,18 @@ async def reserve(request: web.Request) -> web.Response:
     except DATABASE_UNREACHABLE:
         # The caller (execution-proxy) must learn that nothing was reserved and it may retry.
         raise ApiError(WALLET_RESERVATION_FAILED) from None
-    return ok(request, reservation_view(reservation), status=201 if created else 200)
+    view = {**reservation_view(reservation), "availableBalance": reservation.available_balance}
+    return ok(request, view, status=201 if created else 200)
+
+
+@routes.post("/internal/reservations/{reservation_id}/extend")
+async def extend(request: web.Request) -> web.Response:
+    body = await parse_body(request, ExtendRequest)
+    reservation = await request.app[WALLETS].extend(
+        Extend(path_uuid(request, "reservation_id"), timedelta(seconds=body.ttl_seconds)),
+        metadata=event_metadata(request, ACTOR),
+    )
+    return ok(request, reservation_view(reservation))
 
 
 @routes.post("/internal/reservations/{reservation_id}/capture")

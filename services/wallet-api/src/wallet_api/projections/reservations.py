@@ -12,15 +12,27 @@ from lf_projections import Projection
 
 async def reserved(conn: asyncpg.Connection, event: RecordedEvent) -> None:
     d = event.data
+    expires_at = datetime.fromisoformat(d["expires_at"])
+    # Recorded before reservations had a hard deadline: the deadline is the expiry (as the aggregate).
+    deadline = datetime.fromisoformat(d["max_expires_at"]) if d.get("max_expires_at") else expires_at
     await conn.execute(
         "INSERT INTO reservations (reservation_id, lenser_id, reference_id, amount, status, expires_at,"
-        " created_at) VALUES ($1, $2, $3, $4, 'reserved', $5, $6)",
+        " max_expires_at, created_at) VALUES ($1, $2, $3, $4, 'reserved', $5, $6, $7)",
         d["reservation_id"],
         d["lenser_id"],
         d["reference_id"],
         d["amount"],
-        datetime.fromisoformat(d["expires_at"]),
+        expires_at,
+        deadline,
         event.recorded_at,
+    )
+
+
+async def extended(conn: asyncpg.Connection, event: RecordedEvent) -> None:
+    await conn.execute(
+        "UPDATE reservations SET expires_at = $2 WHERE reservation_id = $1",
+        event.data["reservation_id"],
+        datetime.fromisoformat(event.data["expires_at"]),
     )
 
 
@@ -62,6 +74,7 @@ PROJECTION = Projection(
     tables=("reservations",),
     handlers={
         "CreditsReserved": reserved,
+        "ReservationExtended": extended,
         "ReservationCaptured": captured,
         "ExpiredReservationCharged": charged_after_expiry,
         "ReservationReleased": released,
