@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from lf_eventstore import DomainEvent
+from lf_eventstore import DomainEvent, by_name
 
 
 class WalletEvent(DomainEvent):
@@ -129,21 +129,18 @@ class SpendingLimitsSet(WalletEvent):
     monthly: int | None
 
 
-EVENT_TYPES: dict[str, type[DomainEvent]] = {
-    cls.__name__: cls
-    for cls in (
-        WalletOpened,
-        CreditsDeposited,
-        CreditsReserved,
-        ReservationExtended,
-        ReservationCaptured,
-        ReservationReleased,
-        ExpiredReservationCharged,
-        PurchaseRefused,
-        PurchaseReversed,
-        RefundAwaitingPurchase,
-        WalletFrozen,
-        WalletUnfrozen,
-        SpendingLimitsSet,
-    )
-}
+EVENT_TYPES = by_name(
+    WalletOpened,
+    CreditsDeposited,
+    CreditsReserved,
+    ReservationExtended,
+    ReservationCaptured,
+    ReservationReleased,
+    ExpiredReservationCharged,
+    PurchaseRefused,
+    PurchaseReversed,
+    RefundAwaitingPurchase,
+    WalletFrozen,
+    WalletUnfrozen,
+    SpendingLimitsSet,
+)
