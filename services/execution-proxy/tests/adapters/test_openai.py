@@ -19,7 +19,7 @@ async def test_a_stream_asks_for_usage_and_sends_the_bearer_key(wire, ask):
     assert call.body == {
         "model": "test-model",
         "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}],
-        "max_tokens": 20,
+        "max_completion_tokens": 20,
         "stream": True,
         "stream_options": {"include_usage": True},
     }
