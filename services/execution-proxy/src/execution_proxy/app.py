@@ -12,13 +12,15 @@ import lf_eventstore
 import lf_messaging
 import lf_projections
 import lf_web
+from execution_proxy.adapters.envelope import MasterKeys
 from execution_proxy.adapters.providers import build_providers
 from execution_proxy.adapters.wallet import WalletClient
 from execution_proxy.application.catalogue import CatalogueAdmin
 from execution_proxy.application.executions import Executions
-from execution_proxy.http import execute, internal
+from execution_proxy.application.keys import ByokKeys
+from execution_proxy.http import byok_keys, execute, internal
 from execution_proxy.http.errors import CODES
-from execution_proxy.http.keys import CATALOGUE, EXECUTIONS, RATE_LIMITER
+from execution_proxy.http.keys import BYOK_KEYS, CATALOGUE, EXECUTIONS, RATE_LIMITER
 from execution_proxy.integration_events import RELAYED_TYPES, to_message
 from execution_proxy.settings import ExecutionSettings
 from lf_contracts import openapi_spec
@@ -43,6 +45,7 @@ def create_app(settings: ExecutionSettings, *, background: bool = True) -> web.A
     """``background=False`` leaves out the relay and the periodic jobs (benchmarks, some tests)."""
     app = lf_web.create_app(settings, service=SERVICE, schema=SCHEMA, openapi_path=OPENAPI, refusals=CODES)
     app.add_routes(execute.routes)
+    app.add_routes(byok_keys.routes)
     app.add_routes(internal.routes)
     app.cleanup_ctx.append(partial(_use_cases, settings=settings))
     # Connects in the background: executions are recorded while RabbitMQ is away, relayed later.
@@ -57,6 +60,7 @@ async def _use_cases(app: web.Application, *, settings: ExecutionSettings) -> As
     catalogue = CatalogueAdmin(pool, credits_per_usd=settings.credits_per_usd)
     app[CATALOGUE] = catalogue
     app[RATE_LIMITER] = RateLimiter(pool)
+    app[BYOK_KEYS] = keys = ByokKeys(pool, master_keys(settings))
     # One connection pool for every provider and the wallet: keep-alive saves a handshake per call.
     async with aiohttp.ClientSession() as http:
         app[EXECUTIONS] = Executions(
@@ -69,11 +73,16 @@ async def _use_cases(app: web.Application, *, settings: ExecutionSettings) -> As
                 settings.platform_api_key or "",
                 settings.wallet_timeout_seconds,
             ),
-            keys=None,
+            keys=keys,
             credits_per_usd=settings.credits_per_usd,
             reservation_ttl_seconds=settings.reservation_ttl_seconds,
         )
         yield
+
+
+def master_keys(settings: ExecutionSettings) -> MasterKeys:
+    """The BYOK master keys (settings validated them: a bad one refused the start)."""
+    return MasterKeys.from_settings(settings.byok_master_key, settings.byok_previous_master_keys)
 
 
 def _background(app: web.Application, work: BackgroundWork) -> None:

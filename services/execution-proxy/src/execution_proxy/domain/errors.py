@@ -48,5 +48,13 @@ class KeyResolutionFailed(ExecutionError):
         super().__init__("BYOK key not found or not owned by this user")
 
 
+class InvalidKey(ExecutionError):
+    """A BYOK key that cannot be stored (answered as validation_error, the fields named)."""
+
+    def __init__(self, problems: list[dict[str, Any]]) -> None:
+        super().__init__()  # the catalogue's message, as for any other body that fails validation
+        self.details = {"fields": problems}
+
+
 class InvalidCatalogueChange(ExecutionError):
     """A model, price or margin policy that cannot be (answered as validation_error)."""

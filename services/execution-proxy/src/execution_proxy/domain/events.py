@@ -120,3 +120,24 @@ class ExecutionFailed(DomainEvent):
     code: str
     reason: str
     finished_at: datetime
+
+
+# --- BYOK keys (stream byok-key-<uuid>) --------------------------------------------------------
+# The secret is never in an event (the log is forever): only its last 4 characters, as listed.
+
+
+class KeyStored(DomainEvent):
+    key_id: UUID
+    lenser_id: UUID
+    provider: str
+    label: str | None
+    suffix: str
+    at: datetime
+
+
+class KeyRevoked(DomainEvent):
+    """Its material was deleted in the same transaction: the key can never be decrypted again."""
+
+    key_id: UUID
+    lenser_id: UUID
+    at: datetime
