@@ -14,7 +14,9 @@ import pytest
 import structlog
 from aiohttp.test_utils import TestClient, TestServer
 
-from execution_proxy.app import create_app
+from execution_proxy.app import SCHEMA, create_app
+from execution_proxy.verification import VERIFIABLE
+from lf_projections.verify import verify
 from lf_testing.fakes.openai import FakeOpenAI
 from lf_testing.tokens import bearer
 from lf_web import configure_logging
@@ -22,6 +24,7 @@ from lf_web import configure_logging
 SECRET = "sk-proj-Byok0123456789abcdefghijklmnopqrstuvWXYZ"
 ANTHROPIC_SECRET = "sk-ant-api03-0123456789abcdefghijklmn-QRST"
 HELLO = [{"role": "user", "content": "Hello there"}]
+INTERNAL = {"X-Platform-Api-Key": "test-platform-key"}  # conftest's platform key
 
 
 @pytest.fixture
@@ -115,6 +118,17 @@ async def test_revoking_removes_the_key_from_the_list_and_shreds_its_material(ap
     assert (await listed.json())["data"]["keys"] == []
 
 
+async def test_the_keys_read_model_is_what_a_replay_of_the_log_gives(api, lenser, settings):
+    await stored_key(api, lenser)
+    revoked = await stored_key(api, lenser, "gemini")
+    await api.delete(f"/execute/keys/{revoked}", headers=bearer(lenser))
+
+    findings = await verify(settings.database_url, SCHEMA, VERIFIABLE, role=settings.db_role)
+
+    assert "byok_keys" in [f.subject for f in findings]
+    assert [str(d) for f in findings for d in f.differences] == []
+
+
 async def test_revoking_twice_answers_the_revoked_key_again(api, lenser):
     key_id = await stored_key(api, lenser)
     first = await api.delete(f"/execute/keys/{key_id}", headers=bearer(lenser))
@@ -193,6 +207,22 @@ async def test_an_execution_on_the_callers_key_sends_that_key_and_charges_nothin
     row = await db.fetchrow("SELECT * FROM executions WHERE execution_id = $1", UUID(data["executionId"]))
     assert (row["funding"], row["key_id"], row["credits_charged"]) == ("user_byok_cloud", UUID(key_id), 0)
     assert row["reservation_id"] is None and row["payer_id"] is None
+
+
+async def test_an_internal_execution_funded_by_the_lensers_key_uses_it(api, lenser, openai, wallet_db):
+    key_id = await stored_key(api, lenser)
+    body = {"funding": "user_byok_cloud", "lenserId": str(lenser), "keyRefId": key_id}
+
+    response = await api.post(
+        "/internal/executions",
+        json={**body, "provider": "openai", "model": "gpt-4o-mini", "messages": HELLO},
+        headers=INTERNAL,
+    )
+
+    assert response.status == 200, await response.text()
+    assert (await response.json())["data"]["creditsCharged"] == 0
+    assert openai.last.headers["Authorization"] == f"Bearer {SECRET}"
+    assert await wallet_db.fetchval("SELECT count(*) FROM reservations") == 0
 
 
 async def test_without_a_stored_key_the_platform_has_no_openai_key_to_use(api, lenser):

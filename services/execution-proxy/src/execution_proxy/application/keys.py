@@ -24,7 +24,7 @@ import structlog
 
 from execution_proxy.adapters.envelope import MasterKeys, Sealed, UnreadableKey
 from execution_proxy.domain import errors
-from execution_proxy.domain.byok_key import ByokKey, check_new_key
+from execution_proxy.domain.byok_key import ByokKey
 from execution_proxy.projections import INLINE
 from lf_eventstore import AggregateRepository, CommandRunner, UseCases
 
@@ -44,7 +44,6 @@ class KeyView:
     suffix: str
     status: str
     created_at: datetime
-    revoked_at: datetime | None = None
 
 
 class ByokKeys(UseCases):
@@ -56,7 +55,6 @@ class ByokKeys(UseCases):
     async def store(
         self, lenser_id: UUID, provider: str, secret: str, label: str | None, *, metadata: dict[str, Any]
     ) -> KeyView:
-        check_new_key(provider, secret, label)  # before spending an encryption on it
         key_id, now = uuid4(), self.clock()
         sealed = self.master_keys.seal(secret, key_id=key_id, lenser_id=lenser_id)
 
@@ -184,7 +182,6 @@ def _view_of(key: ByokKey) -> KeyView:
         suffix=stored.suffix,
         status="active" if key.active else "revoked",
         created_at=stored.at,
-        revoked_at=key.revoked_at,
     )
 
 
@@ -196,7 +193,6 @@ def _view(row: asyncpg.Record) -> KeyView:
         suffix=row["suffix"],
         status=row["status"],
         created_at=row["created_at"],
-        revoked_at=row["revoked_at"],
     )
 
 

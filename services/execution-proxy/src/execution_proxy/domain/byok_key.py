@@ -30,7 +30,7 @@ def suffix_of(secret: str) -> str:
     return secret[-SUFFIX_LENGTH:]
 
 
-def check_new_key(provider: str, secret: str, label: str | None) -> None:
+def _check_new_key(provider: str, secret: str, label: str | None) -> None:
     """The rules of a key to store, before anything is encrypted or recorded."""
     problems = []
     if provider not in BYOK_PROVIDERS:
@@ -68,7 +68,7 @@ class ByokKey(Aggregate):
         """``secret`` only to check it and take its suffix: it goes no further than this call."""
         if not self.is_new:
             raise AssertionError(f"key {key_id} exists already: ids are fresh uuid4s")
-        check_new_key(provider, secret, label)
+        _check_new_key(provider, secret, label)
         self._record(
             KeyStored(
                 key_id=key_id,

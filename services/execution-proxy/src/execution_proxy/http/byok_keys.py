@@ -26,8 +26,8 @@ KEY_REQUESTS_PER_MINUTE = 30
 
 class StoreKeyRequest(RequestBody):
     provider: str = Field(min_length=1, max_length=40)
-    key: SecretStr  # SecretStr: masked in any repr of the body; the domain checks its length
-    label: str | None = Field(default=None, max_length=200)  # the domain's limit is 100
+    key: SecretStr  # masked in any repr of the body; the domain checks its length
+    label: str | None = None  # the domain checks its length
 
 
 def key_view(view: KeyView) -> dict[str, Any]:
