@@ -1,1 +1,7 @@
-"""Fake outside systems: HTTP servers on 127.0.0.1 that speak the real wire format (DESIGN §8)."""
+"""Fake outside systems: HTTP servers on 127.0.0.1 that speak the real wire format (DESIGN §8).
+
+- ``lemonsqueezy``: the checkout API, and signed webhook deliveries.
+- ``anthropic``, ``openai``, ``gemini``, ``ollama``, ``fal``: AI providers, each a ``FakeProvider``
+  (``provider``) with the same knobs: reply and usage, ``fail_with``, ``hang``,
+  ``break_stream_after``, pacing, and ``disconnects`` when a client leaves mid-answer.
+"""

@@ -15,7 +15,9 @@ subclasses ``FakeProvider`` and only speaks its provider's wire format. Every fa
   connection, the provider's in-stream error, or a clean end without the closing frames), and
   ``recover()``;
 - notices a client that goes away mid-answer: ``fake.disconnects`` counts them, while
-  ``fake.streams_completed`` counts the streams sent to the end.
+  ``fake.streams_completed`` counts the streams sent to the end. An unpaced stream may be sent whole
+  into the socket before the client closes it: to assert a disconnect, pace the stream
+  (``delay_between_deltas``) or stall it (``hang(after_deltas=n)``).
 """
 
 from __future__ import annotations

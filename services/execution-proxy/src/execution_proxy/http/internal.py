@@ -98,15 +98,16 @@ class ModelRequest(RequestBody):
 
 
 class PriceRequest(RequestBody):
-    """USD; give amounts as strings ("0.003") to keep every digit."""
+    """USD; give amounts as strings ("0.003") to keep every digit. (``…Per1k`` spelled by hand:
+    the camelCase generator would say ``Per1K``.)"""
 
     model_key: str = Field(min_length=1, max_length=200)
     effective_from: datetime | None = None
-    input_per_1k: Decimal = Field(default=Decimal(0), ge=0)
-    output_per_1k: Decimal = Field(default=Decimal(0), ge=0)
+    input_per_1k: Decimal = Field(default=Decimal(0), ge=0, alias="inputPer1k")
+    output_per_1k: Decimal = Field(default=Decimal(0), ge=0, alias="outputPer1k")
     per_unit: Decimal = Field(default=Decimal(0), ge=0)
-    cache_read_per_1k: Decimal | None = Field(default=None, ge=0)
-    cache_write_per_1k: Decimal | None = Field(default=None, ge=0)
+    cache_read_per_1k: Decimal | None = Field(default=None, ge=0, alias="cacheReadPer1k")
+    cache_write_per_1k: Decimal | None = Field(default=None, ge=0, alias="cacheWritePer1k")
 
 
 class MarginPolicyRequest(RequestBody):

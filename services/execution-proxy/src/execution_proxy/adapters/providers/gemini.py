@@ -48,6 +48,7 @@ class GeminiProvider:
         answer = await self._endpoint.post_json(url, headers(api_key), body(request))
         if not isinstance(answer, dict):
             raise wire.malformed(NAME, "not an object")
+        refuse_if_blocked(answer)
         text, _finished = candidate_text(answer)
         return Completion(text, merged(ProviderUsage(), answer.get("usageMetadata"), final=True))
 
@@ -62,6 +63,7 @@ class GeminiProvider:
                         raise ProviderError(
                             NAME, f"stream error: {wire.document_message(chunk)}", transient=True
                         )
+                    refuse_if_blocked(chunk)
                     text, finishing = candidate_text(chunk)
                     if text:
                         yield TextDelta(text)
@@ -95,6 +97,15 @@ def body(request: ChatRequest) -> dict[str, Any]:
     if system:
         document["systemInstruction"] = {"parts": [{"text": text} for text in system]}
     return document
+
+
+def refuse_if_blocked(answer: dict[str, Any]) -> None:
+    """A prompt Gemini refuses to answer comes as a 200 with ``promptFeedback.blockReason`` and no
+    candidate: a refusal, not a cut stream, and not worth a retry."""
+    feedback = answer.get("promptFeedback")
+    reason = feedback.get("blockReason") if isinstance(feedback, dict) else None
+    if reason:
+        raise ProviderError(NAME, f"prompt blocked ({str(reason)[:40]})")
 
 
 def candidate_text(answer: dict[str, Any]) -> tuple[str, bool]:

@@ -76,7 +76,9 @@ def body(request: ChatRequest, *, stream: bool = False) -> dict[str, Any]:
     document: dict[str, Any] = {
         "model": request.model,
         "messages": [{"role": message.role, "content": message.content} for message in request.messages],
-        "max_tokens": request.max_tokens,
+        # The current name: OpenAI's reasoning models refuse the deprecated ``max_tokens``, every
+        # chat model accepts this one.
+        "max_completion_tokens": request.max_tokens,
     }
     if request.temperature is not None:
         document["temperature"] = request.temperature

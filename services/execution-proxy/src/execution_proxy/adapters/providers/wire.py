@@ -169,10 +169,14 @@ def is_transient(status: int) -> bool:
 
 async def refusal(provider: str, response: aiohttp.ClientResponse) -> ProviderError:
     """The error a status >= 400 stands for, with the provider's own message when it gave one."""
-    try:
-        raw = await response.content.read(MAX_ERROR_BODY_BYTES)
+    raw = b""
+    try:  # read() gives what has arrived: gather the body up to the bound
+        while len(raw) < MAX_ERROR_BODY_BYTES and (
+            chunk := await response.content.read(MAX_ERROR_BODY_BYTES)
+        ):
+            raw += chunk
     except aiohttp.ClientError:
-        raw = b""
+        pass
     return ProviderError(
         provider,
         f"HTTP {response.status}: {error_message(raw) or response.reason or 'error'}",
@@ -194,7 +198,7 @@ def error_message(raw: bytes) -> str:
 
 def document_message(document: Any) -> str:
     if isinstance(document, dict):
-        for field in ("error", "detail", "message"):
+        for field in ("error", "detail", "message", "msg"):
             value = document.get(field)
             if isinstance(value, str):
                 return value[:MAX_ERROR_MESSAGE]
