@@ -22,7 +22,8 @@ Environment (all optional):
     BENCH_EXECUTION_SECONDS       length of a concurrent phase (BENCH_SECONDS / 2, at least 3)
     BENCH_EXECUTION_CLIENTS       clients of the concurrent phases (8)
     BENCH_EXECUTION_REPEATS       each phase this many times, in alternating order (3)
-    BENCH_EXECUTION_LENSERS       lensers the requests to our routes cycle over (500)
+    BENCH_EXECUTION_LENSERS       lensers the requests to our routes cycle over (1000: the credit
+                                  routes allow 100 requests a minute per user)
     BENCH_EXECUTION_OURS          0: leave execution-proxy out even if it is there
 """
 
@@ -163,7 +164,7 @@ async def main(out: Path | None, splice_into: Path | None) -> None:
         "conc_seconds": max(3, env_int("BENCH_EXECUTION_SECONDS", seconds // 2)),
         "clients": env_int("BENCH_EXECUTION_CLIENTS", 8),
         "repeats": env_int("BENCH_EXECUTION_REPEATS", 3),
-        "lensers": env_int("BENCH_EXECUTION_LENSERS", 500),
+        "lensers": env_int("BENCH_EXECUTION_LENSERS", 1000),
         "warmup": 200,
     }
     with_ours = os.environ.get("BENCH_EXECUTION_OURS", "1").strip() != "0"

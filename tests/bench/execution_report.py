@@ -161,10 +161,24 @@ def verdicts(res: Results) -> list[tuple[str, str, str]]:
     return rows
 
 
+# The processes a path adds in front of the fake, whose CPU an answer costs.
+OWN_CPU = {"direct": ("fake",), "litellm": ("litellm",), "ours": ("execution", "wallet", "pg", "rabbitmq")}
+
+
+def cpu_per_answer(res: Results, key: str, kind: str) -> str:
+    """CPU-milliseconds per answer of the processes the path puts in front of the fake (the fake
+    itself for the direct call), over all the repeats."""
+    runs = res.phases.get((key, kind), [])
+    groups = OWN_CPU.get(res.targets[key]["via"], ())
+    seconds = sum(p.cpu.get(g) * p.cpu.wall for p in runs if p.cpu is not None for g in groups)
+    answers = sum(p.ok for p in runs)
+    return f"{seconds / answers * 1000:.2f}" if answers and seconds else "n/a"
+
+
 def table(res: Results, kind: str, keys: list[str]) -> list[str]:
     rows = [
-        "| path | p50 ms | p99 ms | added at p50, ms | added at p99, ms | answers/s | CPU, cores (median repeat's phase lengths) |",
-        "|---|---:|---:|---:|---:|---:|---|",
+        "| path | p50 ms | p99 ms | added at p50, ms | added at p99, ms | answers/s | CPU ms per answer | CPU, cores (all repeats) |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for key in keys:
         if not res.has(key, kind):
@@ -174,7 +188,7 @@ def table(res: Results, kind: str, keys: list[str]) -> list[str]:
             f"| {res.targets[key]['label']} | {spread(res.stat(key, kind, 'p50'), 3)} | {spread(res.stat(key, kind, 'p99'), 3)}"
             f" | {'baseline' if base else spread(res.added(key, kind), 3)}"
             f" | {'baseline' if base else spread(res.added(key, kind, 'p99'), 3)}"
-            f" | {spread(res.stat(key, kind, 'rate'), 0)} | {cpu_text(res.cpu(key, kind))} |"
+            f" | {spread(res.stat(key, kind, 'rate'), 0)} | {cpu_per_answer(res, key, kind)} | {cpu_text(res.cpu(key, kind))} |"
         )
     return rows
 
@@ -207,8 +221,11 @@ requests/s**. Knobs: `BENCH_SECONDS`, `BENCH_EXECUTION_REQUESTS`, `BENCH_EXECUTI
   build/bench/litellm-venv, never in the workspace's lock), started as `litellm --config
   tests/bench/litellm/config.yaml --host 127.0.0.1 --port N --num_workers 1` with {litellm_env}: one
   uvicorn worker (our service is one process too), no database, no callbacks, no retries, a fixed master
-  key (it refuses to start without one; with no database checking it is a comparison of strings). It
-  took **{litellm_startup:.1f} s** from launch to answering `/health/liveliness`.
+  key (it refuses to start without one; with no database checking it is a comparison of strings),
+  installed compiled to bytecode (this machine sets `PYTHONDONTWRITEBYTECODE`; without .pyc files
+  LiteLLM compiled, on every request, the source of an OpenTelemetry module it then fails to import: a
+  third of its CPU in a py-spy profile). Granian instead of uvicorn (`--run_granian`) was tried and was
+  no faster. It took **{litellm_startup:.1f} s** from launch to answering `/health/liveliness`.
 * **The client**: this process, one aiohttp session with keep-alive (a pool of as many connections as
   clients), every request body built before the phases; latency from `perf_counter_ns` before the
   request to the whole answer read, or for a stream to the first chunk with content (OpenAI's format)
@@ -224,7 +241,10 @@ requests/s**. Knobs: `BENCH_SECONDS`, `BENCH_EXECUTION_REQUESTS`, `BENCH_EXECUTI
   the direct stream), then the median of those.
 * **CPU**, in cores of the machine, during the phase (from /proc, sampled at its start and end): the
   client (this process), the fake, LiteLLM, execution-proxy, wallet-api, PostgreSQL and RabbitMQ when they
-  ran. With {nproc} cores, a client near 1.0 is the load generator saturating its core.
+  ran; "other" is anything else on the machine (on this shared box, other people's work). With {nproc}
+  cores, a client near 1.0 is the load generator saturating its core. *CPU ms per answer*: the CPU of
+  the processes the path puts in front of the fake (LiteLLM; execution-proxy, wallet-api, PostgreSQL
+  and RabbitMQ), or the fake's own for the direct call, divided by the answers.
 """
 
 
@@ -319,7 +339,10 @@ def reading(res: Results, lite_rate: float, direct_rate: float) -> list[str]:
         out.append(
             f"* At {res.r['config']['clients']} clients LiteLLM used {conc.get('litellm'):.2f} cores (one worker: at"
             f" most 1.0), the fake {conc.get('fake'):.2f}, the client {conc.get('client'):.2f}: LiteLLM's one"
-            " process is the bottleneck."
+            f" process is the bottleneck, at {cpu_per_answer(res, 'litellm', 'concurrent')} ms of CPU per answer"
+            " (its middlewares, auth, router, logging and cost hooks around the OpenAI SDK's call). More"
+            " workers would use the second core, which the client and the fake need here; our service runs"
+            " as one process too."
         )
     dc = res.cpu("direct", "concurrent")
     if dc is not None:

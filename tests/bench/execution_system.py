@@ -289,7 +289,9 @@ async def start_ours(fake_url: str, n_lensers: int, log_to: Path) -> OurStack | 
         "ENV_MODE": "development",
         "LOG_LEVEL": "WARNING",
     }
-    wallet = ServiceProcess("wallet_api", {**common, "DB_ROLE": "wallet_api"}, log_to=log_to)
+    # No DB_ROLE: each ``serve`` logs in as the owner (the server's superuser here) and migrates its
+    # own schema before serving, so nothing else has to know the service's migrations.
+    wallet = ServiceProcess("wallet_api", common, log_to=log_to)
     proxy = ServiceProcess(
         SERVICE.package,
         {
@@ -304,7 +306,6 @@ async def start_ours(fake_url: str, n_lensers: int, log_to: Path) -> OurStack | 
     stack = OurStack(database_url, amqp_url, wallet, proxy, [], 0.0, {})
     try:
         t0 = time.perf_counter()
-        # ``serve`` migrates its own schema when its login may (the owner's: here, postgres).
         await wallet.start()
         with contextlib.suppress(Exception):
             await queue_declared(amqp_url, "wallet-api.events")
