@@ -73,9 +73,15 @@ class Results:
 
 
 def cpu_text(split: CpuSplit | None) -> str:
+    """The groups that worked, then "other" (the rest of the machine: on this shared box, other
+    people's work too) and idle."""
     if split is None:
         return "n/a"
-    return " / ".join(f"{g} {v:.2f}" for g, v in split.parts.items() if v >= 0.005 or g == "client")
+    shown = [f"{g} {v:.2f}" for g, v in split.parts.items() if v >= 0.005 or g == "client"]
+    if split.machine is not None:
+        shown.append(f"other {max(split.machine - sum(split.parts.values()), 0):.2f}")
+        shown.append(f"idle {max(split.cores - split.machine, 0):.2f}")
+    return " / ".join(shown)
 
 
 def verdicts(res: Results) -> list[tuple[str, str, str]]:
