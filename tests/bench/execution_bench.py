@@ -9,8 +9,7 @@ section of the report (between the markers of execution_report.py). On its own:
     uv run python tests/bench/execution_bench.py --splice-into build/bench/benchmarks.md
     BENCH_ONLY=execution make bench     # the same through run.sh
 
-Processes, each on a free port of 127.0.0.1: a fake OpenAI (lf_testing.fakes.openai, or the stand-in
-beside this file until it lands), LiteLLM's proxy in its own venv (tests/bench/litellm/setup.sh) in
+Processes, each on a free port of 127.0.0.1: a fake OpenAI (lf_testing.fakes.openai, answering at once), LiteLLM's proxy in its own venv (tests/bench/litellm/setup.sh) in
 front of it, and, when execution-proxy serves (execution_system.SERVICE), wallet-api and
 execution-proxy on a scratch database and RabbitMQ vhost. This process is the client.
 

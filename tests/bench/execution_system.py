@@ -180,22 +180,9 @@ class Process:
 
 
 def fake_openai_command(port: int) -> tuple[list[str], str]:
-    """lf_testing's fake OpenAI once it exists, else the stand-in beside this file; and which."""
-    if importlib.util.find_spec("lf_testing.fakes.openai") is not None:
-        return [
-            sys.executable,
-            "-m",
-            "lf_testing.fakes.openai",
-            "--port",
-            str(port),
-        ], "lf_testing.fakes.openai"
-    stand_in = HERE / "execution_fake_openai.py"
-    return [
-        sys.executable,
-        str(stand_in),
-        "--port",
-        str(port),
-    ], "tests/bench/execution_fake_openai.py (stand-in)"
+    """lf_testing's fake OpenAI (answers at once by default), and its name for the report."""
+    command = [sys.executable, "-m", "lf_testing.fakes.openai", "--port", str(port)]
+    return command, "lf_testing.fakes.openai"
 
 
 async def start_fake() -> tuple[Process, str]:
