@@ -118,8 +118,8 @@ class Order(Protocol):
 @dataclass(slots=True, kw_only=True)
 class Funded:
     """What every execution brings to its record, whatever it runs (``kind``): its order, the model
-    and its quote, the money reserved (if any), and when it began. Chat's ``Prepared`` and
-    ``application.images``' order are recorded through the same ``record_*`` below."""
+    and its quote, the money reserved (if any), and when it began. Chat's ``Prepared`` is one and
+    ``application.images.PreparedImages`` another: both are recorded by the same ``record_*``."""
 
     kind: ClassVar[str]
     execution_id: UUID
@@ -238,9 +238,7 @@ class Executions(UseCases):
         try:
             completion = await prepared.provider.complete(prepared.request, prepared.api_key)
         except ProviderError as failure:
-            observe_failure(prepared, failure, sent)
-            await self.record_failure(prepared, PROVIDER_FAILED, str(failure))
-            raise ApiError(EXECUTE_PROVIDER_FAILED, str(failure)) from None
+            raise await self.provider_failed(prepared, failure, sent) from None
         PROVIDER_LATENCY.labels(prepared.model.provider, "ok").observe(time.perf_counter() - sent)
         return await self.record_success(
             prepared,
@@ -317,6 +315,13 @@ class Executions(UseCases):
                 execution.fail(_started(funded), code=code, reason=reason, at=self.clock())
 
         await self.commands.run(REPOSITORY, funded.execution_id, decide, metadata=funded.metadata)
+
+    async def provider_failed(self, funded: Funded, failure: ProviderError, sent: float) -> ApiError:
+        """A buffered call's provider failure observed and recorded (nothing charged, the
+        reservation released); returns the 502 to raise."""
+        _observe_failure(funded, failure, sent)
+        await self.record_failure(funded, PROVIDER_FAILED, str(failure))
+        return ApiError(EXECUTE_PROVIDER_FAILED, str(failure))
 
     async def prune_outputs(self) -> int:
         """Forget answers kept for retries once a day old; returns how many went."""
@@ -395,7 +400,7 @@ class ChatStream:
                     self.stated = item.usage
         except ProviderError as failure:
             self.failure = failure
-            observe_failure(prepared, failure, sent)
+            _observe_failure(prepared, failure, sent)
             return
         PROVIDER_LATENCY.labels(prepared.model.provider, "ok").observe(time.perf_counter() - sent)
 
@@ -457,7 +462,7 @@ class ChatStream:
                 )
 
 
-def observe_failure(funded: Funded, failure: ProviderError, sent: float) -> None:
+def _observe_failure(funded: Funded, failure: ProviderError, sent: float) -> None:
     kind = "timeout" if failure.__class__.__name__ == "ProviderTimeout" else str(failure.status or "error")
     PROVIDER_ERRORS.labels(funded.model.provider, kind).inc()
     PROVIDER_LATENCY.labels(funded.model.provider, "error").observe(time.perf_counter() - sent)
