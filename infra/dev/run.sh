@@ -12,6 +12,8 @@
 # - with billing-webhook, starts the fake LemonSqueezy (lf_testing.fakes.lemonsqueezy) on :8790
 #   and points billing-webhook at it, unless LEMONSQUEEZY_API_URL is set: checkouts work without
 #   a LemonSqueezy account;
+# - points execution-proxy at the dev wallet-api; with no provider key set only its built-in
+#   `local` provider (and ollama) serve on credits, streaming at LOCAL_TOKEN_DELAY_MS (default 15);
 # - renders the gateway config into a temporary directory and runs nginx on :8786;
 # - on Ctrl-C or SIGTERM stops everything (SIGTERM to each process, so services shut down
 #   gracefully), and stops everything too as soon as one of them exits;
@@ -236,6 +238,10 @@ service_env() {  # service_env NAME ROLE: `env` and the service's variables, NUL
         && vars+=(AMQP_URL="$(uv run --no-sync python -m lf_messaging.provision --amqp-url "$AMQP_URL" url "$name")")
     case "$name" in # what one service needs to find another (their ports may have moved)
         wallet-api) vars+=(BILLING_WEBHOOK_URL="http://127.0.0.1:${PORTS[billing-webhook]}") ;;
+        # Reserves and settles in the dev wallet; the built-in `local` provider paced so that a
+        # stream looks like one (LOCAL_TOKEN_DELAY_MS=0 for answers at once).
+        execution-proxy) vars+=(WALLET_API_URL="http://127.0.0.1:${PORTS[wallet-api]}"
+            LOCAL_TOKEN_DELAY_MS="${LOCAL_TOKEN_DELAY_MS:-15}") ;;
     esac
     printf '%s\0' env "${vars[@]}"
 }

@@ -14,9 +14,10 @@ from pathlib import Path
 from lf_messaging.provision import deployment_definitions
 from wallet_api.handlers import HANDLERS
 
-# The services in docker-compose.yml, and what each consumes (billing-webhook only relays).
+# The services in docker-compose.yml, and what each consumes (execution-proxy and billing-webhook
+# only relay).
 CONSUMERS = {"wallet-api": sorted(model.routing_key for model in HANDLERS)}
-SERVICES = ("wallet-api", "billing-webhook")
+SERVICES = ("wallet-api", "execution-proxy", "billing-webhook")
 PATH = Path(__file__).with_name("definitions.json")
 
 

@@ -15,7 +15,7 @@ from billing_load import Phase
 from billing_profile import PROFILE_GROUPS
 from common import logger
 from cpu import GROUPS, CpuSplit
-from report import fmt, met, ratio, short_sql
+from report import fmt, met, ratio, short_sql, splice_between
 
 log = logger("billing-bench")
 BEGIN = "<!-- billing-bench:begin (tests/bench/billing_bench.py) -->"
@@ -545,11 +545,4 @@ def analysis(r: dict[str, Any]) -> str:
 
 def splice(path: Path, section: str) -> None:
     """Replace the section between the markers in ``path``, or append it."""
-    text = path.read_text() if path.exists() else ""
-    if BEGIN in text and END in text:
-        head, _, rest = text.partition(BEGIN)
-        _, _, tail = rest.partition(END)
-        text = head + section.rstrip("\n") + tail
-    else:
-        text = text.rstrip("\n") + ("\n\n" if text else "") + section
-    path.write_text(text if text.endswith("\n") else text + "\n")
+    splice_between(path, section, BEGIN, END)

@@ -29,7 +29,7 @@ AUX_PROCESSES = (
 )
 
 # Every group a split can show, in the order it shows them.
-GROUPS = ("client", "billing", "wallet", "nginx", "pg", "rabbitmq")
+GROUPS = ("client", "fake", "litellm", "execution", "billing", "wallet", "nginx", "pg", "rabbitmq")
 CLIENT_AND_PG = ("client", "pg")  # the wallet benchmark: no services, no broker
 
 
@@ -101,7 +101,9 @@ class CpuMeter:
     parallel workers, and the server's shared processes: WAL writer, checkpointer, ...; another
     database's backends count as "other") and ``rabbitmq`` (the whole broker, shared by every
     vhost). Sampled every 0.2 s, so that processes which exit during the phase (pgbench's backends)
-    are counted up to their last sample. ``loop_pid``: also measure how busy that process's main
+    are counted up to their last sample; ``poll=False`` samples only at the start and the end (for
+    processes that live through the phase: a scan of /proc every 0.2 s in the client's event loop
+    would show in a sub-millisecond p99). ``loop_pid``: also measure how busy that process's main
     thread (an event loop) was.
     """
 
@@ -113,9 +115,10 @@ class CpuMeter:
         pids: dict[str, set[int]] | None = None,
         loop_pid: int | None = None,
         client: Literal["self", "children"] = "self",
+        poll: bool = True,
     ) -> None:
         self.dbname, self.groups, self.pids = dbname, groups, pids or {}
-        self.loop_pid, self.client = loop_pid, client
+        self.loop_pid, self.client, self.poll = loop_pid, client, poll
         self.available = Path("/proc/self/stat").exists()
         self.start: dict[int, tuple[str, float]] = {}
         self.last: dict[int, tuple[str, float]] = {}
@@ -190,7 +193,8 @@ class CpuMeter:
         if self.available:
             self.start = self._sample()
             self.last = dict(self.start)
-            self._task = asyncio.create_task(self._poll())
+            if self.poll:
+                self._task = asyncio.create_task(self._poll())
         self._machine = machine_busy()
         self._sched = self._schedstat()
         self._client = self._client_cpu()
@@ -209,10 +213,11 @@ class CpuMeter:
                 (sched[1] - self._sched[1]) / 1e9 / self.wall,
             )
         parts: dict[str, float] = defaultdict(float)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        if self.available:
+            if self._task is not None:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
             self.last.update(self._sample())
             if "pg" in self.groups:
                 parts["pg"] += 0.0  # shown even when idle, unlike a service that did not run

@@ -25,6 +25,18 @@ def met(ok: bool) -> str:
     return "**met**" if ok else "**not met**"
 
 
+def splice_between(path: Path, section: str, begin: str, end: str) -> None:
+    """Replace the section between the markers ``begin`` and ``end`` in ``path``, or append it."""
+    text = path.read_text() if path.exists() else ""
+    if begin in text and end in text:
+        head, _, rest = text.partition(begin)
+        _, _, tail = rest.partition(end)
+        text = head + section.rstrip("\n") + tail
+    else:
+        text = text.rstrip("\n") + ("\n\n" if text else "") + section
+    path.write_text(text if text.endswith("\n") else text + "\n")
+
+
 def short_sql(query: str, width: int) -> str:
     flat = re.sub(r"\s+", " ", query).strip()
     return flat if len(flat) <= width else flat[: width - 1] + "…"

@@ -9,12 +9,18 @@
 #    (AMQP_URL's server, management API or rabbitmqctl), runs wallet-api and billing-webhook as
 #    processes and measures signed deliveries to wallet credits; it drops both when done. About
 #    20 s + 10 x BENCH_SECONDS (2 minutes at the default), more if the pipeline is slow to drain.
-# The report is the wallet report followed by the billing section (between its markers), and is
-# replaced only if every part that ran completed.
+# 3. execution-proxy: tests/bench/execution_bench.py runs a fake OpenAI, LiteLLM's proxy (installed on
+#    first use into build/bench/litellm-venv by tests/bench/litellm/setup.sh, about a minute) and, once
+#    the service serves, wallet-api and execution-proxy on a scratch database and vhost; it measures
+#    the added latency of each path, 3 times in alternating order. About 40 s + 12 x BENCH_SECONDS
+#    with direct and LiteLLM only (3 minutes at the default), up to 40 s + 36 x BENCH_SECONDS with
+#    the service's four routes.
+# The report is the wallet report followed by the billing and execution sections (each between its
+# markers), and is replaced only if every part that ran completed.
 #
 # BENCH_SECONDS (default 10) sets the length of each measured phase; each part is killed if it takes
-# more than twice its estimate. BENCH_ONLY=wallet or BENCH_ONLY=billing runs one part and keeps the
-# other's section of the existing report (the one it replaces, else docs/benchmarks.md) as it is.
+# more than twice its estimate. BENCH_ONLY=wallet, billing or execution runs one part and keeps the
+# others' sections of the existing report (the one it replaces, else docs/benchmarks.md) as they are.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -27,8 +33,8 @@ ENV_MODE="${ENV_MODE:-development}" # the services it starts use dev secrets
 export DATABASE_URL AMQP_URL BENCH_SECONDS ENV_MODE
 
 case "$BENCH_ONLY" in
-    "" | wallet | billing) ;;
-    *) echo "bench: BENCH_ONLY is wallet, billing or empty (both), not '$BENCH_ONLY'" >&2; exit 2 ;;
+    "" | wallet | billing | execution) ;;
+    *) echo "bench: BENCH_ONLY is wallet, billing, execution or empty (all), not '$BENCH_ONLY'" >&2; exit 2 ;;
 esac
 for tool in psql pgbench uv; do
     command -v "$tool" >/dev/null || { echo "bench: $tool is not on PATH" >&2; exit 1; }
@@ -54,6 +60,7 @@ name="bench_$(date +%Y%m%d_%H%M%S)_$$"
 bench_url="$(printf '%s' "$DATABASE_URL" | sed -E "s#^([a-z]+://[^/?]*)(/[^?]*)?#\1/$name#")"
 report="$(mktemp)"
 billing="$(mktemp)"
+execution="$(mktemp)"
 composed="$(mktemp)"
 created=""
 
@@ -62,20 +69,25 @@ cleanup() {
         psql "$DATABASE_URL" -qX -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)" >/dev/null \
             || echo "bench: could not drop database $name" >&2
     fi
-    rm -f "$report" "$billing" "$composed"
+    rm -f "$report" "$billing" "$execution" "$composed"
 }
 trap cleanup EXIT
 
 begin='<!-- billing-bench:begin'
 end='<!-- billing-bench:end -->'
+exec_begin='<!-- execution-bench:begin'
+exec_end='<!-- execution-bench:end -->'
 existing_billing() { # the billing section of the previous report, markers included
     [ -f "$previous" ] && sed -n "/^$begin/,/^$end/p" "$previous" || true
 }
+existing_execution() { # the execution section of the previous report, markers included
+    [ -f "$previous" ] && sed -n "/^$exec_begin/,/^$exec_end/p" "$previous" || true
+}
 existing_wallet() { # everything else
-    [ -f "$previous" ] && sed "/^$begin/,/^$end/d" "$previous" || true
+    [ -f "$previous" ] && sed -e "/^$begin/,/^$end/d" -e "/^$exec_begin/,/^$exec_end/d" "$previous" || true
 }
 
-if [ "$BENCH_ONLY" != billing ]; then
+if [ -z "$BENCH_ONLY" ] || [ "$BENCH_ONLY" = wallet ]; then
     psql "$DATABASE_URL" -qX -v ON_ERROR_STOP=1 -c "CREATE DATABASE \"$name\"" >/dev/null
     created=1
     echo "bench: wallet, database $name, BENCH_SECONDS=$BENCH_SECONDS" >&2
@@ -86,7 +98,7 @@ else
     existing_wallet > "$report"
 fi
 
-if [ "$BENCH_ONLY" != wallet ]; then
+if [ -z "$BENCH_ONLY" ] || [ "$BENCH_ONLY" = billing ]; then
     echo "bench: billing, BENCH_SECONDS=$BENCH_SECONDS" >&2
     limit=$(( 2 * (60 + 15 * BENCH_SECONDS) ))
     timeout --signal=INT --kill-after=30 "$limit" \
@@ -95,13 +107,24 @@ else
     existing_billing > "$billing"
 fi
 
+if [ -z "$BENCH_ONLY" ] || [ "$BENCH_ONLY" = execution ]; then
+    echo "bench: execution, BENCH_SECONDS=$BENCH_SECONDS" >&2
+    limit=$(( 2 * (60 + 36 * BENCH_SECONDS) ))
+    timeout --signal=INT --kill-after=30 "$limit" \
+        uv run python tests/bench/execution_bench.py --out "$execution"
+else
+    existing_execution > "$execution"
+fi
+
 mkdir -p "$(dirname "$out")"
 {
     sed -e :a -e '/^\n*$/{$d;N;ba' -e '}' "$report" # the wallet report without trailing blank lines
-    if [ -s "$billing" ]; then
-        echo
-        cat "$billing"
-    fi
+    for section in "$billing" "$execution"; do
+        if [ -s "$section" ]; then
+            echo
+            cat "$section"
+        fi
+    done
 } > "$composed"
 cat "$composed" > "$out" # a new file gets the usual mode, not mktemp's
 echo "bench: wrote $out" >&2

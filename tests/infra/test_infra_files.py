@@ -37,6 +37,8 @@ from openapi_spec_validator import validate
 from billing_webhook import app as billing_app
 from billing_webhook import integration_events as billing_events
 from billing_webhook.settings import BillingSettings
+from execution_proxy import app as execution_app
+from execution_proxy.settings import ExecutionSettings
 from lf_contracts.errors import CATALOGUE, UPSTREAM_UNAVAILABLE
 from lf_contracts.events import IntegrationEvent
 from lf_messaging import definitions
@@ -60,6 +62,7 @@ UPSTREAM_VARIABLES = {
 # The services in docker compose: name -> (schema, settings).
 SERVICES = {
     "wallet-api": (wallet_app.SCHEMA, WalletSettings),
+    "execution-proxy": (execution_app.SCHEMA, ExecutionSettings),
     "billing-webhook": (billing_app.SCHEMA, BillingSettings),
 }
 

@@ -141,6 +141,7 @@ async def _everything_up(ports: dict[str, int], process: subprocess.Popen, log: 
             [
                 await _answers(f"http://127.0.0.1:{ports['WALLET_API_PORT']}/health"),
                 await _answers(f"http://127.0.0.1:{ports['BILLING_WEBHOOK_PORT']}/health"),
+                await _answers(f"http://127.0.0.1:{ports['EXECUTION_PROXY_PORT']}/health"),
                 await _answers(f"http://127.0.0.1:{ports['GATEWAY_PORT']}/wallet/health"),
             ]
         )
@@ -165,7 +166,7 @@ async def test_sigkill_to_the_process_group_leaves_nothing_running(make_dev, dev
     process = make_dev()
     await _everything_up(dev_ports, process, tmp_path / "make-dev.log")
     started = _session(process.pid)
-    assert len(started) >= 5  # run.sh, two services, the fake LemonSqueezy, nginx (and prefixers)
+    assert len(started) >= 5  # run.sh, three services, the fake LemonSqueezy, nginx (and prefixers)
 
     os.killpg(process.pid, signal.SIGKILL)  # what `timeout -s KILL make dev` or the OOM killer does
     process.wait(timeout=10)

@@ -16,7 +16,7 @@ from execution_proxy.adapters.providers import build_providers
 from execution_proxy.adapters.wallet import WalletClient
 from execution_proxy.application.catalogue import CatalogueAdmin
 from execution_proxy.application.executions import Executions
-from execution_proxy.http import execute, images, internal
+from execution_proxy.http import execute, images, internal, openai_compat
 from execution_proxy.http.errors import CODES
 from execution_proxy.http.keys import CATALOGUE, EXECUTIONS, RATE_LIMITER
 from execution_proxy.integration_events import RELAYED_TYPES, to_message
@@ -44,6 +44,7 @@ def create_app(settings: ExecutionSettings, *, background: bool = True) -> web.A
     app = lf_web.create_app(settings, service=SERVICE, schema=SCHEMA, openapi_path=OPENAPI, refusals=CODES)
     app.add_routes(execute.routes)
     app.add_routes(internal.routes)
+    app.add_routes(openai_compat.routes)
     app.add_routes(images.routes)
     app.cleanup_ctx.append(partial(_use_cases, settings=settings))
     # Connects in the background: executions are recorded while RabbitMQ is away, relayed later.

@@ -58,9 +58,16 @@ def outcome_view(outcome: ChatOutcome) -> dict[str, Any]:
     }
 
 
-async def _order(request: web.Request, *, byok: bool) -> ChatOrder:
+async def admit(request: web.Request) -> UUID:
+    """The calling lenser, once the executions' rate limit lets the request in: one budget for every
+    execution route (``/execute/openai/v1`` included), so no route is a way around it."""
     lenser_id = await require_user(request)
     await enforce(request, request.app[RATE_LIMITER], f"execute:{lenser_id}", EXECUTIONS_PER_MINUTE)
+    return lenser_id
+
+
+async def _order(request: web.Request, *, byok: bool) -> ChatOrder:
+    lenser_id = await admit(request)
     body = await parse_body(request, ByokRequest if byok else ExecuteRequest)
     messages = sanitize(body.messages)
     return ChatOrder(
