@@ -9,9 +9,10 @@ section of the report (between the markers of execution_report.py). On its own:
     uv run python tests/bench/execution_bench.py --splice-into build/bench/benchmarks.md
     BENCH_ONLY=execution make bench     # the same through run.sh
 
-Processes, each on a free port of 127.0.0.1: a fake OpenAI (lf_testing.fakes.openai, answering at once), LiteLLM's proxy in its own venv (tests/bench/litellm/setup.sh) in
-front of it, and, when execution-proxy serves (execution_system.SERVICE), wallet-api and
-execution-proxy on a scratch database and RabbitMQ vhost. This process is the client.
+Processes, each on a free port of 127.0.0.1: a fake OpenAI (lf_testing.fakes.openai, answering at
+once), LiteLLM's proxy in its own venv (tests/bench/litellm/setup.sh) in front of it, and, when
+execution-proxy serves (execution_system.SERVICE), wallet-api and execution-proxy on a scratch
+database and RabbitMQ vhost. This process is the client.
 
 Nothing here is a test: a missed target is reported, not failed.
 

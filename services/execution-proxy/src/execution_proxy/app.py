@@ -18,7 +18,7 @@ from execution_proxy.adapters.wallet import WalletClient
 from execution_proxy.application.catalogue import CatalogueAdmin
 from execution_proxy.application.executions import Executions
 from execution_proxy.application.keys import ByokKeys
-from execution_proxy.http import byok_keys, execute, internal, openai_compat
+from execution_proxy.http import byok_keys, execute, images, internal, openai_compat
 from execution_proxy.http.errors import CODES
 from execution_proxy.http.keys import BYOK_KEYS, CATALOGUE, EXECUTIONS, RATE_LIMITER
 from execution_proxy.integration_events import RELAYED_TYPES, to_message
@@ -48,6 +48,7 @@ def create_app(settings: ExecutionSettings, *, background: bool = True) -> web.A
     app.add_routes(byok_keys.routes)
     app.add_routes(internal.routes)
     app.add_routes(openai_compat.routes)
+    app.add_routes(images.routes)
     app.cleanup_ctx.append(partial(_use_cases, settings=settings))
     # Connects in the background: executions are recorded while RabbitMQ is away, relayed later.
     app.cleanup_ctx.append(use_broker(settings.amqp_url))

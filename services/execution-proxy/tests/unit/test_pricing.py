@@ -67,3 +67,11 @@ def test_a_price_that_charges_nothing_cannot_be_reserved():
     free = quote(Price(AT), MarginPolicy(min_charge_credits=0))
     with pytest.raises(PricingFailed):
         free.most(100, 100)
+
+
+def test_the_most_an_image_request_can_cost_is_every_image_it_asks_for():
+    flux = Quote("image", Price(AT, per_unit=Decimal("0.025")), MarginPolicy(), 100)
+    assert flux.most_units(3) == 8  # 7.5 credits, rounded up once
+    free = Quote("image", Price(AT), MarginPolicy(min_charge_credits=0), 100)
+    with pytest.raises(PricingFailed):
+        free.most_units(4)

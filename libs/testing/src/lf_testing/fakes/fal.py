@@ -4,7 +4,8 @@
 fal checks it (422 ``{"detail": [{loc, msg, type}]}``); the answer is
 ``{images: [{url, width, height, content_type}], timings, seed, has_nsfw_concepts, prompt}``.
 Other errors are ``{"detail": "..."}``. ``fail_with``, ``hang`` and ``recover`` work as in every
-fake (``lf_testing.fakes.provider``); the stream knobs mean nothing here.
+fake (``lf_testing.fakes.provider``); the stream knobs mean nothing here. ``images_at_most`` answers
+fewer images than were asked for, as fal may.
 
     python -m lf_testing.fakes.fal --port 8795   # then FAL_API_URL=http://127.0.0.1:8795
 """
@@ -31,6 +32,8 @@ SIZES = {
 class FakeFal(FakeProvider):
     name = "fal"
     default_port = 8795
+    images_at_most: int | None = None
+    """Answer at most this many images whatever was asked (None: as many as asked), as fal may."""
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/{model:.+}", self._run)
@@ -52,6 +55,9 @@ class FakeFal(FakeProvider):
         if problems:
             return web.json_response({"detail": problems}, status=422)
         width, height = SIZES[body.get("image_size", "landscape_4_3")]
+        count = body.get("num_images", 1)
+        if self.images_at_most is not None:
+            count = min(count, self.images_at_most)
         images = [
             {
                 "url": f"https://v3.fal.media/files/fake/{uuid.uuid4().hex}.jpeg",
@@ -59,7 +65,7 @@ class FakeFal(FakeProvider):
                 "height": height,
                 "content_type": "image/jpeg",
             }
-            for _ in range(body.get("num_images", 1))
+            for _ in range(count)
         ]
         return web.json_response(
             {

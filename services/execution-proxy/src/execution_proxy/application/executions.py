@@ -24,7 +24,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 from uuid import UUID, uuid4, uuid5
 
 import asyncpg
@@ -44,7 +44,7 @@ from execution_proxy.application.catalogue import CatalogueAdmin
 from execution_proxy.domain import errors, tokens
 from execution_proxy.domain.catalogue import Model
 from execution_proxy.domain.events import ExecutionStarted
-from execution_proxy.domain.execution import CHARGED, Execution, Funding, charge
+from execution_proxy.domain.execution import CHARGED, Charge, Execution, Funding, charge
 from execution_proxy.domain.messages import ChatMessage
 from execution_proxy.domain.pricing import Metered, Quote
 from execution_proxy.domain.usage import Stated, UsageSource, settle_usage
@@ -100,24 +100,50 @@ class ChatOutcome:
     """Answered from the record of an earlier attempt with the same reference id."""
 
 
-@dataclass(slots=True)
-class Prepared:
-    """An order ready for its provider: everything decided, the money (if any) reserved."""
+class Order(Protocol):
+    """What the record needs of any order, chat or image: who asked, who pays, and how."""
 
+    @property
+    def funding(self) -> Funding: ...
+    @property
+    def lenser_id(self) -> UUID | None: ...
+    @property
+    def payer_id(self) -> UUID | None: ...
+    @property
+    def key_id(self) -> UUID | None: ...
+    @property
+    def reference_id(self) -> str | None: ...
+
+
+@dataclass(slots=True, kw_only=True)
+class Funded:
+    """What every execution brings to its record, whatever it runs (``kind``): its order, the model
+    and its quote, the money reserved (if any), and when it began. Chat's ``Prepared`` is one and
+    ``application.images.PreparedImages`` another: both are recorded by the same ``record_*``."""
+
+    kind: ClassVar[str]
     execution_id: UUID
-    order: ChatOrder
+    order: Order
     model: Model
-    request: ChatRequest
-    provider: ChatProvider
-    api_key: str | None
     quote: Quote | None
     reservation: Reservation | None
-    counted_input: int
     request_id: str
     metadata: dict[str, Any]
     streamed: bool = False
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     started: float = field(default_factory=time.perf_counter)
+
+
+@dataclass(slots=True, kw_only=True)
+class Prepared(Funded):
+    """A chat order ready for its provider: everything decided, the money (if any) reserved."""
+
+    kind: ClassVar[str] = "chat"
+    order: ChatOrder
+    request: ChatRequest
+    provider: ChatProvider
+    api_key: str | None
+    counted_input: int
 
 
 class Executions(UseCases):
@@ -177,17 +203,17 @@ class Executions(UseCases):
             )
         request = ChatRequest(model.provider_model, order.messages, max_tokens, order.temperature)
         return Prepared(
-            execution_id,
-            order,
-            model,
-            request,
-            provider,
-            api_key,
-            quote,
-            reservation,
-            counted_input,
-            request_id,
-            metadata,
+            execution_id=execution_id,
+            order=order,
+            model=model,
+            quote=quote,
+            reservation=reservation,
+            request_id=request_id,
+            metadata=metadata,
+            request=request,
+            provider=provider,
+            api_key=api_key,
+            counted_input=counted_input,
         )
 
     async def _provider_and_key(self, order: ChatOrder) -> tuple[ChatProvider, str | None]:
@@ -212,9 +238,7 @@ class Executions(UseCases):
         try:
             completion = await prepared.provider.complete(prepared.request, prepared.api_key)
         except ProviderError as failure:
-            _observe_failure(prepared, failure, sent)
-            await self.record_failure(prepared, PROVIDER_FAILED, str(failure))
-            raise ApiError(EXECUTE_PROVIDER_FAILED, str(failure)) from None
+            raise await self.provider_failed(prepared, failure, sent) from None
         PROVIDER_LATENCY.labels(prepared.model.provider, "ok").observe(time.perf_counter() - sent)
         return await self.record_success(
             prepared,
@@ -241,15 +265,37 @@ class Executions(UseCases):
         used, source = settle_usage(
             _stated(stated), counted_input=prepared.counted_input, counted_output=counted_output
         )
-        reserved = prepared.reservation.amount if prepared.reservation else 0
-        charged = charge(prepared.quote, used, reserved=reserved)
-        latency_ms = int((time.perf_counter() - prepared.started) * 1000)
+        kept = {"content": content} if prepared.order.reference_id is not None else None
+        charged = await self.record_use(
+            prepared, used, source, client_disconnected=client_disconnected, kept=kept
+        )
+        if charged is None:
+            earlier = await self.recorded(prepared.execution_id)
+            assert earlier is not None
+            return earlier
+        return _outcome(prepared, content, used, source, charged.credits)
 
-        async def decide(conn: asyncpg.Connection, execution: Execution) -> ChatOutcome | None:
+    async def record_use(
+        self,
+        funded: Funded,
+        used: Metered,
+        source: UsageSource,
+        *,
+        client_disconnected: bool = False,
+        kept: dict[str, Any] | None = None,
+    ) -> Charge | None:
+        """Started and succeeded appended in one transaction (with ``kept``, the answer a retried
+        reference is given); the charge, or None when another attempt with the same reference
+        recorded the execution first."""
+        reserved = funded.reservation.amount if funded.reservation else 0
+        charged = charge(funded.quote, used, reserved=reserved)
+        latency_ms = int((time.perf_counter() - funded.started) * 1000)
+
+        async def decide(conn: asyncpg.Connection, execution: Execution) -> Charge | None:
             if execution.ended:
                 return None  # another attempt with the same reference recorded it first
             execution.succeed(
-                _started(prepared),
+                _started(funded),
                 used,
                 source,
                 charged,
@@ -257,25 +303,25 @@ class Executions(UseCases):
                 client_disconnected=client_disconnected,
                 at=self.clock(),
             )
-            if prepared.order.reference_id is not None:
-                await _keep_output(conn, prepared.execution_id, content)
-            return _outcome(prepared, content, used, source, charged.credits)
+            if kept is not None:
+                await _keep_output(conn, funded.execution_id, kept)
+            return charged
 
-        outcome = await self.commands.run(
-            REPOSITORY, prepared.execution_id, decide, metadata=prepared.metadata
-        )
-        if outcome is None:
-            earlier = await self.recorded(prepared.execution_id)
-            assert earlier is not None
-            return earlier
-        return outcome
+        return await self.commands.run(REPOSITORY, funded.execution_id, decide, metadata=funded.metadata)
 
-    async def record_failure(self, prepared: Prepared, code: str, reason: str) -> None:
+    async def record_failure(self, funded: Funded, code: str, reason: str) -> None:
         async def decide(conn: asyncpg.Connection, execution: Execution) -> None:
             if not execution.ended:
-                execution.fail(_started(prepared), code=code, reason=reason, at=self.clock())
+                execution.fail(_started(funded), code=code, reason=reason, at=self.clock())
 
-        await self.commands.run(REPOSITORY, prepared.execution_id, decide, metadata=prepared.metadata)
+        await self.commands.run(REPOSITORY, funded.execution_id, decide, metadata=funded.metadata)
+
+    async def provider_failed(self, funded: Funded, failure: ProviderError, sent: float) -> ApiError:
+        """A buffered call's provider failure observed and recorded (nothing charged, the
+        reservation released); returns the 502 to raise."""
+        _observe_failure(funded, failure, sent)
+        await self.record_failure(funded, PROVIDER_FAILED, str(failure))
+        return ApiError(EXECUTE_PROVIDER_FAILED, str(failure))
 
     async def prune_outputs(self) -> int:
         """Forget answers kept for retries once a day old; returns how many went."""
@@ -416,10 +462,10 @@ class ChatStream:
                 )
 
 
-def _observe_failure(prepared: Prepared, failure: ProviderError, sent: float) -> None:
+def _observe_failure(funded: Funded, failure: ProviderError, sent: float) -> None:
     kind = "timeout" if failure.__class__.__name__ == "ProviderTimeout" else str(failure.status or "error")
-    PROVIDER_ERRORS.labels(prepared.model.provider, kind).inc()
-    PROVIDER_LATENCY.labels(prepared.model.provider, "error").observe(time.perf_counter() - sent)
+    PROVIDER_ERRORS.labels(funded.model.provider, kind).inc()
+    PROVIDER_LATENCY.labels(funded.model.provider, "error").observe(time.perf_counter() - sent)
 
 
 def _stated(usage: ProviderUsage | None) -> Stated | None:
@@ -444,22 +490,22 @@ def _input_only(usage: ProviderUsage | None) -> ProviderUsage | None:
     )
 
 
-def _started(prepared: Prepared) -> ExecutionStarted:
-    order, reservation = prepared.order, prepared.reservation
+def _started(funded: Funded) -> ExecutionStarted:
+    order, reservation = funded.order, funded.reservation
     return ExecutionStarted(
-        execution_id=prepared.execution_id,
+        execution_id=funded.execution_id,
         lenser_id=order.lenser_id,
         funding=order.funding,
         payer_id=order.payer_id if order.funding in CHARGED else None,
-        kind="chat",
-        provider=prepared.model.provider,
-        model=prepared.model.key,
-        streamed=prepared.streamed,
+        kind=funded.kind,
+        provider=funded.model.provider,
+        model=funded.model.key,
+        streamed=funded.streamed,
         reference_id=order.reference_id,
         reservation_id=reservation.reservation_id if reservation else None,
         reserved_credits=reservation.amount if reservation else 0,
         key_id=order.key_id,
-        started_at=prepared.started_at,
+        started_at=funded.started_at,
     )
 
 
@@ -483,10 +529,10 @@ def _outcome(
     )
 
 
-async def _keep_output(conn: asyncpg.Connection, execution_id: UUID, content: str) -> None:
+async def _keep_output(conn: asyncpg.Connection, execution_id: UUID, output: dict[str, Any]) -> None:
     await conn.execute(
         "INSERT INTO execution_outputs (execution_id, output) VALUES ($1, $2)"
         " ON CONFLICT (execution_id) DO NOTHING",
         execution_id,
-        {"content": content},
+        output,
     )

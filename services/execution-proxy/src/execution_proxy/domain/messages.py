@@ -30,6 +30,12 @@ class ChatMessage:
     content: str
 
 
+def has_control_characters(text: str) -> bool:
+    """Whether ``text`` holds a control character other than tab, newline and carriage return
+    (the rule of message content, also applied to an image prompt)."""
+    return _CONTROL.search(text) is not None
+
+
 def sanitize(raw: Any) -> tuple[ChatMessage, ...]:
     """The messages as ``ChatMessage``s (content NFC-normalised), or ``InvalidMessages`` naming
     every problem."""

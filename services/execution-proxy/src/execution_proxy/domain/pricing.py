@@ -115,15 +115,22 @@ class Quote:
         all be written to a cache), and every output token it may produce."""
         dearest = max(self.price.input_per_1k, self.price.cache_write, self.price.cache_read)
         usd = (prompt_tokens * dearest + max_output_tokens * self.price.output_per_1k) / THOUSAND
-        most = credits_for(usd, self.policy, self.credits_per_usd)
-        if most < 1:
-            # A charged execution holds at least a credit; a free model is a minimum of 0 with a
-            # price of 0, which a wallet cannot reserve: run it on a service's funding instead.
-            raise PricingFailed("this price and margin charge nothing: a charged execution needs a minimum")
-        return most
+        return _reservable(credits_for(usd, self.policy, self.credits_per_usd))
+
+    def most_units(self, units: int) -> int:
+        """The most a unit request (images) can cost: every unit it asks for."""
+        return _reservable(self.cost(Metered(units=units))[1])
 
     def sample(self) -> tuple[Decimal, int]:
         """The figure /wallet/pricing shows: 1,000 input and 1,000 output tokens, or one image."""
         if self.unit_type == "image":
             return self.cost(Metered(units=1))
         return self.cost(Metered(input_tokens=1000, output_tokens=1000))
+
+
+def _reservable(most: int) -> int:
+    if most < 1:
+        # A charged execution holds at least a credit; a free model is a minimum of 0 with a
+        # price of 0, which a wallet cannot reserve: run it on a service's funding instead.
+        raise PricingFailed("this price and margin charge nothing: a charged execution needs a minimum")
+    return most
