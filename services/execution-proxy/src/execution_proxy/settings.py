@@ -34,9 +34,9 @@ class ExecutionSettings(ServiceSettings):
     local_token_delay_ms: float = 0.0
     """The built-in ``local`` provider's pace when streaming (make dev sets a visible one)."""
 
-    # Reservations: held for a TTL, kept alive by a long stream, never beyond the hard lifetime.
+    # Reservations: held for a TTL and kept alive by a long stream every half of it; the wallet
+    # caps a reservation's whole life (its RESERVATION_MAX_LIFETIME_SECONDS).
     reservation_ttl_seconds: int = 300
-    reservation_max_lifetime_seconds: int = 3600
     credits_per_usd: int = 100
 
     # Envelope encryption of stored BYOK keys: the current master key (base64 of 32 bytes) and, while
