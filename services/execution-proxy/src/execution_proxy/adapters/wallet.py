@@ -25,6 +25,8 @@ PASSED_THROUGH = frozenset(
         "wallet.spending_limit_exceeded",
         "wallet.not_found",
         "wallet.invalid_amount",
+        # The same referenceId reserved for another amount: a caller's bug, never worth a retry.
+        "wallet.idempotency_conflict",
     }
 )
 
