@@ -28,8 +28,12 @@ LOCAL = {"provider": "local", "model": "local-small"}
 
 
 @pytest.fixture
-async def wallet(database_url: str, amqp_url: str) -> AsyncIterator[TestServer]:
-    """wallet-api with its consumer, ledger and expiry loop: where reservations and charges land."""
+async def wallet(
+    request: pytest.FixtureRequest, database_url: str, amqp_url: str
+) -> AsyncIterator[TestServer]:
+    """wallet-api with its consumer, ledger and expiry loop: where reservations and charges land.
+    Indirectly parametrized with a dict, its settings are changed by it
+    (``@pytest.mark.parametrize("wallet", [{"reservation_max_lifetime_seconds": 3}], indirect=True)``)."""
     settings = WalletSettings(
         database_url=database_url,
         amqp_url=amqp_url,
@@ -37,6 +41,7 @@ async def wallet(database_url: str, amqp_url: str) -> AsyncIterator[TestServer]:
         db_owner_role="wallet_api_owner",
         platform_api_key=API_KEY,
         expiry_interval_seconds=0.2,
+        **getattr(request, "param", {}),
     )
     await DatabaseAccess.of(settings, wallet_app.SCHEMA).migrate(wallet_app.MIGRATIONS)
     server = TestServer(wallet_app.create_app(settings))
@@ -47,7 +52,10 @@ async def wallet(database_url: str, amqp_url: str) -> AsyncIterator[TestServer]:
 
 
 @pytest.fixture
-async def settings(database_url: str, amqp_url: str, wallet: TestServer) -> ExecutionSettings:
+async def settings(
+    request: pytest.FixtureRequest, database_url: str, amqp_url: str, wallet: TestServer
+) -> ExecutionSettings:
+    """Indirectly parametrized with a dict, changed by it, as ``wallet`` is."""
     settings = ExecutionSettings(
         database_url=database_url,
         amqp_url=amqp_url,
@@ -55,6 +63,7 @@ async def settings(database_url: str, amqp_url: str, wallet: TestServer) -> Exec
         db_owner_role="execution_proxy_owner",
         platform_api_key=API_KEY,
         wallet_api_url=str(wallet.make_url("")).rstrip("/"),
+        **getattr(request, "param", {}),
     )
     await DatabaseAccess.of(settings, SCHEMA).migrate(MIGRATIONS)
     return settings

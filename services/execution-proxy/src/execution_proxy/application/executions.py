@@ -50,15 +50,23 @@ from execution_proxy.domain.pricing import Metered, Quote
 from execution_proxy.domain.usage import Stated, UsageSource, settle_usage
 from execution_proxy.metrics import PROVIDER_ERRORS, PROVIDER_LATENCY, count_recorded
 from execution_proxy.projections import INLINE
-from lf_contracts.errors import EXECUTE_PROVIDER_FAILED, ApiError
+from lf_contracts.errors import (
+    EXECUTE_PROVIDER_FAILED,
+    WALLET_RESERVATION_CLOSED,
+    WALLET_RESERVATION_NOT_FOUND,
+    ApiError,
+)
 from lf_eventstore import AggregateRepository, CommandRunner, UseCases
 
 REPOSITORY = AggregateRepository(Execution, "execution")
 REFERENCE_NAMESPACE = UUID("6f0f1a52-7d0e-4c55-9a53-5b0e3f1c2a10")
 PROVIDER_FAILED = EXECUTE_PROVIDER_FAILED.code
 OUTPUT_RETENTION = timedelta(days=1)
+RESERVATION_GONE = frozenset({WALLET_RESERVATION_CLOSED.code, WALLET_RESERVATION_NOT_FOUND.code})
 
 log = structlog.get_logger(__name__)
+_RECORDING: set[asyncio.Future[Any]] = set()
+"""Streams' outcomes being recorded (``ChatStream.finish``)."""
 
 
 class KeyResolver(Protocol):
@@ -359,10 +367,23 @@ class Executions(UseCases):
 class ChatStream:
     """A provider's stream as it reaches the client, settled however it ends.
 
-    Iterate it for the text; then ``finish`` (always: ``async with`` does it) records the outcome.
-    A client that went away (``client_gone``) stops the provider's stream, and what was produced is
-    charged: the input plus the output so far, the provider's count where it stated one, else ours.
-    A reservation is kept alive while the stream runs longer than half its time to live.
+    Iterate it for the text; then ``finish`` (always: ``async with`` does it, even when the reading
+    task is cancelled) records the outcome, once. What is charged:
+
+    - an answer the provider finished: its stated usage (counted where it stated none);
+    - a stream cut short after some text, by the client leaving (``client_gone``), the provider
+      breaking off, or the server stopping: the input plus the output produced so far, the
+      provider's count where it stated one, else ours; the client received that text, and the
+      provider bills it to us. Never zero, never more than the reservation (``charge`` caps it);
+    - a client that left before the first text: the input alone, since the provider was asked
+      and bills the prompt;
+    - a provider failure (or anything else) before the first text: nothing (recorded as failed;
+      the wallet releases the reservation).
+
+    Stopping the provider is closing its stream (``finish`` does it; a reader cancelled while
+    waiting on the provider closes it on the way out), which closes the provider's connection.
+    A reservation is kept alive while the stream runs, every half of its time to live, until the
+    wallet's hard lifetime closes it (then the settlement charges it late: nothing is lost).
     """
 
     def __init__(self, executions: Executions, prepared: Prepared) -> None:
@@ -370,11 +391,14 @@ class ChatStream:
         self.pieces: list[str] = []
         self.stated: ProviderUsage | None = None
         self.failure: ProviderError | None = None
+        self.completed = False
+        """The provider ended its answer (as opposed to failing or being stopped)."""
         self.disconnected = False
         self.outcome: ChatOutcome | None = None
         self._source: AsyncIterator[Any] | None = None
+        self._sent = 0.0
         self._keepalive: asyncio.Task[None] | None = None
-        self._finished = False
+        self._finishing: asyncio.Future[ChatOutcome | None] | None = None
         prepared.streamed = True
 
     async def __aenter__(self) -> ChatStream:
@@ -383,54 +407,74 @@ class ChatStream:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        # Shielded: a cancelled handler (server shutting down) still records what was produced.
-        await asyncio.shield(self.finish())
+        await self.finish()
 
-    async def __aiter__(self) -> AsyncIterator[str]:
+    def __aiter__(self) -> ChatStream:
+        return self
+
+    async def __anext__(self) -> str:
+        """The next text; the provider is called on the first one."""
         prepared = self.prepared
-        sent = time.perf_counter()
-        self._source = prepared.provider.stream(prepared.request, prepared.api_key).__aiter__()
-        try:
-            async for item in self._source:
-                if isinstance(item, TextDelta):
-                    if item.text:
-                        self.pieces.append(item.text)
-                        yield item.text
-                elif isinstance(item, UsageReport):
+        if self._source is None:
+            self._sent = time.perf_counter()
+            self._source = prepared.provider.stream(prepared.request, prepared.api_key).__aiter__()
+        while not (self.completed or self.failure or self.disconnected or self._finishing):
+            try:
+                item = await anext(self._source)
+            except StopAsyncIteration:
+                self.completed = True
+                latency = time.perf_counter() - self._sent
+                PROVIDER_LATENCY.labels(prepared.model.provider, "ok").observe(latency)
+            except ProviderError as failure:
+                self.failure = failure
+                _observe_failure(prepared, failure, self._sent)
+            else:
+                if isinstance(item, UsageReport):
                     self.stated = item.usage
-        except ProviderError as failure:
-            self.failure = failure
-            _observe_failure(prepared, failure, sent)
-            return
-        PROVIDER_LATENCY.labels(prepared.model.provider, "ok").observe(time.perf_counter() - sent)
+                elif isinstance(item, TextDelta) and item.text:
+                    self.pieces.append(item.text)
+                    return item.text
+        raise StopAsyncIteration
 
     async def client_gone(self) -> None:
-        """The client went away: stop the provider (closing its connection) and charge what it made."""
+        """The client went away (or its connection was closed under it): what it was sent is
+        charged, and the provider is stopped (now, if the stream is not being read at this moment;
+        else by ``finish``). Marked before anything is awaited."""
         self.disconnected = True
         await self._close_source()
 
     async def finish(self) -> ChatOutcome | None:
-        """Record the outcome, once; ``None`` when the stream ended before producing anything
-        (recorded as a failure: nothing is charged, the reservation is released)."""
-        if self._finished:
-            return self.outcome
-        self._finished = True
+        """Record the outcome, once, whoever asks and however often; ``None`` when nothing is
+        charged. The recording runs shielded: a caller cancelled meanwhile (the server shutting
+        down) does not stop it."""
+        if self._finishing is None:
+            self._finishing = asyncio.ensure_future(self._record())
+            # Held until done: a task nobody references may be collected mid-way (asyncio keeps
+            # weak references only), and a cancelled caller may drop this stream meanwhile.
+            _RECORDING.add(self._finishing)
+            self._finishing.add_done_callback(_RECORDING.discard)
+        return await asyncio.shield(self._finishing)
+
+    async def _record(self) -> ChatOutcome | None:
         await self._close_source()
         if self._keepalive is not None:
             self._keepalive.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._keepalive
-        if not self.pieces and (self.failure is not None or self.disconnected):
-            reason = str(self.failure) if self.failure else "the client went away before the first token"
-            code = PROVIDER_FAILED if self.failure else "client_disconnected"
+        asked = self._source is not None
+        if not self.pieces and not self.completed and not (self.disconnected and asked):
+            if self.failure is not None:
+                code, reason = PROVIDER_FAILED, str(self.failure)
+            elif self.disconnected:
+                code, reason = "client_disconnected", "the client went away before the provider was asked"
+            else:
+                code, reason = "interrupted", "the stream was stopped before its first token"
             await self.executions.record_failure(self.prepared, code, reason)
             return None
-        cut_short = self.failure is not None or self.disconnected
         self.outcome = await self.executions.record_success(
             self.prepared,
             "".join(self.pieces),
-            # A stream cut short has no final output count: what reached us is counted.
-            _input_only(self.stated) if cut_short else self.stated,
+            self.stated,  # adapters state an output count only when it is final (base.ProviderUsage)
             counted_output=tokens.count_streamed(self.pieces),
             client_disconnected=self.disconnected,
         )
@@ -439,6 +483,8 @@ class ChatStream:
     async def _close_source(self) -> None:
         source = self._source
         if source is not None and hasattr(source, "aclose"):
+            # A generator being read right now cannot be closed from here ("already running"):
+            # its reader is cancelled instead (stream_sse), which closes it on the way out.
             with contextlib.suppress(Exception):
                 await source.aclose()
 
@@ -453,13 +499,15 @@ class ChatStream:
                     reservation.reservation_id, ttl_seconds=ttl, request_id=self.prepared.request_id
                 )
             except ApiError as refused:
-                # Past its hard lifetime, or the wallet is away: the settlement still charges it
-                # (the wallet charges an expired reservation late, never loses it).
+                # Past its hard lifetime (closed), or the wallet is away: the settlement still
+                # charges it (the wallet charges an expired reservation late, never loses it).
                 log.warning(
                     "reservation.not_extended",
                     reservation_id=str(reservation.reservation_id),
                     code=refused.error.code,
                 )
+                if refused.error.code in RESERVATION_GONE:
+                    return  # it will not come back: stop asking
 
 
 def _observe_failure(funded: Funded, failure: ProviderError, sent: float) -> None:
@@ -476,17 +524,6 @@ def _stated(usage: ProviderUsage | None) -> Stated | None:
         output_tokens=usage.output_tokens,
         cache_write_tokens=usage.cache_creation_input_tokens,
         cache_read_tokens=usage.cache_read_input_tokens,
-    )
-
-
-def _input_only(usage: ProviderUsage | None) -> ProviderUsage | None:
-    if usage is None:
-        return None
-    return ProviderUsage(
-        input_tokens=usage.input_tokens,
-        output_tokens=None,
-        cache_creation_input_tokens=usage.cache_creation_input_tokens,
-        cache_read_input_tokens=usage.cache_read_input_tokens,
     )
 
 

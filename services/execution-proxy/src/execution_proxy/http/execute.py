@@ -8,6 +8,7 @@ model and its price, and only then the wallet.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 from uuid import UUID
@@ -22,6 +23,7 @@ from lf_contracts.errors import EXECUTE_PROVIDER_FAILED
 from lf_web import REQUEST_ID, RequestBody, enforce, event_metadata, ok, parse_body, require_user
 
 routes = web.RouteTableDef()
+PROVIDER_FAILED = EXECUTE_PROVIDER_FAILED.code
 
 # Per lenser per minute (seed 000): shared by every replica (the limiter is in PostgreSQL).
 EXECUTIONS_PER_MINUTE = 100
@@ -116,39 +118,107 @@ async def execute_streamed(request: web.Request) -> web.StreamResponse:
     return await stream_sse(request, request.app[EXECUTIONS].stream(prepared))
 
 
+SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+CLIENT_CHECK_SECONDS = 0.05
+"""How often a stream looks whether its client is still connected (while the provider is silent,
+nothing is written, so a write cannot tell)."""
+
+
 async def stream_sse(request: web.Request, stream: ChatStream) -> web.StreamResponse:
-    response = web.StreamResponse(
-        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    )
+    """``stream`` as server-sent events: ``start``, a ``token`` per text, then ``end`` with the
+    charge. A provider failure before the first token is an ``error`` frame alone (nothing was
+    charged). A failure after some tokens is ``error`` then ``end``: the client received those
+    tokens and is charged for them, and ``end`` says how much.
+
+    A client that goes away is noticed at once, even while the provider is silent (``ClientWatch``),
+    and the provider's stream is stopped. The settlement runs however the handler ends, even
+    cancelled by a server shutting down (``ChatStream.finish`` is shielded)."""
+    response = web.StreamResponse(headers=SSE_HEADERS)
+    watch = ClientWatch(request)
     async with stream:
         try:
-            await response.prepare(request)
-            await response.write(sse("start", {"run_id": str(stream.prepared.execution_id)}))
-            async for text in stream:
-                await response.write(sse("token", {"content": text}))
-        except ConnectionError:  # the client went away (aiohttp raises ClientConnectionResetError)
-            await stream.client_gone()
-            return response
+            with watch:
+                try:
+                    await response.prepare(request)
+                    await response.write(sse("start", {"run_id": str(stream.prepared.execution_id)}))
+                    async for text in stream:
+                        await response.write(sse("token", {"content": text}))
+                except ConnectionError:  # the client went away (aiohttp raises ClientConnectionResetError)
+                    watch.left = True
+                except asyncio.CancelledError:
+                    if not watch.absorb_cancellation():
+                        raise  # the server stopping, or aiohttp seeing the client leave: settled anyway
+        finally:
+            if watch.left or watch.connection_lost():
+                await stream.client_gone()
         outcome = await stream.finish()
+    if watch.left:
+        return response  # nobody to tell; the charge is recorded and reaches the wallet
+    if outcome is None or stream.failure is not None:
+        message = str(stream.failure) if stream.failure else EXECUTE_PROVIDER_FAILED.message
+        await _write_quietly(response, sse("error", {"message": message, "code": PROVIDER_FAILED}))
     if outcome is None:
-        failure = stream.failure
-        message = str(failure) if failure else EXECUTE_PROVIDER_FAILED.message
-        await _write_quietly(
-            response, sse("error", {"message": message, "code": EXECUTE_PROVIDER_FAILED.code})
-        )
-        return response
+        return response  # nothing charged: no end
     end = {
         "usage": usage_view(outcome),
         "credits_charged": outcome.credits_charged,
         "balance_after": outcome.balance_after,
         "execution_id": str(outcome.execution_id),
     }
-    if stream.failure is not None:  # broke off after some tokens: charged for those, then told
-        await _write_quietly(
-            response, sse("error", {"message": str(stream.failure), "code": EXECUTE_PROVIDER_FAILED.code})
-        )
     await _write_quietly(response, sse("end", end))
     return response
+
+
+class ClientWatch:
+    """Notices a streaming client leaving, and interrupts the task serving it.
+
+    aiohttp does not cancel a handler whose client left (unless ``handler_cancellation`` is on, as
+    in its test server), and a write only fails once something is written. So, while the ``with``
+    block runs, a small task checks the connection every ``CLIENT_CHECK_SECONDS``; when it is gone,
+    it cancels the serving task (wherever it waits: on the provider, on a write), and the handler
+    absorbs that cancellation (``absorb_cancellation``). Leaving the block stops the watch at once,
+    so no interruption comes after it.
+    """
+
+    def __init__(self, request: web.Request) -> None:
+        self.request = request
+        self.left = False
+        """The client went away (seen by the watch, or by a write that failed)."""
+        self._served = asyncio.current_task()
+        self._interrupted = False
+        self._watch: asyncio.Task[None] | None = None
+
+    def __enter__(self) -> ClientWatch:
+        self._watch = asyncio.create_task(self._watch_connection())
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        assert self._watch is not None
+        self._watch.cancel()
+
+    def connection_lost(self) -> bool:
+        transport = self.request.transport
+        return transport is None or transport.is_closing()
+
+    def absorb_cancellation(self) -> bool:
+        """Whether the cancellation that reached the served task was the watch's own (then it is
+        absorbed); False when anyone else cancelled it too (re-raise it)."""
+        if not self._interrupted:
+            return False
+        assert self._served is not None
+        return self._served.uncancel() == 0
+
+    async def _watch_connection(self) -> None:
+        while True:
+            await asyncio.sleep(CLIENT_CHECK_SECONDS)
+            if self.connection_lost():
+                self.left = True
+                # Unless someone cancelled it already (aiohttp does, where ``handler_cancellation``
+                # is on, as in its test server): once is enough.
+                if self._served is not None and not self._served.cancelling():
+                    self._interrupted = True
+                    self._served.cancel()
+                return
 
 
 def sse(event: str, data: dict[str, Any]) -> bytes:
