@@ -6,6 +6,7 @@ provider that fails after the reservation leaves nothing charged.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -174,8 +175,21 @@ async def failing_openai() -> AsyncIterator[FakeOpenAI]:
     await fake.stop()
 
 
+async def provider_failure_answered(response: aiohttp.ClientResponse, route: str) -> str:
+    """The code a failed provider was answered with: the JSON error of /execute/wallet, or the
+    ``error`` frame of a stream (its ``start`` frame went out before the provider was called)."""
+    if route == "/execute/wallet":
+        assert response.status == errors.EXECUTE_PROVIDER_FAILED.status
+        return (await response.json())["error"]["code"]
+    assert response.status == 200
+    frames = [frame for frame in (await response.text()).split("\n\n") if frame]
+    assert [frame.split("\n")[0] for frame in frames] == ["event: start", "event: error"]
+    return json.loads(frames[-1].split("data: ", 1)[1])["code"]
+
+
+@pytest.mark.parametrize("route", ["/execute/wallet", "/execute/stream"])
 async def test_a_provider_that_fails_after_the_reservation_charges_nothing(
-    settings, catalogue, lenser, driver, wallet_db, failing_openai
+    route, settings, catalogue, lenser, driver, wallet_db, failing_openai
 ):
     await driver.fund(lenser, 1000)
 
@@ -183,12 +197,11 @@ async def test_a_provider_that_fails_after_the_reservation_charges_nothing(
         settings, openai_api_url=failing_openai.url, openai_api_key="sk-platform", provider_retries=2
     ) as api:
         response = await api.post(
-            "/execute/wallet",
+            route,
             json={"provider": "openai", "model": "gpt-4o-mini", "max_tokens": 50, "messages": HELLO},
             headers=bearer(lenser),
         )
-        assert response.status == errors.EXECUTE_PROVIDER_FAILED.status
-        assert (await response.json())["error"]["code"] == errors.EXECUTE_PROVIDER_FAILED.code
+        assert await provider_failure_answered(response, route) == errors.EXECUTE_PROVIDER_FAILED.code
         assert len(failing_openai.requests) == 3  # the first try and both retries
         balance = await driver.settled(lenser)  # the failure relayed, the reservation released
 

@@ -9,8 +9,11 @@ exactly ``max_tokens`` pieces and states our own counts), so the arithmetic belo
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from datetime import UTC, datetime
+
+import pytest
 
 from execution_proxy.domain import tokens
 from execution_proxy.domain.pricing import Metered
@@ -22,8 +25,15 @@ REQUESTS = 100
 AFFORDABLE = 40
 
 
+def charged_by_stream(text: str) -> int:
+    """``credits_charged`` of a stream's ``end`` frame."""
+    [end] = [frame for frame in text.split("\n\n") if frame.startswith("event: end")]
+    return json.loads(end.split("data: ", 1)[1])["credits_charged"]
+
+
+@pytest.mark.parametrize("route", ["/execute/wallet", "/execute/stream"])
 async def test_a_hundred_concurrent_executions_on_a_wallet_that_affords_forty_serve_exactly_forty(
-    driver, lenser, catalogue, settings, wallet_db
+    route, driver, lenser, catalogue, settings, wallet_db
 ):
     # 100 requests of one lenser within a minute are exactly the per-lenser limit: all are admitted,
     # so every refusal below is the wallet's, none the rate limiter's.
@@ -37,12 +47,13 @@ async def test_a_hundred_concurrent_executions_on_a_wallet_that_affords_forty_se
 
     async def one_execution() -> tuple[int, str | None, int]:
         response = await driver.execute(
-            lenser, max_tokens=MAX_TOKENS, messages=[{"role": "user", "content": PROMPT}]
+            lenser, route, max_tokens=MAX_TOKENS, messages=[{"role": "user", "content": PROMPT}]
         )
-        body = await response.json()
-        if response.status == 200:
-            return response.status, None, body["data"]["creditsCharged"]
-        return response.status, body["error"]["code"], 0
+        if response.status != 200:  # refused before the first frame: a JSON error, streamed or not
+            return response.status, (await response.json())["error"]["code"], 0
+        if route == "/execute/stream":
+            return response.status, None, charged_by_stream(await response.text())
+        return response.status, None, (await response.json())["data"]["creditsCharged"]
 
     outcomes = await asyncio.gather(*(one_execution() for _ in range(REQUESTS)))
 
