@@ -40,6 +40,14 @@ StartProxy = Callable[..., Awaitable[ServiceProcess]]
 
 
 @pytest.fixture
+def api() -> None:
+    """No execution-proxy in this process: its relay would publish what the processes under test
+    recorded, and settle for them what they are meant to settle themselves (``driver`` only funds
+    and reads the wallet here)."""
+    return None
+
+
+@pytest.fixture
 async def start_proxy(database_url, amqp_url, settings, wallet) -> AsyncIterator[StartProxy]:
     """``await start_proxy(**env)``: execution-proxy as a process, with the e2e tests' environment
     (the ``settings`` fixture has migrated its schema). Every one started is stopped afterwards."""
@@ -161,12 +169,10 @@ async def duplicates_skipped(wallet, routing_key: str) -> float:
     return 0.0
 
 
-async def test_killed_before_its_settlement_was_relayed_the_next_process_charges_it_exactly_once(
-    start_proxy, driver, lenser, wallet, wallet_db, db, amqp_url, database_url
-):
-    await driver.fund(lenser, 1000)
-    # RabbitMQ out of reach of this process: the outcome is recorded and waits in its log.
-    proxy = await start_proxy(AMQP_URL=unreachable(amqp_url))
+async def executed_but_not_relayed(start_proxy: StartProxy, amqp_url: str, lenser: UUID, db, **env: str):
+    """An execution answered and recorded by a process that cannot reach RabbitMQ (the outcome
+    waits in its log): (the process, the credits charged)."""
+    proxy = await start_proxy(AMQP_URL=unreachable(amqp_url), **env)
     async with (
         aiohttp.ClientSession() as http,
         http.post(
@@ -177,15 +183,21 @@ async def test_killed_before_its_settlement_was_relayed_the_next_process_charges
     ):
         assert response.status == 200, await response.text()
         answered = (await response.json())["data"]
-    charged = answered["creditsCharged"]
+    execution_id = UUID(answered["executionId"])
     assert (
-        await db.fetchval(
-            "SELECT status FROM executions WHERE execution_id = $1", UUID(answered["executionId"])
-        )
+        await db.fetchval("SELECT status FROM executions WHERE execution_id = $1", execution_id)
         == "succeeded"
     )
+    return proxy, answered["creditsCharged"]
+
+
+async def test_killed_before_its_settlement_was_relayed_the_next_process_charges_it_exactly_once(
+    start_proxy, driver, lenser, wallet, wallet_db, db, amqp_url, database_url
+):
+    await driver.fund(lenser, 1000)
+    proxy, charged = await executed_but_not_relayed(start_proxy, amqp_url, lenser, db)
     [held] = await reservations_of(wallet_db, lenser)
-    assert held["status"] == "reserved"  # durable here, not yet told to the wallet
+    assert held["status"] == "reserved"  # durable at execution-proxy, not yet told to the wallet
 
     proxy.kill()
     proxy = await start_proxy()  # a working broker again
@@ -195,7 +207,9 @@ async def test_killed_before_its_settlement_was_relayed_the_next_process_charges
         return reservation["status"] == "captured"
 
     await eventually(captured, timeout=60)  # the dead process's relay lease expires first
-    await assert_charged_once(driver, wallet_db, lenser, charged)
+    await assert_charged_once(driver, wallet_db, lenser, charged, how="ReservationCaptured")
+    [reservation] = await reservations_of(wallet_db, lenser)
+    assert reservation["captured"] == charged
 
     # Published again, as after a crash between the broker's confirm and the relay's checkpoint:
     # stop the relay, put its checkpoint back to the start of the log, and let a new process relay.
@@ -214,17 +228,42 @@ async def test_killed_before_its_settlement_was_relayed_the_next_process_charges
         return await duplicates_skipped(wallet, SETTLED) > before
 
     await eventually(delivered_again, timeout=60)
-    await assert_charged_once(driver, wallet_db, lenser, charged)
+    await assert_charged_once(driver, wallet_db, lenser, charged, how="ReservationCaptured")
 
 
-async def assert_charged_once(driver, wallet_db: asyncpg.Pool, lenser: UUID, charged: int) -> None:
-    [reservation] = await reservations_of(wallet_db, lenser)
-    assert (reservation["status"], reservation["captured"]) == ("captured", charged)
-    captures = await wallet_db.fetchval(
-        "SELECT count(*) FROM events WHERE stream_id = $1 AND type = 'ReservationCaptured'",
+async def test_a_settlement_relayed_after_its_reservation_expired_is_still_charged_once(
+    start_proxy, driver, lenser, wallet_db, db, amqp_url
+):
+    await driver.fund(lenser, 1000)
+    proxy, charged = await executed_but_not_relayed(
+        start_proxy, amqp_url, lenser, db, RESERVATION_TTL_SECONDS=str(TTL_SECONDS)
+    )
+
+    async def expired() -> bool:
+        [reservation] = await reservations_of(wallet_db, lenser)
+        return reservation["status"] == "expired"
+
+    await eventually(expired, timeout=30)  # the settlement is late: the wallet released the hold
+    assert (await driver.balance(lenser))["lifetime_spent"] == 0
+    proxy.kill()
+    await start_proxy()
+
+    async def charged_late() -> bool:
+        return (await driver.balance(lenser))["lifetime_spent"] > 0
+
+    await eventually(charged_late, timeout=60)  # the work was done: the wallet charges it anyway
+    await assert_charged_once(driver, wallet_db, lenser, charged, how="ExpiredReservationCharged")
+
+
+async def assert_charged_once(
+    driver, wallet_db: asyncpg.Pool, lenser: UUID, charged: int, *, how: str
+) -> None:
+    charges = await wallet_db.fetch(
+        "SELECT type FROM events WHERE stream_id = $1"
+        " AND type IN ('ReservationCaptured', 'ExpiredReservationCharged')",
         f"wallet-{lenser}",
     )
-    assert captures == 1
+    assert [charge["type"] for charge in charges] == [how]
     balance = await driver.balance(lenser)
     assert (balance["balance"], balance["reserved"], balance["lifetime_spent"]) == (
         1000 - charged,
