@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from execution_proxy.adapters.wallet import PASSED_THROUGH
 from execution_proxy.app import create_app
 from execution_proxy.settings import ExecutionSettings
 from lf_contracts import errors
@@ -89,6 +90,14 @@ async def model_that_charges_nothing(scene: Scene) -> None:
     await scene.catalogue_call("PUT", "/internal/catalogue/margin-policy", policy)
 
 
+async def model_dearer_than_any_wallet(scene: Scene) -> None:
+    """A (mis)price whose most a request can cost is beyond what a wallet holds at all."""
+    await funded(scene)
+    await scene.house_model("gold-plated")
+    price = {"modelKey": "gold-plated", "inputPer1k": "0", "outputPer1k": "1000000000000"}
+    await scene.catalogue_call("POST", "/internal/catalogue/prices", price)
+
+
 @dataclass(frozen=True)
 class Refusal:
     error: ErrorCode
@@ -111,6 +120,7 @@ REFUSALS = [
     Refusal(errors.WALLET_INSUFFICIENT_BALANCE, one_credit, body={"max_tokens": 4000}),
     Refusal(errors.WALLET_ACCOUNT_FROZEN, frozen),
     Refusal(errors.WALLET_SPENDING_LIMIT_EXCEEDED, daily_cap_of_one_credit, body={"max_tokens": 1000}),
+    Refusal(errors.WALLET_INVALID_AMOUNT, model_dearer_than_any_wallet, body={"model": "gold-plated"}),
 ]
 
 
@@ -255,7 +265,7 @@ async def test_a_key_of_another_provider_is_a_provider_mismatch(api, lenser):
     assert (await response.json())["error"]["code"] == errors.EXECUTE_PROVIDER_MISMATCH.code
 
 
-def test_every_execute_and_pricing_code_of_the_catalogue_is_produced_here():
+def test_every_execute_and_pricing_code_and_every_wallet_code_passed_through_is_produced_here():
     produced = {refusal.error.code for refusal in REFUSALS} | {
         errors.EXECUTE_PROVIDER_FAILED.code,  # test_a_provider_that_fails_after_the_reservation...
         errors.EXECUTE_KEY_RESOLUTION_FAILED.code,  # test_someone_elses_key_answers...
@@ -263,4 +273,4 @@ def test_every_execute_and_pricing_code_of_the_catalogue_is_produced_here():
         errors.WALLET_RESERVATION_FAILED.code,  # test_an_unreachable_wallet...
     }
     ours = {code for code in CATALOGUE if code.startswith(("execute.", "pricing."))}
-    assert ours <= produced
+    assert ours | PASSED_THROUGH <= produced
