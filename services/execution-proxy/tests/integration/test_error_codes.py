@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID, uuid4, uuid5
 
 import aiohttp
 import pytest
@@ -19,6 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from execution_proxy.adapters.wallet import PASSED_THROUGH
 from execution_proxy.app import create_app
+from execution_proxy.application.executions import REFERENCE_NAMESPACE
 from execution_proxy.settings import ExecutionSettings
 from lf_contracts import errors
 from lf_contracts.errors import CATALOGUE, ErrorCode
@@ -225,8 +226,6 @@ async def test_a_provider_that_fails_after_the_reservation_charges_nothing(
 
 
 async def stored_key(api: TestClient, owner: UUID, provider: str) -> str:
-    if not any(resource.canonical == "/execute/keys" for resource in api.app.router.resources()):
-        pytest.skip("stored BYOK keys (POST /execute/keys) are not wired in this build yet")
     response = await api.post(
         "/execute/keys",
         json={"provider": provider, "key": f"{provider}-key-{uuid4().hex}", "label": "mine"},
@@ -265,12 +264,45 @@ async def test_a_key_of_another_provider_is_a_provider_mismatch(api, lenser):
     assert (await response.json())["error"]["code"] == errors.EXECUTE_PROVIDER_MISMATCH.code
 
 
+async def test_a_reference_reused_for_another_amount_is_the_wallets_idempotency_conflict(
+    api, driver, lenser, wallet_db
+):
+    await driver.fund(lenser, 10_000)
+    internal = {"X-Platform-Api-Key": "test-platform-key"}
+    body = {
+        "funding": "platform_credit",
+        "lenserId": str(lenser),
+        "provider": "local",
+        "model": "local-small",
+    }
+    # An attempt under this reference still holds its reservation (in flight, or its replica died).
+    execution_id = uuid5(REFERENCE_NAMESPACE, f"platform_credit:{lenser}:node-1")
+    async with aiohttp.ClientSession() as http:
+        reserved = await http.post(
+            driver.wallet.make_url("/internal/reservations"),
+            json={"lenserId": str(lenser), "amount": 1, "referenceId": str(execution_id)},
+            headers=internal,
+        )
+        assert reserved.status == 201
+
+    response = await api.post(
+        "/internal/executions",
+        json={**body, "referenceId": "node-1", "maxTokens": 500, "messages": HELLO},
+        headers=internal,
+    )
+
+    assert response.status == errors.WALLET_IDEMPOTENCY_CONFLICT.status
+    assert (await response.json())["error"]["code"] == errors.WALLET_IDEMPOTENCY_CONFLICT.code
+    assert len(await reservations_of(wallet_db, lenser)) == 1
+
+
 def test_every_execute_and_pricing_code_and_every_wallet_code_passed_through_is_produced_here():
     produced = {refusal.error.code for refusal in REFUSALS} | {
         errors.EXECUTE_PROVIDER_FAILED.code,  # test_a_provider_that_fails_after_the_reservation...
         errors.EXECUTE_KEY_RESOLUTION_FAILED.code,  # test_someone_elses_key_answers...
         errors.EXECUTE_PROVIDER_MISMATCH.code,  # test_a_key_of_another_provider...
         errors.WALLET_RESERVATION_FAILED.code,  # test_an_unreachable_wallet...
+        errors.WALLET_IDEMPOTENCY_CONFLICT.code,  # test_a_reference_reused_for_another_amount...
     }
     ours = {code for code in CATALOGUE if code.startswith(("execute.", "pricing."))}
     assert ours | PASSED_THROUGH <= produced
