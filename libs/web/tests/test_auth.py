@@ -6,6 +6,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import jwt
 import pytest
@@ -13,6 +14,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from freezegun import freeze_time
 from structlog.testing import capture_logs
 
 from lf_contracts.errors import ApiError
@@ -285,3 +287,12 @@ async def test_a_token_not_valid_yet_is_refused_as_such(hs256: JwtVerifier) -> N
     token = jwt.encode(claims(nbf=int(time.time()) + 600), DEV_SECRET)
 
     assert await refused_message(hs256, token) == "Invalid token: not valid yet"
+
+
+async def test_a_remembered_token_is_refused_once_it_expires() -> None:
+    verifier = JwtVerifier(ServiceSettings(env_mode="development"))
+    token = make_token(LENSER, ttl=30)
+    assert str(await verifier.verify(token)) == LENSER  # verified, and remembered
+
+    with freeze_time(timedelta(seconds=30 + 60)):  # past its expiry and the leeway
+        assert await refused_code(verifier, token) == "auth.invalid_token"

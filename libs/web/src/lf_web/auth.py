@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
+from collections import OrderedDict
 from typing import Any
 from uuid import UUID
 
@@ -32,6 +33,8 @@ from lf_web.keys import SETTINGS
 from lf_web.settings import ServiceSettings
 
 ASYMMETRIC_ALGORITHMS = frozenset({"RS256", "ES256"})
+VERIFIED_CACHE_SIZE = 10_000
+VERIFIED_CACHE_SECONDS = 60.0
 JWKS_REFETCH_SECONDS = 30.0
 LEEWAY_SECONDS = 10
 
@@ -74,9 +77,24 @@ class JwtVerifier:
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at: float | None = None
         self._fetch_lock = asyncio.Lock()
+        # A client sends the same token with every request: verifying its signature again each time
+        # is a fifth of a cheap request's CPU. A verified token is remembered for a minute at most
+        # and never past its own expiry (checked on every use), so the cache changes no answer
+        # except that a JWKS key withdrawn by Supabase stops verifying within that minute.
+        self._verified: OrderedDict[str, tuple[UUID, float]] = OrderedDict()
 
     async def verify(self, token: str) -> UUID:
         """The lenser id (``sub``) of a valid token; ``auth.invalid_token`` for anything else."""
+        remembered = self._verified.get(token)
+        if remembered is not None and time.time() < remembered[1]:
+            return remembered[0]
+        lenser_id, expires = await self._verify_signed(token)
+        self._verified[token] = (lenser_id, min(expires, time.time() + VERIFIED_CACHE_SECONDS))
+        if len(self._verified) > VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return lenser_id
+
+    async def _verify_signed(self, token: str) -> tuple[UUID, float]:
         try:
             header = jwt.get_unverified_header(token)
             alg, key = await self._key_for(header)
@@ -92,7 +110,7 @@ class JwtVerifier:
                     "strict_aud": True,
                 },
             )
-            return UUID(claims["sub"])
+            return UUID(claims["sub"]), float(claims["exp"])
         except (jwt.PyJWTError, ValueError) as exc:  # ValueError: sub is not a UUID
             log.info("auth.token_refused", reason=type(exc).__name__)
             raise ApiError(AUTH_INVALID_TOKEN, f"Invalid token: {failed_check(exc)}") from None
