@@ -62,7 +62,9 @@ async def _use_cases(app: web.Application, *, settings: ExecutionSettings) -> As
     catalogue = CatalogueAdmin(pool, credits_per_usd=settings.credits_per_usd)
     app[CATALOGUE] = catalogue
     app[RATE_LIMITER] = RateLimiter(pool)
-    app[BYOK_KEYS] = keys = ByokKeys(pool, master_keys(settings))
+    app[BYOK_KEYS] = keys = ByokKeys(
+        pool, master_keys(settings), cache_seconds=settings.byok_key_cache_seconds
+    )
     # One connection pool for every provider and the wallet: keep-alive saves a handshake per call.
     async with aiohttp.ClientSession() as http:
         app[EXECUTIONS] = Executions(
@@ -80,6 +82,7 @@ async def _use_cases(app: web.Application, *, settings: ExecutionSettings) -> As
             reservation_ttl_seconds=settings.reservation_ttl_seconds,
         )
         yield
+        await app[EXECUTIONS].afterwards.drain()  # records that follow their answers, before the pool goes
 
 
 def master_keys(settings: ExecutionSettings) -> MasterKeys:

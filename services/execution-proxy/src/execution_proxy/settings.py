@@ -43,6 +43,9 @@ class ExecutionSettings(ServiceSettings):
     # rotating, the previous ones (comma-separated) that still unwrap keys not yet re-wrapped.
     byok_master_key: str | None = None
     byok_previous_master_keys: str = ""
+    # How long a replica remembers a resolved key: a key revoked on another replica keeps working
+    # here for at most this long (0: resolve on every request).
+    byok_key_cache_seconds: float = 5.0
 
     # The development catalogue (models and list prices); unset: development only.
     seed_catalogue: bool | None = None

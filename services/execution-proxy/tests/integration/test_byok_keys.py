@@ -19,6 +19,7 @@ from execution_proxy.verification import VERIFIABLE
 from lf_projections.verify import verify
 from lf_testing.fakes.openai import FakeOpenAI
 from lf_testing.tokens import bearer
+from lf_testing.waiting import eventually
 from lf_web import configure_logging
 
 SECRET = "sk-proj-Byok0123456789abcdefghijklmnopqrstuvWXYZ"
@@ -204,7 +205,13 @@ async def test_an_execution_on_the_callers_key_sends_that_key_and_charges_nothin
     assert (data["provider"], data["creditsCharged"]) == ("openai", 0)
     assert openai.last.headers["Authorization"] == f"Bearer {SECRET}"
     assert await wallet_db.fetchval("SELECT count(*) FROM reservations WHERE lenser_id = $1", lenser) == 0
-    row = await db.fetchrow("SELECT * FROM executions WHERE execution_id = $1", UUID(data["executionId"]))
+    query = "SELECT * FROM executions WHERE execution_id = $1"
+
+    async def recorded() -> bool:  # after the answer: no money moved (application/afterwards.py)
+        return await db.fetchrow(query, UUID(data["executionId"])) is not None
+
+    await eventually(recorded)
+    row = await db.fetchrow(query, UUID(data["executionId"]))
     assert (row["funding"], row["key_id"], row["credits_charged"]) == ("user_byok_cloud", UUID(key_id), 0)
     assert row["reservation_id"] is None and row["payer_id"] is None
 

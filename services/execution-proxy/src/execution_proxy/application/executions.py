@@ -40,6 +40,7 @@ from execution_proxy.adapters.providers.base import (
     UsageReport,
 )
 from execution_proxy.adapters.wallet import Reservation, WalletClient
+from execution_proxy.application.afterwards import Afterwards
 from execution_proxy.application.catalogue import CatalogueAdmin
 from execution_proxy.domain import errors, tokens
 from execution_proxy.domain.catalogue import Model
@@ -174,6 +175,7 @@ class Executions(UseCases):
         self.keys = keys
         self.credits_per_usd = credits_per_usd
         self.reservation_ttl_seconds = reservation_ttl_seconds
+        self.afterwards = Afterwards()
 
     # --- before the provider -----------------------------------------------------------------
 
@@ -315,6 +317,13 @@ class Executions(UseCases):
                 await _keep_output(conn, funded.execution_id, kept)
             return charged
 
+        if funded.reservation is None and funded.order.reference_id is None:
+            # No money moved and no retry will ask: recorded once the caller has its answer.
+            self.afterwards.add(
+                lambda: self.commands.run(REPOSITORY, funded.execution_id, decide, metadata=funded.metadata),
+                what=f"execution {funded.execution_id}",
+            )
+            return charged
         return await self.commands.run(REPOSITORY, funded.execution_id, decide, metadata=funded.metadata)
 
     async def record_failure(self, funded: Funded, code: str, reason: str) -> None:

@@ -7,13 +7,16 @@ revoked key is gone for good (crypto-shredding), not merely hidden. Revoking a k
 answers it again, unchanged: a retried DELETE succeeds. A key id of another lenser, or of no key,
 is ``KeyResolutionFailed`` everywhere, with the same message.
 
-No cache of decrypted secrets: resolving is one indexed query and two AES-GCM decryptions (a few
-microseconds), and a cache would let a key revoked through one replica keep working on the others
-until it expired. Secrets live only in local variables on their way to the provider.
+A resolved key is remembered for ``cache_seconds`` (5 by default) in the replica's memory: resolving
+is a database round trip, and on ``/execute/byok`` that round trip is most of what the platform adds
+to the provider's own latency. The price: a key revoked through one replica keeps working on the
+others for at most those seconds (on the revoking replica it stops at once). Secrets are never
+written anywhere but the encrypted material; the cache holds them as the request path would.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,6 +33,7 @@ from lf_eventstore import AggregateRepository, CommandRunner, UseCases
 
 REPOSITORY = AggregateRepository(ByokKey, "byok-key")
 REWRAP_BATCH = 500
+CACHE_SIZE = 10_000
 
 log = structlog.get_logger(__name__)
 
@@ -47,10 +51,12 @@ class KeyView:
 
 
 class ByokKeys(UseCases):
-    def __init__(self, pool: asyncpg.Pool, master_keys: MasterKeys) -> None:
+    def __init__(self, pool: asyncpg.Pool, master_keys: MasterKeys, *, cache_seconds: float = 5.0) -> None:
         super().__init__(CommandRunner(pool, INLINE))
         self.pool = pool
         self.master_keys = master_keys
+        self.cache_seconds = cache_seconds
+        self._resolved: dict[tuple[UUID, UUID], tuple[str, str, float]] = {}
 
     async def store(
         self, lenser_id: UUID, provider: str, secret: str, label: str | None, *, metadata: dict[str, Any]
@@ -94,11 +100,23 @@ class ByokKeys(UseCases):
             await conn.execute("DELETE FROM byok_key_material WHERE key_id = $1", key_id)
             return _view_of(key)
 
-        return await self.commands.run(REPOSITORY, key_id, decide, new=_missing, metadata=metadata)
+        revoked = await self.commands.run(REPOSITORY, key_id, decide, new=_missing, metadata=metadata)
+        self._resolved.pop((lenser_id, key_id), None)  # after the commit: nothing can bring it back
+        return revoked
 
     async def resolve(self, lenser_id: UUID, key_id: UUID) -> tuple[str, str]:
         """(provider, secret) of ``lenser_id``'s active key ``key_id`` (the ``KeyResolver`` of
         executions). Missing, revoked, someone else's or unreadable: ``KeyResolutionFailed``."""
+        remembered = self._resolved.get((lenser_id, key_id))
+        if remembered is not None and time.monotonic() < remembered[2]:
+            return remembered[0], remembered[1]
+        provider, secret = await self._resolve(lenser_id, key_id)
+        if len(self._resolved) > CACHE_SIZE:
+            self._resolved.clear()  # a bound, not a policy: the next requests fill it again
+        self._resolved[(lenser_id, key_id)] = (provider, secret, time.monotonic() + self.cache_seconds)
+        return provider, secret
+
+    async def _resolve(self, lenser_id: UUID, key_id: UUID) -> tuple[str, str]:
         row = await self.pool.fetchrow(
             "SELECT k.provider, m.master_key_id, m.wrapped_data_key, m.data_key_nonce, m.secret_nonce,"
             " m.ciphertext FROM byok_keys k JOIN byok_key_material m USING (key_id)"
