@@ -171,6 +171,14 @@ def verdicts(res: Results) -> list[tuple[str, str, str]]:
 OWN_CPU = {"direct": ("fake",), "litellm": ("litellm",), "ours": ("execution", "wallet", "pg", "rabbitmq")}
 
 
+def cpu_ms_per_answer(res: Results, key: str, kind: str, group: str) -> float | None:
+    """One process group's CPU-milliseconds per answer of a path, over all the repeats."""
+    runs = res.phases.get((key, kind), [])
+    seconds = sum(p.cpu.get(group) * p.cpu.wall for p in runs if p.cpu is not None)
+    answers = sum(p.ok for p in runs)
+    return seconds / answers * 1000 if answers else None
+
+
 def cpu_per_answer(res: Results, key: str, kind: str) -> str:
     """CPU-milliseconds per answer of the processes the path puts in front of the fake (the fake
     itself for the direct call), over all the repeats."""
@@ -319,6 +327,7 @@ def render(r: dict[str, Any]) -> str:
     out.append("")
     out.append("### Reading\n")
     out += reading(res, lite_rate, direct_rate)
+    out += where_the_time_goes(res)
     errors = res.errors()
     out.append(
         "Errors (any answer but 200, or a stream without a token): "
@@ -363,6 +372,48 @@ def reading(res: Results, lite_rate: float, direct_rate: float) -> list[str]:
         out.append(
             f"* Sequential, the client spent {seq.get('client'):.2f} of a core calling the fake directly: its own"
             " share of each round trip is in the baseline and cancels out of every *added* figure."
+        )
+    out.append("")
+    return out
+
+
+def where_the_time_goes(res: Results) -> list[str]:
+    """Why our routes add what they add: each process's CPU per answer, and what the route waits on."""
+
+    def split(key: str) -> str:
+        groups = ("execution", "wallet", "pg", "rabbitmq")
+        parts = [(g, cpu_ms_per_answer(res, key, "sequential", g)) for g in groups]
+        return ", ".join(f"{g} {ms:.2f}" for g, ms in parts if ms)
+
+    out = []
+    if res.has("byok"):
+        out.append(
+            f"* **`/execute/byok`** (CPU ms per answer, sequential: {split('byok')}). Nothing on its request"
+            " path waits on the database: no platform rate limit (the caller's key pays), the resolved key"
+            " remembered for 5 s, the JWT remembered per token, the execution recorded after the answer"
+            " (PostgreSQL's share above is that record). What it adds is the Python HTTP hop itself: aiohttp"
+            " parsing the request and writing the answer, the route, and a second HTTP exchange with the"
+            " provider through a client session. On this machine that hop alone takes more than the 1 ms"
+            " budget; a quarter of LiteLLM's figure is the harder of the two bounds only on a faster core."
+        )
+    if res.has("wallet"):
+        out.append(
+            f"* **`/execute/wallet`** (CPU ms per answer, sequential: {split('wallet')}). It waits on two"
+            " transactions it must not skip: the reservation (an HTTP call to wallet-api, whose reserve is"
+            " one transaction of 9 statements) and its own record (a transaction of about 6 statements and a"
+            " WAL flush: the charge is durable before the answer). wallet-api then captures through the relay"
+            " and its consumer, and its ledger follower and relay wake on every append; wallet-api's CPU per"
+            " answer is the largest share, so on 2 cores it also bounds the concurrent answers/s. These are"
+            " the command-path costs issue 8 takes on (at most 4 round trips a command, no NOTIFY per append,"
+            " batched followers); this route is the benchmark that will show them."
+        )
+    if res.has("stream"):
+        out.append(
+            "* **Time to first token**: a stream holds its reservation before the provider is asked (the"
+            " charge must be covered before any token is produced), so its first token waits for the rate"
+            " limit and the reservation; against a provider that answers at once that wait is all of the"
+            " added time. A real provider's first token takes hundreds of milliseconds: starting its request"
+            " while the reservation is made would hide the wait there, and is not done yet."
         )
     out.append("")
     return out
