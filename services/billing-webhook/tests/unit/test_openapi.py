@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import yaml
 from openapi_spec_validator import validate
@@ -12,8 +10,7 @@ from billing_webhook import app as billing_app
 from billing_webhook.http.errors import CODES
 from billing_webhook.settings import BillingSettings
 from lf_contracts.errors import CATALOGUE
-
-HTTP_METHODS = {"get", "put", "post", "delete", "patch", "options", "head", "trace"}
+from lf_testing.openapi import documented_operations, registered_operations, responses
 
 
 @pytest.fixture(scope="module")
@@ -28,28 +25,12 @@ def test_the_document_is_valid_openapi_3_1(spec):
 
 def test_the_document_lists_exactly_the_routes_the_app_registers(spec):
     app = billing_app.create_app(BillingSettings(), background=False)
-    registered = {
-        (route.method.lower(), route.resource.canonical)
-        for route in app.router.routes()
-        if route.method != "HEAD" and route.resource is not None
-    }
-    documented = {(m, path) for path, item in spec["paths"].items() for m in item if m in HTTP_METHODS}
-    assert registered == documented
-
-
-def _responses(spec: dict) -> Iterator[tuple[str, str, dict]]:
-    for path, item in spec["paths"].items():
-        for method, operation in item.items():
-            if method in HTTP_METHODS:
-                for status, response in operation["responses"].items():
-                    while "$ref" in response:
-                        response = spec["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
-                    yield f"{method} {path}", status, response
+    assert registered_operations(app) == documented_operations(spec)
 
 
 def test_every_documented_error_is_a_catalogue_code_with_that_status_and_every_refusal_is_documented(spec):
     documented = set()
-    for where, status, response in _responses(spec):
+    for where, status, response in responses(spec):
         codes = response.get("x-error-codes", [])
         documented.update(codes)
         for code in codes:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import yaml
 from openapi_spec_validator import validate
@@ -13,8 +11,8 @@ from execution_proxy.adapters.wallet import PASSED_THROUGH
 from execution_proxy.http.errors import CODES
 from execution_proxy.settings import ExecutionSettings
 from lf_contracts.errors import CATALOGUE, WALLET_RESERVATION_FAILED
+from lf_testing.openapi import documented_operations, registered_operations, responses
 
-HTTP_METHODS = {"get", "put", "post", "delete", "patch", "options", "head", "trace"}
 # The routes that reserve in a wallet before running: each passes the wallet's refusals through.
 RESERVING = [
     ("post", "/execute/wallet"),
@@ -37,30 +35,12 @@ def test_the_document_is_valid_openapi_3_1(spec):
 
 def test_the_document_lists_exactly_the_routes_the_app_registers(spec):
     app = execution_app.create_app(ExecutionSettings(), background=False)
-    registered = {
-        (route.method.lower(), route.resource.canonical)
-        for route in app.router.routes()
-        # HEAD comes with every GET; a catch-all of any method ("*", the OpenAI prefix's 404 in
-        # OpenAI's shape) is no operation OpenAPI can name: its tag's description says it.
-        if route.method not in ("HEAD", "*") and route.resource is not None
-    }
-    documented = {(m, path) for path, item in spec["paths"].items() for m in item if m in HTTP_METHODS}
-    assert registered == documented
-
-
-def _responses(spec: dict) -> Iterator[tuple[str, str, dict]]:
-    for path, item in spec["paths"].items():
-        for method, operation in item.items():
-            if method in HTTP_METHODS:
-                for status, response in operation["responses"].items():
-                    while "$ref" in response:
-                        response = spec["components"]["responses"][response["$ref"].rsplit("/", 1)[1]]
-                    yield f"{method} {path}", status, response
+    assert registered_operations(app) == documented_operations(spec)
 
 
 def test_every_documented_error_is_a_catalogue_code_with_that_status_and_every_refusal_is_documented(spec):
     documented = set()
-    for where, status, response in _responses(spec):
+    for where, status, response in responses(spec):
         codes = response.get("x-error-codes", [])
         documented.update(codes)
         for code in codes:
@@ -76,7 +56,7 @@ def test_a_route_that_reserves_documents_the_wallet_codes_it_passes_through(spec
     method, path = route
     codes = {
         code
-        for where, _, response in _responses(spec)
+        for where, _, response in responses(spec)
         if where == f"{method} {path}"
         for code in response.get("x-error-codes", [])
     }
