@@ -16,7 +16,7 @@ from execution_proxy.adapters.envelope import MasterKeys
 from execution_proxy.adapters.providers import build_providers
 from execution_proxy.adapters.wallet import WalletClient
 from execution_proxy.application.catalogue import CatalogueAdmin
-from execution_proxy.application.executions import Executions
+from execution_proxy.application.executions import Executions, drain_recordings
 from execution_proxy.application.keys import ByokKeys
 from execution_proxy.http import byok_keys, execute, images, internal, openai_compat
 from execution_proxy.http.errors import CODES
@@ -82,6 +82,7 @@ async def _use_cases(app: web.Application, *, settings: ExecutionSettings) -> As
             reservation_ttl_seconds=settings.reservation_ttl_seconds,
         )
         yield
+        await drain_recordings()  # streams settling after their handler was cancelled
         await app[EXECUTIONS].afterwards.drain()  # records that follow their answers, before the pool goes
 
 

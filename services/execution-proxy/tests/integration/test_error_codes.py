@@ -10,6 +10,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4, uuid5
 
@@ -20,12 +21,14 @@ from aiohttp.test_utils import TestClient, TestServer
 from execution_proxy.adapters.wallet import PASSED_THROUGH
 from execution_proxy.app import create_app
 from execution_proxy.application.executions import REFERENCE_NAMESPACE
+from execution_proxy.domain.tokens import count_prompt
 from execution_proxy.settings import ExecutionSettings
 from lf_contracts import errors
 from lf_contracts.errors import CATALOGUE, ErrorCode
 from lf_testing.fakes.openai import FakeOpenAI
 from lf_testing.processes import free_port
 from lf_testing.tokens import bearer
+from lf_testing.waiting import eventually
 
 INTERNAL = {"X-Platform-Api-Key": "test-platform-key"}
 HELLO = [{"role": "user", "content": "Hello there"}]
@@ -306,3 +309,40 @@ def test_every_execute_and_pricing_code_and_every_wallet_code_passed_through_is_
     }
     ours = {code for code in CATALOGUE if code.startswith(("execute.", "pricing."))}
     assert ours | PASSED_THROUGH <= produced
+
+
+async def test_a_reference_whose_reservation_expired_is_refused_before_the_provider_runs(
+    api, driver, lenser, wallet_db, catalogue
+):
+    await driver.fund(lenser, 10_000)
+    internal = {"X-Platform-Api-Key": "test-platform-key"}
+    quote = (await catalogue.current()).quote("local-small", datetime.now(UTC), 100)
+    most = quote.most(count_prompt(m["content"] for m in HELLO), 5)
+    execution_id = uuid5(REFERENCE_NAMESPACE, f"platform_credit:{lenser}:node-2")
+    async with aiohttp.ClientSession() as http:  # an earlier attempt's reservation, for the same amount
+        reserved = await http.post(
+            driver.wallet.make_url("/internal/reservations"),
+            json={"lenserId": str(lenser), "amount": most, "referenceId": str(execution_id), "ttlSeconds": 1},
+            headers=internal,
+        )
+        assert reserved.status == 201
+
+    async def expired() -> bool:
+        return [r["status"] for r in await reservations_of(wallet_db, lenser)] == ["expired"]
+
+    await eventually(expired, timeout=10)
+    body = {
+        "funding": "platform_credit",
+        "lenserId": str(lenser),
+        "provider": "local",
+        "model": "local-small",
+    }
+    response = await api.post(
+        "/internal/executions",
+        json={**body, "referenceId": "node-2", "maxTokens": 5, "messages": HELLO},
+        headers=internal,
+    )
+
+    assert response.status == errors.WALLET_RESERVATION_CLOSED.status
+    assert (await response.json())["error"]["code"] == errors.WALLET_RESERVATION_CLOSED.code
+    assert (await driver.balance(lenser))["lifetime_spent"] == 0

@@ -16,7 +16,7 @@ from uuid import UUID
 
 import aiohttp
 
-from lf_contracts.errors import CATALOGUE, WALLET_RESERVATION_FAILED, ApiError
+from lf_contracts.errors import CATALOGUE, WALLET_RESERVATION_CLOSED, WALLET_RESERVATION_FAILED, ApiError
 
 PASSED_THROUGH = frozenset(
     {
@@ -38,6 +38,7 @@ class Reservation:
     expires_at: datetime
     available_balance: int | None
     """The payer's available credits right after reserving (None from a wallet that does not say)."""
+    status: str = "reserved"
 
 
 class WalletClient:
@@ -56,17 +57,22 @@ class WalletClient:
             "referenceId": reference_id,
             "ttlSeconds": ttl_seconds,
         }
-        data = await self._post("/internal/reservations", body, request_id)
-        return _reservation(data)
+        reservation = await self._post("/internal/reservations", body, request_id)
+        if reservation.status != "reserved":
+            # The reference's reservation from an earlier attempt, expired or settled since: it
+            # holds nothing, so running the provider now would spend credits nobody holds.
+            raise ApiError(WALLET_RESERVATION_CLOSED, f"this reference's reservation is {reservation.status}")
+        return reservation
 
     async def extend(self, reservation_id: UUID, *, ttl_seconds: int, request_id: str) -> Reservation:
         """Keep a reservation alive for ``ttl_seconds`` more (the wallet caps its whole lifetime)."""
-        data = await self._post(
+        return await self._post(
             f"/internal/reservations/{reservation_id}/extend", {"ttlSeconds": ttl_seconds}, request_id
         )
-        return _reservation(data)
 
-    async def _post(self, path: str, body: dict[str, Any], request_id: str) -> dict[str, Any]:
+    async def _post(self, path: str, body: dict[str, Any], request_id: str) -> Reservation:
+        """The reservation the wallet answered with; any answer that is not one (unreachable, a
+        5xx, a body of another shape) is ``wallet.reservation_failed``."""
         headers = {"X-Platform-Api-Key": self._api_key, "X-Request-Id": request_id}
         try:
             async with self._http.post(
@@ -74,13 +80,15 @@ class WalletClient:
             ) as response:
                 payload = await response.json(content_type=None)
                 if response.status in (200, 201):
-                    return payload["data"]
+                    return _reservation(payload["data"])
         except (aiohttp.ClientError, TimeoutError, ValueError, KeyError, TypeError) as error:
             raise ApiError(
                 WALLET_RESERVATION_FAILED, f"wallet-api unreachable: {type(error).__name__}"
             ) from None
         error = payload.get("error") if isinstance(payload, dict) else None
         code = error.get("code") if isinstance(error, dict) else None
+        if not isinstance(code, str):
+            raise ApiError(WALLET_RESERVATION_FAILED, f"wallet-api answered {response.status}")
         if code in PASSED_THROUGH or (code in CATALOGUE and path.endswith("/extend")):
             headers = (
                 {"Retry-After": response.headers["Retry-After"]}
@@ -97,4 +105,5 @@ def _reservation(data: dict[str, Any]) -> Reservation:
         amount=data["amount"],
         expires_at=datetime.fromisoformat(data["expiresAt"]),
         available_balance=data.get("availableBalance"),
+        status=data.get("status", "reserved"),
     )

@@ -67,6 +67,14 @@ RESERVATION_GONE = frozenset({WALLET_RESERVATION_CLOSED.code, WALLET_RESERVATION
 
 log = structlog.get_logger(__name__)
 _RECORDING: set[asyncio.Future[Any]] = set()
+
+
+async def drain_recordings() -> None:
+    """Wait for the stream settlements still running (shutdown: before the pool closes)."""
+    while _RECORDING:
+        await asyncio.gather(*list(_RECORDING), return_exceptions=True)
+
+
 """Streams' outcomes being recorded (``ChatStream.finish``)."""
 
 
@@ -249,6 +257,9 @@ class Executions(UseCases):
             completion = await prepared.provider.complete(prepared.request, prepared.api_key)
         except ProviderError as failure:
             raise await self.provider_failed(prepared, failure, sent) from None
+        except BaseException as interruption:
+            await self.interrupted(prepared, interruption)
+            raise
         PROVIDER_LATENCY.labels(prepared.model.provider, "ok").observe(time.perf_counter() - sent)
         return await self.record_success(
             prepared,
@@ -332,6 +343,11 @@ class Executions(UseCases):
                 execution.fail(_started(funded), code=code, reason=reason, at=self.clock())
 
         await self.commands.run(REPOSITORY, funded.execution_id, decide, metadata=funded.metadata)
+
+    async def interrupted(self, funded: Funded, interruption: BaseException) -> None:
+        """A buffered call cancelled (a shutdown) or broken by a bug while the provider ran: nothing
+        reached the caller, so the reservation is released now rather than held until it expires."""
+        await asyncio.shield(self.record_failure(funded, "interrupted", type(interruption).__name__))
 
     async def provider_failed(self, funded: Funded, failure: ProviderError, sent: float) -> ApiError:
         """A buffered call's provider failure observed and recorded (nothing charged, the
@@ -468,10 +484,13 @@ class ChatStream:
         await self._close_source()
         if self._keepalive is not None:
             self._keepalive.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(BaseException):  # whatever ended it, the outcome is recorded
                 await self._keepalive
         asked = self._source is not None
-        if not self.pieces and not self.completed and not (self.disconnected and asked):
+        # A client that left once the provider was asked pays for the prompt, unless the provider
+        # failed: then nothing was produced, whoever left.
+        charged_for_input = self.disconnected and asked and self.failure is None
+        if not self.pieces and not self.completed and not charged_for_input:
             if self.failure is not None:
                 code, reason = PROVIDER_FAILED, str(self.failure)
             elif self.disconnected:
@@ -507,7 +526,10 @@ class ChatStream:
                 await self.executions.wallet.extend(
                     reservation.reservation_id, ttl_seconds=ttl, request_id=self.prepared.request_id
                 )
-            except ApiError as refused:
+            except Exception as refused:  # noqa: BLE001 - a keep-alive never takes the settlement down
+                if not isinstance(refused, ApiError):
+                    log.warning("reservation.extend_failed", error=type(refused).__name__)
+                    continue
                 # Past its hard lifetime (closed), or the wallet is away: the settlement still
                 # charges it (the wallet charges an expired reservation late, never loses it).
                 log.warning(

@@ -128,6 +128,9 @@ class Images:
             result = await prepared.provider.generate(prepared.request, prepared.api_key)
         except ProviderError as failure:
             raise await self.executions.provider_failed(prepared, failure, sent) from None
+        except BaseException as interruption:
+            await self.executions.interrupted(prepared, interruption)
+            raise
         PROVIDER_LATENCY.labels(prepared.model.provider, "ok").observe(time.perf_counter() - sent)
         urls = result.urls[: prepared.order.num_images]
         # The count of images is the provider's own answer, hence its usage source.
