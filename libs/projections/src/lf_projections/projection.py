@@ -9,6 +9,13 @@ Handlers must be deterministic functions of the event (use ``event.recorded_at``
 so that a rebuild reproduces the live rows exactly. A projection that writes rows of the same shape
 for many events may instead take them all at once (``batch``): one ``executemany`` per batch
 rather than a round trip per event, which is what a follower catching up or a rebuild pays for.
+
+An inline projection says its effect as statements instead (``writes``: events in, statements
+out, no I/O): the command runner composes them with the append into the command's one write
+(``lf_pg.compose``), so a command's read models cost no round trip of their own. ``writes`` gets
+any number of events of any streams in log order and must fold them so that no two of its
+statements touch the same row (they run as CTEs of one statement and do not see each other). It
+must not read ``position`` or ``transaction_id``: before the append they are not known (0).
 """
 
 from __future__ import annotations
@@ -19,9 +26,11 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from lf_eventstore import RecordedEvent
+from lf_pg import Statement, execute_all
 
 Handler = Callable[[asyncpg.Connection, RecordedEvent], Awaitable[None]]
 BatchHandler = Callable[[asyncpg.Connection, list[RecordedEvent]], Awaitable[None]]
+Writes = Callable[[list[RecordedEvent]], list[Statement]]
 
 
 @dataclass(frozen=True)
@@ -32,6 +41,8 @@ class Projection:
     batch: BatchHandler | None = None
     batch_types: tuple[str, ...] = ()
     followed: bool = False
+    writes: Writes | None = None
+    write_types: tuple[str, ...] = ()  # the event types ``writes`` acts on (what a rebuild reads)
 
     @property
     def follower_name(self) -> str | None:
@@ -40,10 +51,12 @@ class Projection:
 
     @property
     def types(self) -> list[str]:
-        return sorted({*self.handlers, *self.batch_types})
+        return sorted({*self.handlers, *self.batch_types, *self.write_types})
 
     async def apply(self, conn: asyncpg.Connection, events: Iterable[RecordedEvent]) -> None:
         events = list(events)
+        if self.writes is not None:
+            await execute_all(conn, self.writes(events))
         if self.batch is not None:
             await self.batch(conn, [event for event in events if event.type in self.batch_types])
         for event in events:
