@@ -1,7 +1,7 @@
 """The append-only event store of one service schema (DESIGN §3)."""
 
 from lf_eventstore.aggregate import Aggregate, DomainEvent, by_name
-from lf_eventstore.commands import CommandRunner, utc_now
+from lf_eventstore.commands import Command, CommandRunner, Decision, Facts, KeyLookup, utc_now
 from lf_eventstore.reader import (
     START,
     Checkpoint,
@@ -37,9 +37,13 @@ __all__ = [
     "Aggregate",
     "AggregateRepository",
     "Checkpoint",
+    "Command",
     "CommandRunner",
     "ConcurrencyError",
+    "Decision",
     "DomainEvent",
+    "Facts",
+    "KeyLookup",
     "NewEvent",
     "PositionOrderReader",
     "RecordedEvent",

@@ -66,5 +66,9 @@ class Aggregate(ABC):
         self._pending.clear()
 
     def replay(self, recorded: RecordedEvent) -> None:
-        self._apply(self.event_types[recorded.type].model_validate(recorded.data))
-        self.version = recorded.version
+        self.replay_stored(recorded.version, recorded.type, recorded.data)
+
+    def replay_stored(self, version: int, type_name: str, data: dict[str, Any]) -> None:
+        """Fold in a stored event: its version, type and data as the log holds them."""
+        self._apply(self.event_types[type_name].model_validate(data))
+        self.version = version

@@ -16,6 +16,8 @@ from uuid import UUID, uuid4
 import asyncpg
 from prometheus_client import Counter
 
+from lf_pg import Statement, compose
+
 EVENTS_APPENDED = Counter(
     "events_appended_total", "Events appended to the log (counted before commit)", ["type"]
 )
@@ -88,6 +90,66 @@ async def load_stream(conn: asyncpg.Connection, stream_id: str, *, lock: bool = 
     return StreamState(stream_id, head["version"], head["snapshot"], since, [to_recorded(r) for r in rows])
 
 
+def append_statements(
+    stream_id: str,
+    expected_version: int,
+    events: list[NewEvent],
+    *,
+    metadata: dict[str, Any] | list[dict[str, Any]] | None = None,
+    snapshot: dict[str, Any] | None = None,
+) -> list[Statement]:
+    """The append as two statements to compose (``lf_pg.compose``, answer ``"appended"``): the head
+    moves from ``expected_version`` (or the stream is created at 0) and the events are inserted
+    after it. If the head is not where the caller expects, ``head`` is empty and nothing is inserted:
+    that is the conflict. ``metadata`` is one mapping for every event or one per event."""
+    new_version = expected_version + len(events)
+    if expected_version == 0:
+        head = Statement(
+            "INSERT INTO streams (stream_id, version, snapshot, snapshot_version)"
+            " VALUES ($1, $2::int, $3::jsonb, CASE WHEN $3::jsonb IS NULL THEN NULL ELSE $2::int END)"
+            " ON CONFLICT (stream_id) DO NOTHING RETURNING stream_id",
+            (stream_id, new_version, snapshot),
+            name="head",
+        )
+    else:
+        head = Statement(
+            "UPDATE streams SET version = $2::int,"
+            " snapshot = coalesce($3::jsonb, snapshot),"
+            " snapshot_version = CASE WHEN $3::jsonb IS NULL THEN snapshot_version ELSE $2::int END"
+            " WHERE stream_id = $1 AND version = $4::int RETURNING stream_id",
+            (stream_id, new_version, snapshot, expected_version),
+            name="head",
+        )
+    each = metadata if isinstance(metadata, list) else [metadata or {}] * len(events)
+    insert = Statement(
+        "INSERT INTO events (stream_id, version, event_id, type, data, metadata)"
+        " SELECT head.stream_id, ($1::int + e.n)::int, e.event_id, e.type, e.data, e.metadata"
+        " FROM head, unnest($2::uuid[], $3::text[], $4::jsonb[], $5::jsonb[])"
+        " WITH ORDINALITY AS e(event_id, type, data, metadata, n)"
+        f" RETURNING {EVENT_COLUMNS}",
+        (
+            expected_version,
+            [e.event_id for e in events],
+            [e.type for e in events],
+            [e.data for e in events],
+            each,
+        ),
+        name="appended",
+    )
+    return [head, insert]
+
+
+def appended(
+    stream_id: str, expected_version: int, rows: list[asyncpg.Record], events: list[NewEvent]
+) -> list[RecordedEvent]:
+    """The recorded events from the append's ``RETURNING`` rows; none means the head had moved."""
+    if not rows:
+        raise ConcurrencyError(f"{stream_id} is not at version {expected_version}")
+    for event in events:
+        EVENTS_APPENDED.labels(event.type).inc()
+    return sorted((to_recorded(row) for row in rows), key=lambda e: e.version)
+
+
 async def append(
     conn: asyncpg.Connection,
     stream_id: str,
@@ -98,44 +160,11 @@ async def append(
     snapshot: dict[str, Any] | None = None,
 ) -> list[RecordedEvent]:
     """Append ``events`` after ``expected_version``; with ``snapshot``, store it as of the new version.
-
-    One statement moves the stream's head and inserts the events: if the head is not where the
-    caller expects, nothing is inserted and that is the conflict.
-    """
+    One statement moves the stream's head and inserts the events (``append_statements``)."""
     if not events:
         return []
-    new_version = expected_version + len(events)
-    if expected_version == 0:
-        head = (
-            "INSERT INTO streams (stream_id, version, snapshot, snapshot_version)"
-            " VALUES ($1, $3::int, $7::jsonb, CASE WHEN $7::jsonb IS NULL THEN NULL ELSE $3::int END)"
-            " ON CONFLICT (stream_id) DO NOTHING RETURNING stream_id"
-        )
-    else:
-        head = (
-            "UPDATE streams SET version = $3::int,"
-            " snapshot = coalesce($7::jsonb, snapshot),"
-            " snapshot_version = CASE WHEN $7::jsonb IS NULL THEN snapshot_version ELSE $3::int END"
-            " WHERE stream_id = $1 AND version = $2::int RETURNING stream_id"
-        )
-    rows = await conn.fetch(
-        f"WITH head AS ({head})"
-        " INSERT INTO events (stream_id, version, event_id, type, data, metadata)"
-        " SELECT head.stream_id, ($2::int + e.n)::int, e.event_id, e.type, e.data, $6::jsonb"
-        " FROM head, unnest($4::uuid[], $5::text[], $8::jsonb[])"
-        " WITH ORDINALITY AS e(event_id, type, data, n)"
-        f" RETURNING {EVENT_COLUMNS}",
-        stream_id,
-        expected_version,
-        new_version,
-        [e.event_id for e in events],
-        [e.type for e in events],
-        metadata or {},
-        snapshot,
-        [e.data for e in events],
+    write = compose(
+        append_statements(stream_id, expected_version, events, metadata=metadata, snapshot=snapshot),
+        answer="appended",
     )
-    if not rows:
-        raise ConcurrencyError(f"{stream_id} is not at version {expected_version}")
-    for event in events:
-        EVENTS_APPENDED.labels(event.type).inc()
-    return sorted((to_recorded(row) for row in rows), key=lambda e: e.version)
+    return appended(stream_id, expected_version, await conn.fetch(write.sql, *write.args), events)

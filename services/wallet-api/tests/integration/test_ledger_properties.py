@@ -51,15 +51,11 @@ operation = st.one_of(
 META = {"actor": "property-test"}
 
 
-async def fake_now(clock: list[datetime]) -> datetime:
-    return clock[0]
-
-
 async def run_operations(dsn: str, operations: list[tuple]) -> None:
     clock = [datetime(2026, 11, 22, tzinfo=UTC)]
     pool = await create_pool(dsn, SCHEMA, role="wallet_api", min_size=1, max_size=2)
     wallets = Wallets(
-        pool, clock=lambda conn: fake_now(clock), reservation_max_lifetime=timedelta(minutes=30)
+        pool, clock=lambda _database_now: clock[0], reservation_max_lifetime=timedelta(minutes=30)
     )
     lensers = [uuid4() for _ in range(LENSERS)]
     reservations: list[UUID] = []

@@ -176,7 +176,7 @@ async def test_a_reserve_answers_the_available_balance_right_after_it_and_a_retr
 async def test_the_rebuilt_reservations_equal_the_live_ones_after_extensions(settings, db):
     clock = [datetime(2026, 11, 22, 12, 0, tzinfo=UTC)]
 
-    async def now(conn) -> datetime:
+    def now(_database_now: datetime) -> datetime:
         return clock[0]
 
     wallets = Wallets(db, clock=now, reservation_max_lifetime=timedelta(minutes=20))

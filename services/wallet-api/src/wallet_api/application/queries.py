@@ -1,5 +1,5 @@
-"""Reads, straight from the read models: never from the log. The lookups a command makes run on the
-command's connection, after its wallet's stream is locked (see ``use_cases``)."""
+"""Reads, straight from the read models: never from the log. What a command reads besides its
+wallet is named in ``facts`` and read in the command's own read, after its wallet is locked."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from uuid import UUID
 import asyncpg
 
 from wallet_api.domain import errors
-from wallet_api.domain.wallet import Deposit
 from wallet_api.projections.ledger import UNCOLLECTED_PREFIX
 
 
@@ -130,7 +129,7 @@ async def money_report(pool: asyncpg.Pool) -> dict[str, Any]:
     }
 
 
-# --- lookups made by commands, on their connection --------------------------------------------
+# --- what commands read besides their wallet (application/facts.py) ------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,39 +148,6 @@ class Reservation:
     available_balance: int | None = None
 
 
-RESERVATION_COLUMNS = (
-    "reservation_id, lenser_id, reference_id, amount, status, expires_at, max_expires_at, captured,"
-    " overrun, uncollected"
-)
-
-
-async def owner_of(conn: asyncpg.Connection, reservation_id: UUID) -> UUID:
-    owner = await conn.fetchval(
-        "SELECT lenser_id FROM reservations WHERE reservation_id = $1", reservation_id
-    )
-    if owner is None:
-        raise errors.ReservationNotFound()
-    return owner
-
-
-async def reservation(conn: asyncpg.Connection, reservation_id: UUID) -> Reservation:
-    row = await conn.fetchrow(
-        f"SELECT {RESERVATION_COLUMNS} FROM reservations WHERE reservation_id = $1", reservation_id
-    )
-    return Reservation(**dict(row))
-
-
-async def reservation_by_reference(
-    conn: asyncpg.Connection, lenser_id: UUID, reference_id: str
-) -> Reservation | None:
-    row = await conn.fetchrow(
-        f"SELECT {RESERVATION_COLUMNS} FROM reservations WHERE lenser_id = $1 AND reference_id = $2",
-        lenser_id,
-        reference_id,
-    )
-    return Reservation(**dict(row)) if row else None
-
-
 async def owners_with_reservations_due(conn: asyncpg.Connection, at: datetime, *, limit: int) -> list[UUID]:
     """The wallets holding a reservation whose time is up at ``at`` (at most ``limit`` of them)."""
     rows = await conn.fetch(
@@ -190,24 +156,3 @@ async def owners_with_reservations_due(conn: asyncpg.Connection, at: datetime, *
         limit,
     )
     return [row["lenser_id"] for row in rows]
-
-
-async def deposit(
-    conn: asyncpg.Connection, lenser_id: UUID, source: str, reference_id: str
-) -> Deposit | None:
-    """The deposit made for ``reference_id`` (a grant's key, an order's id), if any."""
-    row = await conn.fetchrow(
-        "SELECT amount, reversed FROM deposits WHERE lenser_id = $1 AND source = $2 AND reference_id = $3",
-        lenser_id,
-        source,
-        reference_id,
-    )
-    return Deposit(row["amount"], row["reversed"]) if row else None
-
-
-async def refused(conn: asyncpg.Connection, lenser_id: UUID, order_id: str) -> bool:
-    return await conn.fetchval(
-        "SELECT EXISTS (SELECT 1 FROM refused_purchases WHERE lenser_id = $1 AND order_id = $2)",
-        lenser_id,
-        order_id,
-    )

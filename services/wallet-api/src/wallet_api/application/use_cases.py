@@ -1,29 +1,30 @@
-"""The wallet use cases, each one command on one wallet, in one PostgreSQL transaction.
+"""The wallet use cases, each one command on one wallet, decided by ``lf_eventstore``'s runner.
 
-Each runs as ``lf_eventstore.CommandRunner`` runs every command: lock the wallet's stream row, load
-the aggregate from its snapshot and later events, let it decide, append what it recorded, and apply
-the inline projections in the same transaction. Idempotency keys (reference ids, order ids, grant
-keys) are looked up in the inline read models (``queries``) *after* the lock is held, so a concurrent
-retry always sees the first attempt's outcome. A first credit (a grant, a purchase, a refund) opens
-the wallet; every other command refuses a wallet that does not exist.
+Each is a ``Command``: the wallet's stream is locked and loaded together with the facts the command
+names (``facts``: the reservation it settles, what an idempotency key made already, read from the
+inline read models after the lock, so a concurrent retry always sees the first attempt's outcome);
+its decision is pure; the events and their read models are written in one statement. Concurrent
+commands on one wallet in this process are decided in one transaction (group commit), each as if
+alone. A first credit (a grant, a purchase, a refund) opens the wallet; every other command
+refuses a wallet that does not exist.
 
-The time of a command is the database's (``database_clock``: its transaction time), never the
-replica's: spending windows (UTC day, month) and expiry then agree across replicas whose clocks drift.
+The time of a command is the database's (its transaction time), never the replica's: spending
+windows (UTC day, month) and expiry then agree across replicas whose clocks drift.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
 
-from lf_eventstore import AggregateRepository, CommandRunner, UseCases
-from wallet_api.application import queries
+from lf_eventstore import AggregateRepository, Command, CommandRunner, Decision, UseCases
+from wallet_api.application import facts, queries
+from wallet_api.application.facts import Found
 from wallet_api.application.queries import Reservation
 from wallet_api.domain import errors
 from wallet_api.domain.commands import (
@@ -44,13 +45,16 @@ from wallet_api.projections import INLINE
 
 REPOSITORY = AggregateRepository(Wallet, "wallet", snapshot_every=50)
 
-Clock = Callable[[asyncpg.Connection], Awaitable[datetime]]
-"""Where a command reads the time, on its own connection."""
+Clock = Callable[[datetime], datetime]
+"""A command's time from the database's transaction time (tests move it; production keeps it)."""
+
+OWNERS_KEPT = 100_000
+"""Reservations whose wallet this process remembers (a reservation never changes wallet)."""
 
 
-async def database_clock(conn: asyncpg.Connection) -> datetime:
+def database_clock(now: datetime) -> datetime:
     """The command's transaction time (``now()``): one clock for every replica."""
-    return await conn.fetchval("SELECT now()")
+    return now
 
 
 def no_wallet() -> Wallet:
@@ -74,6 +78,18 @@ class Wallets(UseCases):
         self.now = clock
         self.accept_test_mode_payments = accept_test_mode_payments
         self.reservation_max_lifetime = reservation_max_lifetime
+        # reservation id -> its wallet: a capture then goes straight to the wallet's stream (and
+        # can share its batch) instead of finding it in the command's read.
+        self._owners: dict[UUID, UUID] = {}
+
+    def _remember_owner(self, reservation_id: UUID, lenser_id: UUID) -> None:
+        if len(self._owners) >= OWNERS_KEPT:
+            del self._owners[next(iter(self._owners))]
+        self._owners[reservation_id] = lenser_id
+
+    def _on_wallet_of(self, reservation_id: UUID) -> object:
+        """The stream key of a command on ``reservation_id``: its wallet if known, else a lookup."""
+        return self._owners.get(reservation_id, facts.OWNER)
 
     # --- reservations ---------------------------------------------------------------------
 
@@ -81,18 +97,19 @@ class Wallets(UseCases):
         """The reservation for the command's reference id and whether this call created it, with
         the wallet's available credits right after it (for a retry: as they are now)."""
 
-        async def decide(conn: asyncpg.Connection, wallet: Wallet) -> tuple[Reservation, bool]:
-            existing = await queries.reservation_by_reference(conn, command.lenser_id, command.reference_id)
+        def decide(decision: Decision, wallet: Wallet) -> tuple[Reservation, bool]:
+            found: Found = decision.facts
+            existing = found.by_reference.get(command.reference_id)
             if existing is not None:
                 if existing.amount != command.amount:
                     raise errors.IdempotencyConflict()
                 return replace(existing, available_balance=wallet.available), False
-            now, reservation_id = await self.now(conn), uuid4()
+            reservation_id = uuid4()
             held = wallet.reserve(
                 reservation_id,
                 command.amount,
                 reference_id=command.reference_id,
-                at=now,
+                at=self.now(decision.now),
                 ttl=command.ttl,
                 max_lifetime=self.reservation_max_lifetime,
             )
@@ -108,23 +125,31 @@ class Wallets(UseCases):
             )
             return reservation, True
 
-        return await self.commands.run(
-            REPOSITORY, command.lenser_id, decide, new=no_wallet, metadata=metadata
+        reservation, created = await self.commands.submit(
+            Command(
+                REPOSITORY,
+                command.lenser_id,
+                decide,
+                metadata,
+                new=no_wallet,
+                facts=facts.needs(command.lenser_id, references=[command.reference_id]),
+            )
         )
+        self._remember_owner(reservation.reservation_id, command.lenser_id)
+        return reservation, created
 
     async def extend(self, command: Extend, *, metadata: dict[str, Any]) -> Reservation:
         """Move an open reservation's expiry to now + ttl, never past its hard deadline nor earlier
         than it is; a reservation no longer ``reserved`` (or already past its expiry) is closed."""
 
-        async def decide(conn: asyncpg.Connection, wallet: Wallet) -> Reservation:
-            current = await queries.reservation(conn, command.reservation_id)
+        def decide(decision: Decision, wallet: Wallet) -> Reservation:
+            current = decision.facts.reservation(command.reservation_id)
             if current.status != "reserved":
                 raise errors.ReservationClosed()
-            held = wallet.extend(command.reservation_id, command.ttl, at=await self.now(conn))
+            held = wallet.extend(command.reservation_id, command.ttl, at=self.now(decision.now))
             return replace(current, expires_at=held.expires_at, max_expires_at=held.max_expires_at)
 
-        owner = partial(queries.owner_of, reservation_id=command.reservation_id)
-        return await self.commands.run(REPOSITORY, owner, decide, new=no_wallet, metadata=metadata)
+        return await self._on_reservation(command.reservation_id, decide, metadata)
 
     async def capture(self, command: Capture, *, metadata: dict[str, Any]) -> Reservation:
         return await self._settle(command.reservation_id, command.amount, late=False, metadata=metadata)
@@ -137,13 +162,13 @@ class Wallets(UseCases):
     async def _settle(
         self, reservation_id: UUID, amount: int, *, late: bool, metadata: dict[str, Any]
     ) -> Reservation:
-        async def decide(conn: asyncpg.Connection, wallet: Wallet) -> Reservation:
-            current = await queries.reservation(conn, reservation_id)
+        def decide(decision: Decision, wallet: Wallet) -> Reservation:
+            current = decision.facts.reservation(reservation_id)
             if current.status == "captured":
                 settled = (current.captured or 0) + (current.uncollected or 0)
                 wallet.check_repeated_settlement(amount, reserved=current.amount, settled=settled)
                 return current  # a retried capture answers what the first one did
-            now = await self.now(conn)
+            now = self.now(decision.now)
             if late and current.status == "expired":
                 charge = wallet.charge_expired(
                     reservation_id, amount, reference_id=current.reference_id, reserved=current.amount, at=now
@@ -160,49 +185,70 @@ class Wallets(UseCases):
             result = wallet.capture(reservation_id, amount, at=now)
             return replace(current, status="captured", captured=result.captured, overrun=result.overrun)
 
-        owner = partial(queries.owner_of, reservation_id=reservation_id)
-        return await self.commands.run(REPOSITORY, owner, decide, new=no_wallet, metadata=metadata)
+        return await self._on_reservation(reservation_id, decide, metadata)
 
     async def release(self, command: Release, *, metadata: dict[str, Any]) -> Reservation:
-        async def decide(conn: asyncpg.Connection, wallet: Wallet) -> Reservation:
-            current = await queries.reservation(conn, command.reservation_id)
+        def decide(decision: Decision, wallet: Wallet) -> Reservation:
+            current = decision.facts.reservation(command.reservation_id)
             if current.status == "captured":
                 raise errors.ReservationAlreadyCaptured()
             if current.status != "reserved":
                 return current  # released or expired already: releasing again changes nothing
-            wallet.release(command.reservation_id, reason=command.reason, at=await self.now(conn))
+            wallet.release(command.reservation_id, reason=command.reason, at=self.now(decision.now))
             return replace(current, status="released")
 
-        owner = partial(queries.owner_of, reservation_id=command.reservation_id)
-        return await self.commands.run(REPOSITORY, owner, decide, new=no_wallet, metadata=metadata)
+        return await self._on_reservation(command.reservation_id, decide, metadata)
+
+    async def _on_reservation(
+        self,
+        reservation_id: UUID,
+        decide: Callable[[Decision, Wallet], Reservation],
+        metadata: dict[str, Any],
+    ) -> Reservation:
+        """A command on one reservation, on its wallet's stream."""
+        result: Reservation = await self.commands.submit(
+            Command(
+                REPOSITORY,
+                self._on_wallet_of(reservation_id),
+                decide,
+                metadata,
+                new=no_wallet,
+                facts=facts.needs(reservations=[reservation_id]),
+            )
+        )
+        self._remember_owner(reservation_id, result.lenser_id)
+        return result
 
     async def expire_due(self, *, limit: int = 200) -> int:
         """Release reservations past their expiry; returns how many. Safe on every replica."""
         async with self.commands.connection() as conn:
-            owners = await queries.owners_with_reservations_due(conn, await self.now(conn), limit=limit)
+            now = self.now(await conn.fetchval("SELECT now()"))
+            owners = await queries.owners_with_reservations_due(conn, now, limit=limit)
         metadata = {"actor": "wallet:expiry"}
         expired = 0
         for owner in owners:
-            expired += await self.commands.run(
-                REPOSITORY, owner, self._expire, new=no_wallet, metadata=metadata
+            # Alone: it closes reservations other commands of a batch may have read as open.
+            expired += await self.commands.submit(
+                Command(REPOSITORY, owner, self._expire, metadata, new=no_wallet, alone=True)
             )
         return expired
 
-    async def _expire(self, conn: asyncpg.Connection, wallet: Wallet) -> int:
-        return len(wallet.expire_due(await self.now(conn)))
+    def _expire(self, decision: Decision, wallet: Wallet) -> int:
+        return len(wallet.expire_due(self.now(decision.now)))
 
     # --- credits in and out: the first one opens the wallet -------------------------------
 
     async def grant(self, command: Grant, *, metadata: dict[str, Any]) -> bool:
         """Grant promotional credits once per key; returns whether this call granted them."""
+        key = ("grant", command.idempotency_key)
 
-        async def decide(conn: asyncpg.Connection, wallet: Wallet) -> bool:
-            earlier = await queries.deposit(conn, command.lenser_id, "grant", command.idempotency_key)
+        def decide(decision: Decision, wallet: Wallet) -> bool:
+            earlier = decision.facts.deposits.get(key)
             if earlier is not None:
                 if earlier.amount != command.amount:
                     raise errors.IdempotencyConflict()
                 return False
-            now = await self.now(conn)
+            now = self.now(decision.now)
             wallet.open_if_new(command.lenser_id, at=now)
             wallet.deposit(
                 command.amount,
@@ -213,21 +259,31 @@ class Wallets(UseCases):
             )
             return True
 
-        return await self.commands.run(REPOSITORY, command.lenser_id, decide, metadata=metadata)
+        return await self.commands.submit(
+            Command(
+                REPOSITORY,
+                command.lenser_id,
+                decide,
+                metadata,
+                facts=facts.needs(command.lenser_id, deposits=[key]),
+            )
+        )
 
     async def credit_purchase(self, command: CreditPurchase, *, metadata: dict[str, Any]) -> bool:
         """Credit a paid order once, however often it is delivered. A test-mode order (no money
         moved) is credited only where test-mode payments are accepted; else it is recorded as
         refused (``PurchaseRefused``), once, for an operator to see."""
         lenser_id, order_id = command.lenser_id, command.order_id
+        key = ("purchase", order_id)
 
-        async def decide(conn: asyncpg.Connection, wallet: Wallet) -> bool:
-            if await queries.deposit(conn, lenser_id, "purchase", order_id) is not None:
+        def decide(decision: Decision, wallet: Wallet) -> bool:
+            found: Found = decision.facts
+            if key in found.deposits:
                 return False
-            now = await self.now(conn)
+            now = self.now(decision.now)
             wallet.open_if_new(lenser_id, at=now)
             if command.test_mode and not self.accept_test_mode_payments:
-                if not await queries.refused(conn, lenser_id, order_id):
+                if order_id not in found.refused:
                     wallet.refuse_purchase(order_id, command.credits, reason="test_mode", at=now)
                 return False
             wallet.deposit(
@@ -239,31 +295,50 @@ class Wallets(UseCases):
             )
             return True
 
-        return await self.commands.run(REPOSITORY, lenser_id, decide, metadata=metadata)
+        return await self.commands.submit(
+            Command(
+                REPOSITORY,
+                lenser_id,
+                decide,
+                metadata,
+                facts=facts.needs(lenser_id, deposits=[key], refused=[order_id]),
+            )
+        )
 
     async def reverse_purchase(self, command: ReversePurchase, *, metadata: dict[str, Any]) -> None:
         """Take back a refunded order's credits up to the cumulative total; repeats change nothing."""
+        key = ("purchase", command.order_id)
 
-        async def decide(conn: asyncpg.Connection, wallet: Wallet) -> None:
-            purchase = await queries.deposit(conn, command.lenser_id, "purchase", command.order_id)
-            now = await self.now(conn)
+        def decide(decision: Decision, wallet: Wallet) -> None:
+            now = self.now(decision.now)
             wallet.open_if_new(command.lenser_id, at=now)
             wallet.refund_purchase(
-                command.order_id, command.credits_refunded_total, purchase=purchase, at=now
+                command.order_id,
+                command.credits_refunded_total,
+                purchase=decision.facts.deposits.get(key),
+                at=now,
             )
 
-        await self.commands.run(REPOSITORY, command.lenser_id, decide, metadata=metadata)
+        await self.commands.submit(
+            Command(
+                REPOSITORY,
+                command.lenser_id,
+                decide,
+                metadata,
+                facts=facts.needs(command.lenser_id, deposits=[key]),
+            )
+        )
 
     # --- administration -------------------------------------------------------------------
 
     async def set_frozen(self, command: SetFrozen, *, metadata: dict[str, Any]) -> None:
-        async def decide(conn: asyncpg.Connection, wallet: Wallet) -> None:
-            (wallet.freeze if command.frozen else wallet.unfreeze)(at=await self.now(conn))
+        def decide(decision: Decision, wallet: Wallet) -> None:
+            (wallet.freeze if command.frozen else wallet.unfreeze)(at=self.now(decision.now))
 
-        await self.commands.run(REPOSITORY, command.lenser_id, decide, new=no_wallet, metadata=metadata)
+        await self.commands.submit(Command(REPOSITORY, command.lenser_id, decide, metadata, new=no_wallet))
 
     async def set_limits(self, command: SetLimits, *, metadata: dict[str, Any]) -> None:
-        async def decide(conn: asyncpg.Connection, wallet: Wallet) -> None:
-            wallet.set_limits(daily=command.daily, monthly=command.monthly, at=await self.now(conn))
+        def decide(decision: Decision, wallet: Wallet) -> None:
+            wallet.set_limits(daily=command.daily, monthly=command.monthly, at=self.now(decision.now))
 
-        await self.commands.run(REPOSITORY, command.lenser_id, decide, new=no_wallet, metadata=metadata)
+        await self.commands.submit(Command(REPOSITORY, command.lenser_id, decide, metadata, new=no_wallet))
