@@ -229,6 +229,9 @@ class CommandRunner:
         try:
             while batch := take_batch(queue):
                 await self._decide(batch)
+                # Let the callers just answered run first: a caller in a loop submits its next
+                # command at once, and it should join the next batch rather than wait for another.
+                await asyncio.sleep(0)
         finally:
             for pending in (*batch, *queue):  # only when cancelled (shutdown): nobody will answer them
                 if not pending.future.done():
