@@ -41,7 +41,9 @@ class CatalogueUseCases(UseCases):
     def __init__(self, pool: asyncpg.Pool) -> None:
         super().__init__(CommandRunner(pool, INLINE))
 
-    async def create_lens(self, caller: UUID, definition: LensDefinition, *, metadata: dict[str, Any]) -> tuple[UUID, int]:
+    async def create_lens(
+        self, caller: UUID, definition: LensDefinition, *, metadata: dict[str, Any]
+    ) -> tuple[UUID, int]:
         lens_id = uuid4()
 
         def decide(_: Decision, lens: Lens) -> int:

@@ -16,7 +16,9 @@ from platform_api.domain.definitions import LensDefinition, WorkflowDefinition
 _VISIBLE = "(h.owner_id = $2 OR h.published)"
 
 
-async def lens(pool: asyncpg.Pool, caller: UUID, lens_id: UUID, version: int | None = None) -> dict[str, Any] | None:
+async def lens(
+    pool: asyncpg.Pool, caller: UUID, lens_id: UUID, version: int | None = None
+) -> dict[str, Any] | None:
     row = await pool.fetchrow(
         "SELECT h.lens_id, h.owner_id, v.version, v.definition, h.version AS latest, h.created_at,"
         " v.created_at AS version_created_at FROM lenses h JOIN lens_versions v USING (lens_id)"
@@ -28,7 +30,9 @@ async def lens(pool: asyncpg.Pool, caller: UUID, lens_id: UUID, version: int | N
     return _lens(row) if row else None
 
 
-async def lenses(pool: asyncpg.Pool, caller: UUID, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+async def lenses(
+    pool: asyncpg.Pool, caller: UUID, *, limit: int, offset: int
+) -> tuple[list[dict[str, Any]], int]:
     """The caller's own lenses, newest first, each at its latest version."""
     rows = await pool.fetch(
         "SELECT h.lens_id, h.owner_id, v.version, v.definition, h.version AS latest, h.created_at,"

@@ -127,7 +127,9 @@ def _check_acyclic(nodes: list[Node], edges: list[Edge], problems: list[dict[str
         for index, edge in outgoing[node_id]:
             if state.get(edge.target) == "open":
                 cycle = [*path[path.index(edge.target) :], edge.target]
-                problems.append(problem(f"edges.{index}", f"edge {_arrow(edge)} closes a cycle: {' -> '.join(cycle)}"))
+                problems.append(
+                    problem(f"edges.{index}", f"edge {_arrow(edge)} closes a cycle: {' -> '.join(cycle)}")
+                )
                 return True
             if edge.target not in state and visit(edge.target):
                 return True
@@ -141,7 +143,12 @@ def _check_acyclic(nodes: list[Node], edges: list[Edge], problems: list[dict[str
 
 
 def _pin(
-    index: int, node: Node, caller: UUID, workflow_id: UUID, catalogue: Catalogue, problems: list[dict[str, Any]]
+    index: int,
+    node: Node,
+    caller: UUID,
+    workflow_id: UUID,
+    catalogue: Catalogue,
+    problems: list[dict[str, Any]],
 ) -> Node:
     """The node with its lens's or sub-workflow's version pinned (the latest when it names none)."""
     where = f"nodes.{index}"
@@ -151,7 +158,9 @@ def _pin(
             problems.append(problem(f"{where}.lensId", f"node '{node.id}': unknown lens {node.lens_id}"))
             return node
         if node.lens_version is not None and node.lens_version not in lens.parameters:
-            problems.append(problem(f"{where}.lensVersion", f"node '{node.id}': lens has no version {node.lens_version}"))
+            problems.append(
+                problem(f"{where}.lensVersion", f"node '{node.id}': lens has no version {node.lens_version}")
+            )
             return node
         return node.model_copy(update={"lens_version": node.lens_version or lens.latest})
     if node.workflow_id is None:
@@ -161,11 +170,15 @@ def _pin(
         return node
     sub = catalogue.workflows.get(node.workflow_id)
     if sub is None or not (sub.owner_id == caller or sub.published):
-        problems.append(problem(f"{where}.workflowId", f"node '{node.id}': unknown workflow {node.workflow_id}"))
+        problems.append(
+            problem(f"{where}.workflowId", f"node '{node.id}': unknown workflow {node.workflow_id}")
+        )
         return node
     version = node.workflow_version or sub.latest
     if version not in sub.versions:
-        problems.append(problem(f"{where}.workflowVersion", f"node '{node.id}': workflow has no version {version}"))
+        problems.append(
+            problem(f"{where}.workflowVersion", f"node '{node.id}': workflow has no version {version}")
+        )
         return node
     if workflow_id in sub.versions[version].includes:
         problems.append(
@@ -189,7 +202,10 @@ def _check_parameters(
         for key in node.config.param_overrides or {}:
             if key not in names:
                 problems.append(
-                    problem(f"nodes.{index}.config.paramOverrides.{key}", f"node '{node.id}': lens has no parameter '{key}'")
+                    problem(
+                        f"nodes.{index}.config.paramOverrides.{key}",
+                        f"node '{node.id}': lens has no parameter '{key}'",
+                    )
                 )
     for index, edge in enumerate(edges):
         names = declared.get(edge.target)

@@ -11,7 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field
 
 from lf_web import PG_POOL, event_metadata, ok, page_meta, parse_body, parse_query, path_uuid, require_user
 from platform_api.application import queries
@@ -30,7 +30,7 @@ class Page(BaseModel):
 
 class Version(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    version: StrictInt | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1)
 
 
 class LensBody(LensDefinition):

@@ -102,7 +102,9 @@ LENS_TYPES = ("LensCreated", "LensRevised")
 WORKFLOW_TYPES = ("WorkflowCreated", "WorkflowRevised")
 
 
-def _projection(name: str, tables: tuple[str, ...], writes: Callable[..., list[Statement]], types: tuple[str, ...]) -> Projection:
+def _projection(
+    name: str, tables: tuple[str, ...], writes: Callable[..., list[Statement]], types: tuple[str, ...]
+) -> Projection:
     return Projection(name=name, tables=tables, writes=writes, write_types=types)
 
 
