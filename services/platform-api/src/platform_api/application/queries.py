@@ -67,7 +67,8 @@ async def workflows(
     rows = await pool.fetch(
         "SELECT h.workflow_id, h.owner_id, v.version, v.definition, v.depth, h.version AS latest,"
         " h.created_at, v.created_at AS version_created_at, count(*) OVER () AS total"
-        " FROM workflows h JOIN workflow_versions v ON v.workflow_id = h.workflow_id AND v.version = h.version"
+        " FROM workflows h JOIN workflow_versions v"
+        " ON v.workflow_id = h.workflow_id AND v.version = h.version"
         " WHERE h.owner_id = $1 ORDER BY h.created_at DESC, h.workflow_id LIMIT $2 OFFSET $3",
         caller,
         limit,
