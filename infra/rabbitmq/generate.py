@@ -17,7 +17,7 @@ from wallet_api.handlers import HANDLERS
 # The services in docker-compose.yml, and what each consumes (execution-proxy and billing-webhook
 # only relay).
 CONSUMERS = {"wallet-api": sorted(model.routing_key for model in HANDLERS)}
-SERVICES = ("wallet-api", "execution-proxy", "billing-webhook")
+SERVICES = ("wallet-api", "execution-proxy", "billing-webhook", "platform-api")
 PATH = Path(__file__).with_name("definitions.json")
 
 

@@ -42,6 +42,8 @@ from execution_proxy.settings import ExecutionSettings
 from lf_contracts.errors import CATALOGUE, UPSTREAM_UNAVAILABLE
 from lf_contracts.events import IntegrationEvent
 from lf_messaging import definitions
+from platform_api import app as platform_app
+from platform_api.settings import PlatformSettings
 from wallet_api import app as wallet_app
 from wallet_api.http.errors import CODES as WALLET_CODES
 from wallet_api.settings import WalletSettings
@@ -64,6 +66,7 @@ SERVICES = {
     "wallet-api": (wallet_app.SCHEMA, WalletSettings),
     "execution-proxy": (execution_app.SCHEMA, ExecutionSettings),
     "billing-webhook": (billing_app.SCHEMA, BillingSettings),
+    "platform-api": (platform_app.SCHEMA, PlatformSettings),
 }
 
 

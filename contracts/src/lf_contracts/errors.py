@@ -85,6 +85,12 @@ WEBHOOK_SESSION_NOT_FOUND = _code("webhook.session_not_found", 404, "Checkout se
 WEBHOOK_PROCESSING_FAILED = _code(
     "webhook.processing_failed", 500, "Webhook handler threw an unexpected error"
 )
+LENS_NOT_FOUND = _code(  # ours (platform-api)
+    "lens.not_found", 404, "Lens not found, or another lenser's that is not published"
+)
+WORKFLOW_NOT_FOUND = _code(  # ours (platform-api)
+    "workflow.not_found", 404, "Workflow not found, or another lenser's that is not published"
+)
 INTERNAL_ERROR = _code("internal_error", 500, "Unhandled server error")
 
 

@@ -1,0 +1,1 @@
+"""platform-api: the lens and workflow catalogue (event-sourced); runs, run events and partners next."""

@@ -1,0 +1,1 @@
+"""Clients of other systems (execution-proxy, Chainabit) arrive with runs and partners."""

@@ -1,0 +1,58 @@
+"""The composition root: settings in, a wired aiohttp application out. Tests use it as it is."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from functools import partial
+
+from aiohttp import web
+
+import lf_eventstore
+import lf_messaging
+import lf_projections
+import lf_web
+from lf_contracts import openapi_spec
+from lf_messaging import BackgroundWork
+from lf_pg import MigrationSet
+from lf_service import use_background_work
+from lf_web import PG_POOL
+from platform_api.application.catalogue import CatalogueUseCases
+from platform_api.http import catalogue
+from platform_api.http.errors import CODES
+from platform_api.http.keys import CATALOGUE
+from platform_api.settings import PlatformSettings
+
+SERVICE = "platform-api"
+SCHEMA = "platform"
+MIGRATIONS: list[MigrationSet] = [
+    lf_eventstore.MIGRATIONS,
+    lf_projections.MIGRATIONS,
+    lf_messaging.MIGRATIONS,
+    lf_web.MIGRATIONS,
+    MigrationSet("platform", "platform_api"),
+]
+OPENAPI = openapi_spec(SERVICE)
+
+
+def create_app(settings: PlatformSettings, *, background: bool = True) -> web.Application:
+    """``background=False`` leaves out the background work (none yet: the run workers, the run
+    status follower and the relay come with runs)."""
+    app = lf_web.create_app(settings, service=SERVICE, schema=SCHEMA, openapi_path=OPENAPI, refusals=CODES)
+    app.add_routes(catalogue.routes)
+    app.cleanup_ctx.append(_use_cases)
+    # No broker yet: nothing is published or consumed before runs, and seed 001's /health is the
+    # database's alone (HealthDegraded has db: false). Runs add use_broker(settings.amqp_url) here,
+    # and the document's Health schemas then gain `broker` as wallet-api's have.
+    if background:
+        app.cleanup_ctx.append(use_background_work(settings, SCHEMA, partial(_background, settings=settings)))
+    return app
+
+
+async def _use_cases(app: web.Application) -> AsyncIterator[None]:
+    app[CATALOGUE] = CatalogueUseCases(app[PG_POOL])
+    yield
+
+
+def _background(app: web.Application, work: BackgroundWork, *, settings: PlatformSettings) -> None:
+    """Nothing follows the log nor consumes yet. Runs add here: ``work.follow(RUN_STATUS)``, the
+    relay of ``platform.*`` events, and the run workers' consumer of their work queue."""

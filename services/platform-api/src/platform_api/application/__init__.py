@@ -1,0 +1,1 @@
+"""Use cases (catalogue.py) and queries (queries.py)."""

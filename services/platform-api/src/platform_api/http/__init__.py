@@ -1,0 +1,1 @@
+"""Routes: one RouteTableDef per module."""

@@ -1,0 +1,13 @@
+"""The catalogue's refusals, as codes of the catalogue (answered by ``lf_web``'s error middleware)."""
+
+from __future__ import annotations
+
+from lf_contracts import errors as codes
+from lf_web import Refusals
+from platform_api.domain import errors
+
+CODES: Refusals = {
+    errors.InvalidDefinition: codes.VALIDATION_ERROR,
+    errors.LensNotFound: codes.LENS_NOT_FOUND,
+    errors.WorkflowNotFound: codes.WORKFLOW_NOT_FOUND,
+}

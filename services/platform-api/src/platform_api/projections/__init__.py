@@ -1,0 +1,8 @@
+"""The platform's read models. ``INLINE`` are written in each command's own statement; followed
+ones (run status, run events) arrive with runs."""
+
+from lf_projections import Projection
+from platform_api.projections import catalogue
+
+INLINE: tuple[Projection, ...] = (catalogue.LENSES, catalogue.WORKFLOWS)
+ALL: dict[str, Projection] = {p.name: p for p in INLINE}
