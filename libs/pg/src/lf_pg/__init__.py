@@ -2,6 +2,7 @@
 owner and runtime roles each service reaches its schema with."""
 
 from lf_pg.access import DatabaseAccess, MigrationsPending
+from lf_pg.durability import WITHOUT_FLUSH
 from lf_pg.migrations import MigrationSet, migrate, shadow_schema
 from lf_pg.pool import create_pool, jsonb
 from lf_pg.statements import Statement, compose, execute_all
@@ -10,6 +11,7 @@ __all__ = [
     "DatabaseAccess",
     "MigrationSet",
     "MigrationsPending",
+    "WITHOUT_FLUSH",
     "Statement",
     "compose",
     "create_pool",
