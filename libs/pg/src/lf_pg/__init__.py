@@ -8,10 +8,10 @@ from lf_pg.pool import create_pool, jsonb
 from lf_pg.statements import Statement, compose, execute_all
 
 __all__ = [
+    "WITHOUT_FLUSH",
     "DatabaseAccess",
     "MigrationSet",
     "MigrationsPending",
-    "WITHOUT_FLUSH",
     "Statement",
     "compose",
     "create_pool",
