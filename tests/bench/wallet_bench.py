@@ -55,7 +55,7 @@ from wallet_app import (
     wallets_on,
 )
 from wallet_costs import load_cost, statements_per_command
-from wallet_http import http_reserve_phase
+from wallet_http import http_reserve_phase, in_process_reserve
 from wallet_load import (
     gather_limited,
     latency_pair,
@@ -179,6 +179,7 @@ async def main(url: str, out_path: Path) -> None:
 
         # --- a rate-limit admission with and without the WAL flush
         r["rate_limit"] = await rate_limit_phase(pool, clients, seconds)
+        r["in_process_reserve"] = await in_process_reserve(wallets, max(1.0, seconds / 2))
         await pool.close()
 
         # --- rebuild

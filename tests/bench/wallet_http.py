@@ -17,6 +17,8 @@ from uuid import uuid4
 
 import aiohttp
 from common import logger, summary
+from wallet_app import release, reserve
+from wallet_load import new_wallet
 
 from lf_testing import infra
 from lf_testing.processes import ServiceProcess
@@ -35,6 +37,20 @@ class HttpReserve:
     @property
     def added_p50(self) -> float:
         return self.reserve["p50"] - self.health["p50"]
+
+
+async def in_process_reserve(wallets: object, seconds: float) -> dict[str, float]:
+    """The same reserve called in this process, one at a time on a fresh wallet (each released,
+    untimed): the command's own cost, which the HTTP figure includes."""
+    lenser = await new_wallet(wallets)
+    times: list[float] = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t = time.perf_counter_ns()
+        res, _ = await reserve(wallets, lenser, 1, uuid4().hex)
+        times.append((time.perf_counter_ns() - t) / 1e6)
+        await release(wallets, res.reservation_id)
+    return summary(times)
 
 
 async def http_reserve_phase(seconds: float, warmup: float) -> HttpReserve:
