@@ -4,7 +4,9 @@
 #
 # 1. wallet-api: creates a scratch database on DATABASE_URL's server (default: the local one), runs
 #    tests/bench/wallet_bench.py against it (pgbench baselines, wallet throughput, latency, rebuild)
-#    and drops the database. About 25 s + 28 x BENCH_SECONDS.
+#    and drops the database; then rate-limit admissions with and without the WAL flush, and the
+#    internal HTTP reserve through a wallet-api process on a scratch database and RabbitMQ vhost of
+#    its own (AMQP_URL's server). About 35 s + 31 x BENCH_SECONDS.
 # 2. billing-webhook: tests/bench/billing_bench.py makes its own scratch database and RabbitMQ vhost
 #    (AMQP_URL's server, management API or rabbitmqctl), runs wallet-api and billing-webhook as
 #    processes and measures signed deliveries to wallet credits; it drops both when done. About
@@ -91,7 +93,7 @@ if [ -z "$BENCH_ONLY" ] || [ "$BENCH_ONLY" = wallet ]; then
     psql "$DATABASE_URL" -qX -v ON_ERROR_STOP=1 -c "CREATE DATABASE \"$name\"" >/dev/null
     created=1
     echo "bench: wallet, database $name, BENCH_SECONDS=$BENCH_SECONDS" >&2
-    limit=$(( 2 * (30 + 28 * BENCH_SECONDS) ))
+    limit=$(( 2 * (40 + 31 * BENCH_SECONDS) ))
     timeout --signal=INT --kill-after=30 "$limit" \
         uv run python tests/bench/wallet_bench.py --database-url "$bench_url" --out "$report"
 else

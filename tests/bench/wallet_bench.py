@@ -55,6 +55,7 @@ from wallet_app import (
     wallets_on,
 )
 from wallet_costs import load_cost, statements_per_command
+from wallet_http import http_reserve_phase, in_process_reserve
 from wallet_load import (
     gather_limited,
     latency_pair,
@@ -64,6 +65,7 @@ from wallet_load import (
     ten_event_wallet,
 )
 from wallet_long import build_big_wallet, verify_big_wallet
+from wallet_ratelimit import rate_limit_phase
 from wallet_rebuild import insert_select_baseline, read_baseline, read_index_order_baseline, rebuild_one
 from wallet_report import analysis, render
 
@@ -174,6 +176,10 @@ async def main(url: str, out_path: Path) -> None:
         )
         r["latency"] = [closed_small, closed_big, open_small, open_big]
         r["latency_pairs"] = {"closed": (closed_small, closed_big), "open": (open_small, open_big)}
+
+        # --- a rate-limit admission with and without the WAL flush
+        r["rate_limit"] = await rate_limit_phase(pool, clients, seconds)
+        r["in_process_reserve"] = await in_process_reserve(wallets, max(1.0, seconds / 2))
         await pool.close()
 
         # --- rebuild
@@ -198,6 +204,9 @@ async def main(url: str, out_path: Path) -> None:
         r["rebuild"] = [await rebuild_one(url, LEDGER, rebuild_budget, "ledger")]
         for projection in INLINE:
             r["rebuild"].append(await rebuild_one(url, projection, rebuild_budget / 4, None))
+
+        # --- the internal HTTP reserve through a wallet-api process (its own database and vhost)
+        r["http_reserve"] = await http_reserve_phase(seconds, warmup)
 
         r["config"] = {
             "seconds": seconds,

@@ -13,6 +13,8 @@ from datetime import timedelta
 
 import asyncpg
 
+from lf_pg import WITHOUT_FLUSH
+
 INBOX_RETENTION = timedelta(days=30)
 PRUNE_INTERVAL_SECONDS = 3600.0
 _BATCH = 10_000
@@ -20,7 +22,8 @@ _BATCH = 10_000
 
 async def prune_inbox(pool: asyncpg.Pool, retention: timedelta = INBOX_RETENTION) -> int:
     """Delete inbox rows older than ``retention``, in short batches (no long lock, no long
-    transaction); returns how many."""
+    transaction); returns how many. The batches do not wait for the WAL flush: rows a server crash
+    brings back are only kept a little longer, and pruned next time."""
     deleted = 0
     while True:
         batch = await pool.fetchval(
@@ -29,7 +32,7 @@ async def prune_inbox(pool: asyncpg.Pool, retention: timedelta = INBOX_RETENTION
             "  ORDER BY received_at LIMIT $2 FOR UPDATE SKIP LOCKED"
             "), gone AS (DELETE FROM inbox USING expired WHERE inbox.message_id = expired.message_id"
             "  RETURNING 1)"
-            " SELECT count(*) FROM gone",
+            f" SELECT count(*), {WITHOUT_FLUSH} FROM gone",
             retention,
             _BATCH,
         )

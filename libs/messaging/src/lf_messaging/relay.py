@@ -34,6 +34,7 @@ from lf_eventstore import Checkpoint, RecordedEvent, read_after
 from lf_messaging.connection import Broker, BrokerUnavailable
 from lf_messaging.publisher import REQUEST_ID_HEADER, publish
 from lf_messaging.topology import declare_exchanges
+from lf_pg import WITHOUT_FLUSH
 from lf_projections.follower import EVENTS_FOLLOWED, FOLLOWER_LAG
 
 log = structlog.get_logger(__name__)
@@ -84,16 +85,18 @@ class Relay:
             await self.handle_batch(None, relevant)
         last = events[-1]
         async with pool.acquire() as conn:
+            # Without waiting for the WAL flush: a checkpoint a server crash loses only publishes
+            # its batch again, and consumers' inboxes drop the copies (message id = event id).
             moved = await conn.fetchval(
                 "UPDATE follower_checkpoints SET transaction_id = $4, position = $5, updated_at = now()"
-                " WHERE name = $1 AND transaction_id = $2 AND position = $3 RETURNING true",
+                f" WHERE name = $1 AND transaction_id = $2 AND position = $3 RETURNING {WITHOUT_FLUSH}",
                 self.name,
                 after.transaction_id,
                 after.position,
                 last.transaction_id,
                 last.position,
             )
-        if not moved:  # another runner overlapped and got further: its checkpoint stands
+        if moved is None:  # another runner overlapped and got further: its checkpoint stands
             log.info("relay.checkpoint_moved_meanwhile", relay=self.name)
         EVENTS_FOLLOWED.labels(self.name).inc(len(events))
         FOLLOWER_LAG.labels(self.name).set(max(0.0, time.time() - last.recorded_at.timestamp()))

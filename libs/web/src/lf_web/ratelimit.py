@@ -6,6 +6,11 @@ sliding log of at most N timestamps) and a request passes while fewer than N are
 made inside the database by ``rate_limit_admit`` (migration 0002) in whole microseconds, on the
 database's clock; Python only turns the answer into headers, still in integers. Expired rows are
 bookkeeping: ``prune`` deletes them (a periodic job of the service).
+
+Neither waits for the WAL flush (``lf_pg.WITHOUT_FLUSH``): a crash of the server can only forget the
+last fraction of a second of admissions or bring pruned rows back, which changes no money and at
+worst lets a key a few more requests, so a rate-limited request does not pay an fsync. The statements
+say so themselves, not ``rate_limit_admit``: the function may not decide for a caller's transaction.
 """
 
 from __future__ import annotations
@@ -16,12 +21,15 @@ import asyncpg
 from aiohttp import web
 
 from lf_contracts.errors import RATE_LIMITED, ApiError
-from lf_pg import MigrationSet
+from lf_pg import WITHOUT_FLUSH, MigrationSet
 from lf_web.request_context import RESPONSE_HEADERS
 
 MIGRATIONS = MigrationSet("web", "lf_web")
 
 _US = 1_000_000
+# One statement, one transaction of its own (autocommit), which therefore need not wait for the flush.
+ADMIT = f"SELECT a.* FROM rate_limit_admit($1, $2, $3) AS a, {WITHOUT_FLUSH} AS without_flush"
+PRUNE = f"SELECT prune_rate_limits(), {WITHOUT_FLUSH}"
 
 
 def _ceil_seconds(microseconds: int) -> int:
@@ -57,9 +65,7 @@ class RateLimiter:
         """Take one request from ``key``'s allowance of ``limit`` per ``period_seconds``."""
         if limit < 1 or period_seconds < 1:
             raise ValueError("limit and period must be positive")
-        row = await self._pool.fetchrow(
-            "SELECT * FROM rate_limit_admit($1, $2, $3)", key, limit, period_seconds * _US
-        )
+        row = await self._pool.fetchrow(ADMIT, key, limit, period_seconds * _US)
         wait_us = row["retry_us"] - row["now_us"]
         return RateDecision(
             allowed=row["allowed"],
@@ -73,7 +79,7 @@ class RateLimiter:
         """Delete the keys with no admission left in their period; returns how many (they would
         behave exactly as absent ones, so this changes no decision)."""
         deleted = 0
-        while batch := await self._pool.fetchval("SELECT prune_rate_limits()"):
+        while batch := await self._pool.fetchval(PRUNE):
             deleted += batch
         return deleted
 
