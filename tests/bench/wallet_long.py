@@ -55,11 +55,13 @@ SELECT $1::text, v, gen_random_uuid(),
 FROM generate_series($6::int, $4::int) AS v
 """
 
-# What the reservations projection would hold for those pairs (one row per pair, released).
+# What the reservations projection would hold for those pairs (one row per pair, released). The events
+# carry no max_expires_at: the projection takes the expiry as the deadline, and so does this.
 BULK_RESERVATIONS_SQL = """
-INSERT INTO reservations (reservation_id, lenser_id, reference_id, amount, status, expires_at, created_at,
-                          closed_at)
+INSERT INTO reservations (reservation_id, lenser_id, reference_id, amount, status, expires_at, max_expires_at,
+                          created_at, closed_at)
 SELECT md5($1::text || '/' || p)::uuid, $2::uuid, 'bulk-' || p, 1, 'released',
+       $3::timestamptz + (2 * p + 1 + 300) * interval '1 second',
        $3::timestamptz + (2 * p + 1 + 300) * interval '1 second',
        $3::timestamptz + (2 * p + 1) * interval '1 second',
        $3::timestamptz + (2 * p + 2) * interval '1 second'
