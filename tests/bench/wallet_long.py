@@ -40,7 +40,10 @@ SELECT $1::text, v, gen_random_uuid(),
                 'reference_id', 'bulk-' || ((v - 1) / 2),
                 'amount', 1,
                 'expires_at', to_char(($3::timestamptz + (v + 300) * interval '1 second') AT TIME ZONE 'UTC',
-                                      'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
+                                      'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+                -- A reserve records its hard deadline; here no later than its expiry (never extended).
+                'max_expires_at', to_char(($3::timestamptz + (v + 300) * interval '1 second') AT TIME ZONE 'UTC',
+                                          'YYYY-MM-DD"T"HH24:MI:SS"Z"'))
             ELSE jsonb_build_object(
                 'lenser_id', $2::text,
                 'at', to_char(($3::timestamptz + v * interval '1 second') AT TIME ZONE 'UTC',
@@ -55,11 +58,13 @@ SELECT $1::text, v, gen_random_uuid(),
 FROM generate_series($6::int, $4::int) AS v
 """
 
-# What the reservations projection would hold for those pairs (one row per pair, released).
+# What the reservations projection would hold for those pairs (one row per pair, released; the deadline
+# the events carry is their expiry).
 BULK_RESERVATIONS_SQL = """
-INSERT INTO reservations (reservation_id, lenser_id, reference_id, amount, status, expires_at, created_at,
-                          closed_at)
+INSERT INTO reservations (reservation_id, lenser_id, reference_id, amount, status, expires_at, max_expires_at,
+                          created_at, closed_at)
 SELECT md5($1::text || '/' || p)::uuid, $2::uuid, 'bulk-' || p, 1, 'released',
+       $3::timestamptz + (2 * p + 1 + 300) * interval '1 second',
        $3::timestamptz + (2 * p + 1 + 300) * interval '1 second',
        $3::timestamptz + (2 * p + 1) * interval '1 second',
        $3::timestamptz + (2 * p + 2) * interval '1 second'

@@ -58,7 +58,7 @@ class RebuildResult:
 
 
 async def rebuild_one(url: str, projection: Projection, budget: float, follower: str | None) -> RebuildResult:
-    # Every field of the projection (handlers, and a batch handler if it has one), plus the meter.
+    # Every field of the projection (handlers, a batch handler or a fold, whichever it has), plus the meter.
     metered = Metered(**{f.name: getattr(projection, f.name) for f in fields(projection)}, meter={})
     conn = await connect(url, SCHEMA)
     try:

@@ -231,7 +231,12 @@ def render(r: dict[str, Any]) -> str:
         f"Statements per command (each a client/server round trip), as an asyncpg query logger saw them:"
         f" reserve {s['reserve']}, capture {s['capture']}"
         + (f" ({s['resets']} of them the pool's reset query on release)" if s["resets"] else "")
-        + ".\n"
+        + ". Each is `BEGIN`; `command_load` (the stream's lock, its snapshot and the events after it, the"
+        " command's facts and the transaction's time, in one call); one write: the append composed"
+        " (`lf_pg.compose`) with the statements of the inline projections' folds (balances, reservations,"
+        " deposits: one `INSERT ... SELECT FROM unnest(...)` or `UPDATE ... FROM unnest(...)` per table,"
+        " whatever the number of commands or events, lf_projections/rows.py) as CTEs of one statement;"
+        " `COMMIT`.\n"
     )
     for name in ("reserve", "capture"):
         out.append(f"<details><summary>{name}: {s[name]} statements</summary>\n")
@@ -543,8 +548,8 @@ def findings(r: dict[str, Any]) -> str:
     items = []
     items.append(
         f"**Round trips per command: {st['reserve']} for a reserve, {st['capture']} for a capture** (listed above;"
-        " application/use_cases.py's decisions over lf_eventstore's `CommandRunner.run`, store.py `load_stream`/`append`,"
-        " one statement per inline-projection handler in projections/). Each is a socket write and read plus"
+        " application/use_cases.py's decisions over lf_eventstore's `CommandRunner.submit`, commands.py's"
+        " `command_load` and one write: the append and the inline projections' folds, composed). Each is a socket write and read plus"
         " event-loop work in the client and a Bind/Execute in the server, which is what the throughput ratio"
         " measures against pgbench's one statement."
         + (
@@ -585,8 +590,8 @@ def findings(r: dict[str, Any]) -> str:
     if getattr(LEDGER, "batch", None) is not None:
         items.append(
             "**The ledger takes a batch at once** (its `batch` handler, wallet_api/projections/ledger.py: the"
-            " batch's postings and transactions in two statements), while the inline projections still apply one"
-            " event per statement (lf_projections/projection.py `Projection.apply`):"
+            " batch's postings and transactions in two statements), as the inline projections' folds do (their"
+            " `writes`, a statement per table and batch):"
             f" the ledger rebuild applied {ledger.per_s:,.0f} events/s where the server writes the same postings for"
             f" {ins_n / ins_s:,.0f} events/s in one `INSERT ... SELECT`; the rest of its time is reading and decoding"
             " the log (the read baseline above) and building the rows in Python."

@@ -1,6 +1,6 @@
 """Rebuilding a projection from the log, and swapping the result in.
 
-The projection's handlers use unqualified table names, so replaying them on a connection whose
+The projection's handlers (or fold) use unqualified table names, so replaying them on a connection whose
 search_path puts the shadow schema ``<schema>_rebuild`` first fills fresh copies of its tables. A
 rebuild changes the schema, so it runs as the schema's owner. It never holds a transaction id or an
 exclusive lock for longer than one batch, and the live tables keep serving throughout:

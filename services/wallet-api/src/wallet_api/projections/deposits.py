@@ -1,53 +1,67 @@
 """Credits that came from outside, keyed by order id or grant key: what makes them idempotent.
-Paid orders that were refused (not credited) are kept beside them, one row per order."""
+Paid orders that were refused (not credited) are kept beside them, one row per order.
+
+A fold (``writes``): a deposit made in the batch is inserted with the batch's later reversals of it
+already summed in; any other deposit a reversal names is updated once by the sum.
+"""
 
 from __future__ import annotations
 
-import asyncpg
+from typing import Any
 
 from lf_eventstore import RecordedEvent
+from lf_pg import Statement
 from lf_projections import Projection
+from lf_projections.rows import insert_rows, update_rows
+
+TYPES = ("CreditsDeposited", "PurchaseReversed", "PurchaseRefused")
+
+KEY = [("lenser_id", "uuid"), ("source", "text"), ("reference_id", "text")]
+REFUSED = [
+    ("lenser_id", "uuid"),
+    ("order_id", "text"),
+    ("credits", "bigint"),
+    ("reason", "text"),
+    ("refused_at", "timestamptz"),
+]
 
 
-async def deposited(conn: asyncpg.Connection, event: RecordedEvent) -> None:
-    d = event.data
-    await conn.execute(
-        "INSERT INTO deposits (lenser_id, source, reference_id, amount) VALUES ($1, $2, $3, $4)",
-        d["lenser_id"],
-        d["source"],
-        d["reference_id"],
-        d["amount"],
-    )
-
-
-async def reversed_(conn: asyncpg.Connection, event: RecordedEvent) -> None:
+def asked_back(event: RecordedEvent) -> int:
     # What was asked back counts, taken or not: a later, larger refund asks only for the difference.
-    d = event.data
-    await conn.execute(
-        "UPDATE deposits SET reversed = reversed + $3 + $4"
-        " WHERE lenser_id = $1 AND source = 'purchase' AND reference_id = $2",
-        d["lenser_id"],
-        d["order_id"],
-        d["amount"],
-        d["shortfall"],
-    )
+    return event.data["amount"] + event.data["shortfall"]
 
 
-async def refused(conn: asyncpg.Connection, event: RecordedEvent) -> None:
-    d = event.data
-    await conn.execute(
-        "INSERT INTO refused_purchases (lenser_id, order_id, credits, reason, refused_at)"
-        " VALUES ($1, $2, $3, $4, $5)",
-        d["lenser_id"],
-        d["order_id"],
-        d["credits"],
-        d["reason"],
-        event.recorded_at,
-    )
+def writes(events: list[RecordedEvent]) -> list[Statement]:
+    made: dict[tuple[str, str, str], list[Any]] = {}  # [lenser_id, source, reference_id, amount, reversed]
+    reversed_: dict[tuple[str, str, str], list[Any]] = {}  # [lenser_id, source, reference_id, reversed]
+    refused: list[tuple[Any, ...]] = []
+    for event in events:
+        d = event.data
+        match event.type:
+            case "CreditsDeposited":
+                made[(str(d["lenser_id"]), d["source"], d["reference_id"])] = [
+                    d["lenser_id"], d["source"], d["reference_id"], d["amount"], 0
+                ]  # fmt: skip
+            case "PurchaseReversed":
+                key = (str(d["lenser_id"]), "purchase", d["order_id"])
+                later = [d["lenser_id"], "purchase", d["order_id"], 0]
+                row = made.get(key) or reversed_.setdefault(key, later)
+                row[-1] += asked_back(event)  # the reversed column, last in both
+            case "PurchaseRefused":
+                refused.append((d["lenser_id"], d["order_id"], d["credits"], d["reason"], event.recorded_at))
+    return [
+        *insert_rows("deposits", [*KEY, ("amount", "bigint"), ("reversed", "bigint")], list(made.values())),
+        *update_rows(
+            "deposits",
+            KEY,
+            [("reversed", "bigint")],
+            list(reversed_.values()),
+            assign={"reversed": "t.reversed + r.reversed"},
+        ),
+        *insert_rows("refused_purchases", REFUSED, refused),
+    ]
 
 
 PROJECTION = Projection(
-    name="deposits",
-    tables=("deposits", "refused_purchases"),
-    handlers={"CreditsDeposited": deposited, "PurchaseReversed": reversed_, "PurchaseRefused": refused},
+    name="deposits", tables=("deposits", "refused_purchases"), writes=writes, write_types=TYPES
 )
