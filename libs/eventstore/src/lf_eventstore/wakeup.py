@@ -105,6 +105,7 @@ class Wakeup:
         self._notify_wanted = False
         self._last_notify = float("-inf")
         self.notifications_sent = 0  # tests: how many NOTIFYs the throttle let through
+        self.notifications_heard = 0  # tests: other processes' NOTIFYs that woke our readers
         self.listening = asyncio.Event()  # set while LISTEN is in place (tests, health)
 
     @property
@@ -163,6 +164,7 @@ class Wakeup:
 
     def _notified(self, _conn: object, pid: int, _channel: str, _payload: str) -> None:
         if pid != self._server_pid:  # our own: appended() woke our readers already
+            self.notifications_heard += 1
             self.poke()
 
     async def _keep_listening(self) -> None:
