@@ -14,6 +14,12 @@ its own, then ``appended()`` as ``CommandRunner`` calls it after COMMIT), each o
 
 Latency is from the writer's BEGIN to the follower's handling, so it includes the append itself.
 
+Readers read only below the oldest transaction still running in the whole cluster (the reading
+horizon), so any long transaction on the server, in any database, delays them whatever wakes them. On
+a shared, busy server that swamps what is measured here: by default (``BENCH_WAKEUP_SERVER=private``,
+when ``initdb`` is found) the benchmark starts a PostgreSQL cluster of its own on a free port for the
+run, with the server's default settings; ``BENCH_WAKEUP_SERVER=shared`` uses DATABASE_URL's server.
+
 ``python tests/bench/wakeup_bench.py --out FILE`` (tests/bench/run.sh, ``BENCH_ONLY=wakeup``).
 """
 
@@ -26,7 +32,11 @@ import datetime as dt
 import json
 import logging
 import os
+import shutil
+import socket
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -80,6 +90,50 @@ class Latencies:
             self.all_seen.set()
 
 
+def _initdb() -> str | None:
+    if found := shutil.which("initdb"):
+        return found
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return str(versions[-1]) if versions else None
+
+
+class PrivateCluster:
+    """A throwaway PostgreSQL cluster on 127.0.0.1 (as user ``postgres`` when run as root)."""
+
+    def __init__(self, directory: Path, port: int) -> None:
+        self.directory, self.port = directory, port
+        self.url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+
+    @classmethod
+    def start(cls) -> PrivateCluster:
+        initdb = _initdb()
+        assert initdb is not None
+        bindir = Path(initdb).parent
+        directory = Path(tempfile.mkdtemp(prefix="wakeup-bench-"))
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if as_user:
+            shutil.chown(directory, "postgres")
+        data = directory / "data"
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "check": True}
+        subprocess.run(
+            [*as_user, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"], **quiet
+        )
+        options = f"-p {port} -k {directory} -c listen_addresses=127.0.0.1"
+        pg_ctl = [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(directory / "log")]
+        subprocess.run([*pg_ctl, "-o", options, "start"], **quiet)
+        cluster = cls(directory, port)
+        cluster._pg_ctl = pg_ctl
+        log(f"private cluster on port {port}")
+        return cluster
+
+    def stop(self) -> None:
+        subprocess.run([*self._pg_ctl, "-m", "immediate", "stop"], capture_output=True, check=False)
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
 # --- the writer: another process --------------------------------------------------------------
 
 
@@ -91,10 +145,11 @@ async def write(database_url: str, mode: str, pattern: str, seconds: float, rate
 
     async def one() -> None:
         nonlocal written
-        sent_at = time.time()
-        event = NewEvent("Sent", {"sent_at": sent_at, "phase": pattern})
-        async with pool.acquire() as conn, conn.transaction():
-            await append(conn, f"w-{os.getpid()}-{written}-{sent_at}", 0, [event])
+        async with pool.acquire() as conn:
+            sent_at = time.time()  # at BEGIN: a wait for a pool connection is the writer's, not ours
+            event = NewEvent("Sent", {"sent_at": sent_at, "phase": pattern})
+            async with conn.transaction():
+                await append(conn, f"w-{os.getpid()}-{written}-{sent_at}", 0, [event])
         written += 1
         if mode == "new":  # what CommandRunner does after each COMMIT; the old trigger notified inside
             wakeup.appended()
@@ -120,11 +175,12 @@ async def write(database_url: str, mode: str, pattern: str, seconds: float, rate
                 await asyncio.gather(*(one() for _ in range(burst)))
                 n += 1
         await asyncio.gather(*tasks)
+        took = loop.time() - start
         await asyncio.sleep(0.1)  # the last throttled NOTIFY
     finally:
         await wakeup.close()
         await pool.close()
-    print(json.dumps({"written": written, "notifies": wakeup.notifications_sent}))
+    print(json.dumps({"written": written, "notifies": wakeup.notifications_sent, "took": took}))
 
 
 async def _listening(wakeup: Wakeup) -> None:
@@ -171,11 +227,11 @@ async def phase(database_url: str, mode: str, pattern: str, seconds: float) -> d
         await asyncio.gather(running, return_exceptions=True)
         await wakeup.close()
         await pool.close()
-    result = summary(follower.ms) | {"written": told["written"], "notifies": told["notifies"]}
+    result = summary(follower.ms) | told
     log(
         f"{mode} {pattern}: {result['n']}/{told['written']} events, p50 {result['p50']:.1f} ms,"
         f" p99 {result['p99']:.1f} ms, max {result['max']:.1f} ms, NOTIFYs sent by the writer"
-        f" {told['notifies']}"
+        f" {told['notifies']}, writer took {told['took']:.1f} s"
     )
     return result
 
@@ -192,8 +248,12 @@ async def main(out: Path | None, splice_into: Path | None) -> None:
         "burst": env_int("BENCH_WAKEUP_BURST", 50),
         "interval_ms": lf_eventstore.wakeup.notify_interval_seconds() * 1000,
         "phases": {},
+        "load": os.getloadavg()[0],
     }
-    database_url = await infra.create_database()
+    private = os.environ.get("BENCH_WAKEUP_SERVER", "private") != "shared" and _initdb() is not None
+    cluster = await asyncio.to_thread(PrivateCluster.start) if private else None
+    r["server"] = "a private cluster started for the run" if cluster else "DATABASE_URL's (shared) server"
+    database_url = cluster.url if cluster else await infra.create_database()
     try:
         admin = await asyncpg.connect(database_url)
         try:
@@ -211,8 +271,11 @@ async def main(out: Path | None, splice_into: Path | None) -> None:
             for mode in ("old", "new"):  # the baseline first, each beside the other
                 r["phases"][f"{mode}-{pattern}"] = await phase(database_url, mode, pattern, seconds)
     finally:
-        with contextlib.suppress(Exception):
-            await infra.drop_database(database_url)
+        if cluster is not None:
+            await asyncio.to_thread(cluster.stop)
+        else:
+            with contextlib.suppress(Exception):
+                await infra.drop_database(database_url)
     section = render(r)
     if out is not None:
         await asyncio.to_thread(out.write_text, section)

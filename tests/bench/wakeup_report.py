@@ -19,7 +19,8 @@ def render(r: dict[str, Any]) -> str:
         BEGIN,
         "## Wake-ups: append-to-follower latency, writer in another process",
         "",
-        f"{r['date']}; {', '.join(f'{k} {v}' for k, v in m.items())}. `make bench` with `BENCH_ONLY=wakeup`"
+        f"{r['date']}; {r['server']}; {', '.join(f'{k} {v}' for k, v in m.items())}; load average"
+        f" {fmt(r['load'], 1)} at the start. `make bench` with `BENCH_ONLY=wakeup`"
         f" (tests/bench/wakeup_bench.py), {fmt(r['seconds'])} s per phase. A follower in the benchmark's"
         " process (`FollowerRunner`, 1 s poll) notes for each event the time from the writer's BEGIN to"
         " its handling; the writer is a subprocess appending one event per transaction. **Before**: schema"
@@ -28,8 +29,9 @@ def render(r: dict[str, Any]) -> str:
         f" COMMIT, which sends at most one NOTIFY per {fmt(r['interval_ms'], 1)} ms from its LISTEN"
         " connection, outside the command's transaction).",
         "",
-        "| phase | wake-up | events | p50 ms | p90 ms | p99 ms | max ms | NOTIFYs by the writer |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| phase | wake-up | events | writer took s | p50 ms | p90 ms | p99 ms | max ms"
+        " | NOTIFYs by the writer |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     labels = {
         "steady": f"steady, {fmt(r['rate'])} appends/s",
@@ -40,7 +42,8 @@ def render(r: dict[str, Any]) -> str:
             x = p[f"{mode}-{pattern}"]
             notifies = "one per append" if mode == "old" else fmt(x["notifies"])
             out.append(
-                f"| {labels[pattern]} | {name} | {x['n']:,} / {x['written']:,} | {fmt(x['p50'], 1)}"
+                f"| {labels[pattern]} | {name} | {x['n']:,} / {x['written']:,} | {fmt(x['took'], 1)}"
+                f" | {fmt(x['p50'], 1)}"
                 f" | {fmt(x['p90'], 1)} | {fmt(x['p99'], 1)} | {fmt(x['max'], 1)} | {notifies} |"
             )
     worst = max(p["new-steady"]["p99"], p["new-burst"]["p99"])
