@@ -54,6 +54,18 @@ def render(r: dict[str, Any]) -> str:
         " NOTIFY waits up to the interval behind the previous one) against one NOTIFY per append; what it"
         " saves writers is the cluster-wide lock every notifying COMMIT took (see the pgbench + `pg_notify`"
         " diagnostic in the wallet section).",
+    ]
+    cores = int(m.get("nproc", 0) or 0)
+    if worst >= TARGET_P99_MS:
+        out.append(
+            f"\nWhere it is missed: the same run's trigger baseline has p99"
+            f" {fmt(p['old-steady']['p99'], 1)} ms steady and {fmt(p['old-burst']['p99'], 1)} ms in bursts,"
+            f" so the tail is the machine's, not the wake-up's: the load average was {fmt(r['load'], 1)} on"
+            f" {cores or 'n/a'} cores when the run began (other work on it), and a burst's {r['burst']}"
+            " transactions, the writer's event loop and the follower's then queue for the same cores."
+            " Rerun on an idle machine (`BENCH_ONLY=wakeup make bench`)."
+        )
+    out += [
         END,
         "",
     ]
