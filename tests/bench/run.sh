@@ -17,11 +17,14 @@
 #    the added latency of each path, 3 times in alternating order. About 40 s + 12 x BENCH_SECONDS
 #    with direct and LiteLLM only (3 minutes at the default), up to 40 s + 36 x BENCH_SECONDS with
 #    the service's four routes.
-# The report is the wallet report followed by the billing and execution sections (each between its
+# 4. wake-ups: tests/bench/wakeup_bench.py makes its own scratch database and measures append-to-follower
+#    latency with the writer in another process, steady and in bursts, with the old NOTIFY trigger
+#    as the baseline in the same run. About 10 s + 4 x BENCH_SECONDS.
+# The report is the wallet report followed by the billing, execution and wake-up sections (each between its
 # markers), and is replaced only if every part that ran completed.
 #
 # BENCH_SECONDS (default 10) sets the length of each measured phase; each part is killed if it takes
-# more than twice its estimate. BENCH_ONLY=wallet, billing or execution runs one part and keeps the
+# more than twice its estimate. BENCH_ONLY=wallet, billing, execution or wakeup runs one part and keeps the
 # others' sections of the existing report (the one it replaces, else docs/benchmarks.md) as they are.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -35,8 +38,8 @@ ENV_MODE="${ENV_MODE:-development}" # the services it starts use dev secrets
 export DATABASE_URL AMQP_URL BENCH_SECONDS ENV_MODE
 
 case "$BENCH_ONLY" in
-    "" | wallet | billing | execution) ;;
-    *) echo "bench: BENCH_ONLY is wallet, billing, execution or empty (all), not '$BENCH_ONLY'" >&2; exit 2 ;;
+    "" | wallet | billing | execution | wakeup) ;;
+    *) echo "bench: BENCH_ONLY is wallet, billing, execution, wakeup or empty (all), not '$BENCH_ONLY'" >&2; exit 2 ;;
 esac
 for tool in psql pgbench uv; do
     command -v "$tool" >/dev/null || { echo "bench: $tool is not on PATH" >&2; exit 1; }
@@ -63,6 +66,7 @@ bench_url="$(printf '%s' "$DATABASE_URL" | sed -E "s#^([a-z]+://[^/?]*)(/[^?]*)?
 report="$(mktemp)"
 billing="$(mktemp)"
 execution="$(mktemp)"
+wakeup="$(mktemp)"
 composed="$(mktemp)"
 created=""
 
@@ -71,7 +75,7 @@ cleanup() {
         psql "$DATABASE_URL" -qX -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)" >/dev/null \
             || echo "bench: could not drop database $name" >&2
     fi
-    rm -f "$report" "$billing" "$execution" "$composed"
+    rm -f "$report" "$billing" "$execution" "$wakeup" "$composed"
 }
 trap cleanup EXIT
 
@@ -79,14 +83,20 @@ begin='<!-- billing-bench:begin'
 end='<!-- billing-bench:end -->'
 exec_begin='<!-- execution-bench:begin'
 exec_end='<!-- execution-bench:end -->'
+wake_begin='<!-- wakeup-bench:begin'
+wake_end='<!-- wakeup-bench:end -->'
 existing_billing() { # the billing section of the previous report, markers included
     [ -f "$previous" ] && sed -n "/^$begin/,/^$end/p" "$previous" || true
 }
 existing_execution() { # the execution section of the previous report, markers included
     [ -f "$previous" ] && sed -n "/^$exec_begin/,/^$exec_end/p" "$previous" || true
 }
+existing_wakeup() { # the wake-up section of the previous report, markers included
+    [ -f "$previous" ] && sed -n "/^$wake_begin/,/^$wake_end/p" "$previous" || true
+}
 existing_wallet() { # everything else
-    [ -f "$previous" ] && sed -e "/^$begin/,/^$end/d" -e "/^$exec_begin/,/^$exec_end/d" "$previous" || true
+    [ -f "$previous" ] && sed -e "/^$begin/,/^$end/d" -e "/^$exec_begin/,/^$exec_end/d" \
+        -e "/^$wake_begin/,/^$wake_end/d" "$previous" || true
 }
 
 if [ -z "$BENCH_ONLY" ] || [ "$BENCH_ONLY" = wallet ]; then
@@ -118,10 +128,19 @@ else
     existing_execution > "$execution"
 fi
 
+if [ -z "$BENCH_ONLY" ] || [ "$BENCH_ONLY" = wakeup ]; then
+    echo "bench: wakeup, BENCH_SECONDS=$BENCH_SECONDS" >&2
+    limit=$(( 2 * (30 + 4 * BENCH_SECONDS) + 240 )) # + each phase's wait for its follower
+    timeout --signal=INT --kill-after=30 "$limit" \
+        uv run python tests/bench/wakeup_bench.py --out "$wakeup"
+else
+    existing_wakeup > "$wakeup"
+fi
+
 mkdir -p "$(dirname "$out")"
 {
     sed -e :a -e '/^\n*$/{$d;N;ba' -e '}' "$report" # the wallet report without trailing blank lines
-    for section in "$billing" "$execution"; do
+    for section in "$billing" "$execution" "$wakeup"; do
         if [ -s "$section" ]; then
             echo
             cat "$section"

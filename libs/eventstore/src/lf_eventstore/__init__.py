@@ -20,7 +20,7 @@ from lf_eventstore.store import (
     load_stream,
 )
 from lf_eventstore.use_cases import UseCases
-from lf_eventstore.wakeup import Wakeup
+from lf_eventstore.wakeup import AppendNote, Wakeup, appends_noted, note_append
 from lf_pg import MigrationSet
 
 # The runtime role appends and reads; only the owner could ever change history (and its triggers
@@ -36,6 +36,7 @@ __all__ = [
     "START",
     "Aggregate",
     "AggregateRepository",
+    "AppendNote",
     "Checkpoint",
     "Command",
     "CommandRunner",
@@ -51,9 +52,11 @@ __all__ = [
     "UseCases",
     "Wakeup",
     "append",
+    "appends_noted",
     "by_name",
     "checkpoint_of",
     "load_stream",
+    "note_append",
     "read_after",
     "read_in_position_order",
     "utc_now",

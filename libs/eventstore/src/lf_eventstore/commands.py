@@ -43,6 +43,7 @@ import asyncpg
 from lf_eventstore.aggregate import Aggregate
 from lf_eventstore.repository import AggregateRepository
 from lf_eventstore.store import ConcurrencyError, NewEvent, RecordedEvent, append_statements, appended
+from lf_eventstore.wakeup import note_append
 from lf_pg import Statement, compose
 
 A = TypeVar("A", bound=Aggregate)
@@ -189,8 +190,10 @@ class CommandRunner:
     """Told of each command's events when it completes (metrics; inside a caller's transaction,
     before that transaction commits)."""
     appended: Callable[[], None] | None = None
-    """Called after each transaction of the runner's own that appended events has committed (the
-    wake-up of this process's readers and, throttled, of other processes')."""
+    """Called after each transaction of the runner's own that appended events has committed
+    (``Wakeup.appended``: this process's readers at once, other processes' throttled). In a caller's
+    transaction (``on(conn)``, ``save``) the append is only noted (``note_append``): its owner wakes
+    readers after its own COMMIT."""
     _queues: dict[str, deque[_Pending]] = field(default_factory=dict, repr=False)
     _leaders: dict[str, asyncio.Task[None]] = field(default_factory=dict, repr=False)
 
@@ -364,9 +367,11 @@ class CommandRunner:
         # The statements projections write need the events' time (the transaction's): ask for it
         # only then.
         now = await conn.fetchval("SELECT now()") if any(_writes(p) for p in self.inline) else None
-        return await self._append(
+        recorded = await self._append(
             conn, repository.stream_id(key), now, aggregate, events, snapshot, [metadata] * len(events)
         )
+        note_append()  # the caller's transaction: its owner wakes readers once it has committed
+        return recorded
 
     # --- the write ---------------------------------------------------------------------------
 
@@ -418,7 +423,11 @@ class CommandRunner:
     def _committed(self, recorded: list[RecordedEvent]) -> None:
         if self.recorded is not None:
             self.recorded(recorded)
-        if recorded and self.conn is None and self.appended is not None:
+        if not recorded:
+            return
+        if self.conn is not None:
+            note_append()  # a savepoint of the caller's transaction, not committed yet
+        elif self.appended is not None:
             self.appended()
 
 

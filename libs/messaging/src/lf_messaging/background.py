@@ -28,9 +28,15 @@ async def every(seconds: float, job: Callable[[], Awaitable[object]]) -> None:
 
 
 class BackgroundWork:
-    def __init__(self, pool: asyncpg.Pool, *, dsn: str, schema: str, role: str | None) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, *, dsn: str, schema: str, role: str | None, wakeup: Wakeup | None = None
+    ) -> None:
+        """``wakeup``: the process's (``lf_web`` keeps it as ``app[WAKEUP]``, its use cases call its
+        ``appended``), closed by its owner; without it, one of its own, closed by ``stop``."""
         self.pool, self._dsn, self._schema, self._role = pool, dsn, schema, role
-        self.wakeup = Wakeup(dsn, schema, role=role)  # one LISTEN connection for every follower
+        # One LISTEN connection for every follower, and the same that this process's appends wake.
+        self._own_wakeup = wakeup is None
+        self.wakeup = wakeup if wakeup is not None else Wakeup(dsn, schema, role=role)
         self._consumers: list[Consumer] = []
         self._closers: list[Callable[[], Awaitable[object]]] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -50,6 +56,8 @@ class BackgroundWork:
             self._closers.append(close)
 
     def consume(self, consumer: Consumer) -> None:
+        if consumer.appended is None:  # its handlers' appends wake this process's readers
+            consumer.appended = self.wakeup.appended
         self._consumers.append(consumer)
         self._tasks.append(asyncio.create_task(consumer.run(), name="consumer"))
         if len(self._consumers) == 1:  # one inbox per service: its consumer's bookkeeping
@@ -76,7 +84,8 @@ class BackgroundWork:
         await _cancel_all(self._tasks, end - loop.time())
         for close in self._closers:
             await _within(close(), end - loop.time(), "close")
-        await _within(self.wakeup.close(), end - loop.time(), "wakeup.close")
+        if self._own_wakeup:
+            await _within(self.wakeup.close(), end - loop.time(), "wakeup.close")
 
 
 async def _within(work: Awaitable[object], seconds: float, what: str) -> None:

@@ -45,6 +45,7 @@ from prometheus_client import Counter
 from pydantic import ValidationError
 
 from lf_contracts.events import IntegrationEvent
+from lf_eventstore import appends_noted
 from lf_messaging.connection import Broker, BrokerUnavailable
 from lf_messaging.identity import context_of_user, owning_context
 from lf_messaging.outage import DatabaseGate, DatabaseUnavailable, is_outage
@@ -132,6 +133,7 @@ class Consumer:
         acquire_timeout: float = 10.0,
         outage_max_backoff: float = 5.0,
         accept_unidentified: bool = False,
+        appended: Callable[[], None] | None = None,
     ) -> None:
         self.service = service
         self.broker = broker
@@ -146,6 +148,9 @@ class Consumer:
         self.acquire_timeout = acquire_timeout
         # Development only: accept messages from a broker user of no context (guest) or none.
         self.accept_unidentified = accept_unidentified
+        # Wakes the log's readers after a handler's transaction that appended has committed
+        # (``Wakeup.appended``; ``BackgroundWork.consume`` sets the process's).
+        self.appended = appended
         self.database = DatabaseGate(pool, name=service, max_backoff=outage_max_backoff)
         self.failed: str | None = None  # why run() ended with an error, for /health
         self._failures: OrderedDict[str, int] = OrderedDict()
@@ -346,16 +351,19 @@ class Consumer:
 
     async def _apply(self, handler: Handler, event: IntegrationEvent, context: MessageContext) -> bool:
         """Record the message id and run the handler in one transaction; False for a duplicate."""
-        async with self._connection() as conn, conn.transaction():
-            fresh = await conn.fetchval(
-                "INSERT INTO inbox (message_id, routing_key) VALUES ($1, $2)"
-                " ON CONFLICT (message_id) DO NOTHING RETURNING true",
-                context.message_id,
-                context.routing_key,
-            )
-            if not fresh:
-                return False
-            await handler(conn, event, context)
+        with appends_noted() as note:
+            async with self._connection() as conn, conn.transaction():
+                fresh = await conn.fetchval(
+                    "INSERT INTO inbox (message_id, routing_key) VALUES ($1, $2)"
+                    " ON CONFLICT (message_id) DO NOTHING RETURNING true",
+                    context.message_id,
+                    context.routing_key,
+                )
+                if not fresh:
+                    return False
+                await handler(conn, event, context)
+        if note.appended and self.appended is not None:  # committed: readers may see it now
+            self.appended()
         return True
 
     @contextlib.asynccontextmanager

@@ -21,7 +21,7 @@ import asyncpg
 import structlog
 from prometheus_client import Counter, Gauge
 
-from lf_eventstore import Checkpoint, RecordedEvent, Wakeup, read_after
+from lf_eventstore import Checkpoint, RecordedEvent, Wakeup, appends_noted, read_after
 
 log = structlog.get_logger(__name__)
 
@@ -30,6 +30,10 @@ FOLLOWER_LAG = Gauge(
     "follower_lag_seconds", "Age of the newest event a follower handled, when it handled it", ["follower"]
 )
 FOLLOWER_ERRORS = Counter("follower_errors_total", "Failed follower batches (retried)", ["follower"])
+
+RECHECK_FIRST_SECONDS = 0.005
+"""A wake-up that finds nothing new: the writer's commit is behind the reading horizon (an older
+transaction is still open somewhere), so look again after this, doubling, rather than a whole poll."""
 
 
 class Follower(Protocol):
@@ -225,16 +229,27 @@ class FollowerRunner:
 
     async def _follow_while_leased(self) -> None:
         keeper = asyncio.create_task(self._keep_lease(), name=f"{self.follower.name}.lease")
+        recheck: float | None = None  # while set, the next look comes this soon instead of a poll
+        woken = False
         try:
             while not keeper.done():
                 try:
-                    handled = await catch_up_once(self.pool, self.follower, batch_size=self.batch_size)
+                    with appends_noted() as note:
+                        handled = await catch_up_once(self.pool, self.follower, batch_size=self.batch_size)
+                    if note.appended:  # the batch's handler appended, and the batch has committed
+                        self.wakeup.appended()
                 except Exception:
                     FOLLOWER_ERRORS.labels(self.follower.name).inc()
                     log.warning("follower.batch_failed", follower=self.follower.name, exc_info=True)
                     handled = 0
-                if handled == 0 and not keeper.done():
-                    await self.wakeup.wait(self._signal, self.poll_seconds)
+                if handled:
+                    recheck, woken = None, False
+                elif not keeper.done():
+                    if woken:  # for nothing yet: the writer's commit is behind the reading horizon
+                        recheck = RECHECK_FIRST_SECONDS
+                    elif recheck is not None:  # still nothing: back off, until the poll takes over
+                        recheck = recheck * 2 if recheck * 2 < self.poll_seconds else None
+                    woken = await self.wakeup.wait(self._signal, recheck or self.poll_seconds)
         finally:
             keeper.cancel()
             # gather, not suppress(CancelledError): a cancellation of this task must go on.

@@ -7,7 +7,7 @@ from lf_web.body import RequestBody, parse_body, parse_query
 from lf_web.envelope import error_response, ok, page_meta
 from lf_web.errors import Refusals
 from lf_web.health import HEALTH_CHECKS, add_health_check
-from lf_web.keys import BROKER_CHECK, PG_POOL, SETTINGS, BrokerCheck
+from lf_web.keys import BROKER_CHECK, PG_POOL, SETTINGS, WAKEUP, BrokerCheck
 from lf_web.logging import configure_logging
 from lf_web.metadata import event_metadata
 from lf_web.path import path_matching, path_uuid
@@ -23,6 +23,7 @@ __all__ = [
     "PG_POOL",
     "REQUEST_ID",
     "SETTINGS",
+    "WAKEUP",
     "BrokerCheck",
     "JwtVerifier",
     "RateDecision",

@@ -1,7 +1,9 @@
 """The app factory every service starts from, and the runner.
 
 ``create_app`` only wires: settings, the kit's middlewares (with the service's domain refusals),
-``/health``, ``/metrics``, ``/openapi.yaml`` and the database pool. A service adds its routes and
+``/health``, ``/metrics``, ``/openapi.yaml``, the database pool and the process's log wake-ups
+(``app[WAKEUP]``: the service's use cases call its ``appended`` after they commit, its background
+work's readers wait on it). A service adds its routes and
 its own ``cleanup_ctx`` resources (``lf_service.use_broker``, background work) afterwards; tests
 build the app with the same factory.
 """
@@ -20,16 +22,17 @@ import structlog
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
+from lf_eventstore import Wakeup
 from lf_pg import create_pool
 from lf_web.auth import JWT_VERIFIER, JwtVerifier, internal_key_middleware
 from lf_web.errors import Refusals, domain_errors_middleware, error_middleware
 from lf_web.health import health_handler
-from lf_web.keys import BROKER_CHECK, PG_POOL, SETTINGS, STARTED_AT
+from lf_web.keys import BROKER_CHECK, PG_POOL, SETTINGS, STARTED_AT, WAKEUP
 from lf_web.metrics import metrics_handler, metrics_middleware
 from lf_web.request_context import add_response_headers, request_context_middleware
 from lf_web.settings import ServiceSettings
 
-__all__ = ["BROKER_CHECK", "PG_POOL", "SETTINGS", "create_app", "exit_deadline_seconds", "run"]
+__all__ = ["BROKER_CHECK", "PG_POOL", "SETTINGS", "WAKEUP", "create_app", "exit_deadline_seconds", "run"]
 
 log = structlog.get_logger(__name__)
 
@@ -62,6 +65,8 @@ def create_app(
     app[SETTINGS] = settings
     app[STARTED_AT] = time.monotonic()
     app[JWT_VERIFIER] = JwtVerifier(settings)
+    # One per process, shared by every writer and reader of the schema (lf_eventstore.wakeup).
+    app[WAKEUP] = Wakeup(settings.database_url, schema, role=settings.db_role)
     app.on_response_prepare.append(add_response_headers)
     app.router.add_get("/health", health_handler)
     app.router.add_get("/metrics", metrics_handler)
@@ -82,6 +87,7 @@ def _pg_pool(settings: ServiceSettings, schema: str) -> Callable[[web.Applicatio
     async def pg_pool(app: web.Application) -> AsyncIterator[None]:
         app[PG_POOL] = await create_pool(settings.database_url, schema, role=settings.db_role)
         yield
+        await app[WAKEUP].close()  # after the background work (a later cleanup_ctx) has stopped
         await _close_pool(app[PG_POOL])
 
     return pg_pool

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 from aiohttp import web
 
+from lf_eventstore import Wakeup
 from lf_web.settings import ServiceSettings
 
 BrokerCheck = Callable[[], bool | Awaitable[bool]]
@@ -20,3 +21,5 @@ SETTINGS = web.AppKey("settings", ServiceSettings)
 PG_POOL = web.AppKey("pg_pool", asyncpg.Pool)
 BROKER_CHECK = web.AppKey("broker_check", BrokerCheck)
 STARTED_AT = web.AppKey("started_at_monotonic", float)
+WAKEUP = web.AppKey("wakeup", Wakeup)
+"""The process's log wake-ups: its readers wait on it, its use cases call ``appended`` after commit."""

@@ -26,7 +26,7 @@ from lf_contracts import openapi_spec
 from lf_messaging import BackgroundWork, Relay
 from lf_pg import MigrationSet
 from lf_service import BROKER, use_background_work, use_broker
-from lf_web import PG_POOL
+from lf_web import PG_POOL, WAKEUP
 
 SERVICE = "billing-webhook"
 SCHEMA = "billing"
@@ -60,7 +60,7 @@ def create_app(settings: BillingSettings, *, background: bool = True) -> web.App
 
 
 async def _use_cases(app: web.Application, *, settings: BillingSettings) -> AsyncIterator[None]:
-    app[BILLING] = Billing.create(app[PG_POOL])
+    app[BILLING] = Billing.create(app[PG_POOL], appended=app[WAKEUP].appended)
     async with aiohttp.ClientSession() as http:
         app[LEMONSQUEEZY] = LemonSqueezyClient(
             http,

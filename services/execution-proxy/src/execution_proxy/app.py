@@ -27,7 +27,7 @@ from lf_contracts import openapi_spec
 from lf_messaging import BackgroundWork, Relay
 from lf_pg import MigrationSet
 from lf_service import BROKER, use_background_work, use_broker
-from lf_web import PG_POOL, RateLimiter
+from lf_web import PG_POOL, WAKEUP, RateLimiter
 
 SERVICE = "execution-proxy"
 SCHEMA = "execution"
@@ -58,12 +58,12 @@ def create_app(settings: ExecutionSettings, *, background: bool = True) -> web.A
 
 
 async def _use_cases(app: web.Application, *, settings: ExecutionSettings) -> AsyncIterator[None]:
-    pool = app[PG_POOL]
-    catalogue = CatalogueAdmin(pool, credits_per_usd=settings.credits_per_usd)
+    pool, appended = app[PG_POOL], app[WAKEUP].appended  # commands wake the log's readers
+    catalogue = CatalogueAdmin(pool, credits_per_usd=settings.credits_per_usd, appended=appended)
     app[CATALOGUE] = catalogue
     app[RATE_LIMITER] = RateLimiter(pool)
     app[BYOK_KEYS] = keys = ByokKeys(
-        pool, master_keys(settings), cache_seconds=settings.byok_key_cache_seconds
+        pool, master_keys(settings), cache_seconds=settings.byok_key_cache_seconds, appended=appended
     )
     # One connection pool for every provider and the wallet: keep-alive saves a handshake per call.
     async with aiohttp.ClientSession() as http:
@@ -80,6 +80,7 @@ async def _use_cases(app: web.Application, *, settings: ExecutionSettings) -> As
             keys=keys,
             credits_per_usd=settings.credits_per_usd,
             reservation_ttl_seconds=settings.reservation_ttl_seconds,
+            appended=appended,
         )
         yield
         await drain_recordings()  # streams settling after their handler was cancelled

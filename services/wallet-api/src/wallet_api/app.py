@@ -17,7 +17,7 @@ from lf_contracts import openapi_spec
 from lf_messaging import BackgroundWork, Consumer, Relay
 from lf_pg import MigrationSet
 from lf_service import BROKER, use_background_work, use_broker
-from lf_web import PG_POOL, RateLimiter
+from lf_web import PG_POOL, WAKEUP, RateLimiter
 from wallet_api.adapters.billing import BillingClient
 from wallet_api.application.use_cases import Wallets
 from wallet_api.handlers import HANDLERS
@@ -60,6 +60,7 @@ async def _use_cases(app: web.Application, *, settings: WalletSettings) -> Async
         pool,
         accept_test_mode_payments=bool(settings.accept_test_mode_payments),
         reservation_max_lifetime=timedelta(seconds=settings.reservation_max_lifetime_seconds),
+        appended=app[WAKEUP].appended,
     )
     app[RATE_LIMITER] = RateLimiter(pool)
     async with aiohttp.ClientSession() as http:

@@ -25,10 +25,16 @@ class Billing:
     deliveries: Deliveries
 
     @classmethod
-    def create(cls, pool: asyncpg.Pool, clock: Callable[[], datetime] = utc_now) -> Billing:
+    def create(
+        cls,
+        pool: asyncpg.Pool,
+        clock: Callable[[], datetime] = utc_now,
+        *,
+        appended: Callable[[], None] | None = None,
+    ) -> Billing:
         return cls(
             *(
-                kind(pool, clock)
+                kind(pool, clock, appended=appended)
                 for kind in (CreditPacks, CheckoutSessions, Orders, Subscriptions, Deliveries)
             )
         )

@@ -17,5 +17,12 @@ from lf_eventstore import CommandRunner, utc_now
 
 
 class UseCases(lf_eventstore.UseCases):
-    def __init__(self, pool: asyncpg.Pool, clock: Callable[[], datetime] = utc_now) -> None:
-        super().__init__(CommandRunner(pool, INLINE, clock))
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        clock: Callable[[], datetime] = utc_now,
+        *,
+        appended: Callable[[], None] | None = None,
+    ) -> None:
+        """``appended``: the process's ``Wakeup.appended``, called after each command commits."""
+        super().__init__(CommandRunner(pool, INLINE, clock, appended=appended))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -102,8 +103,15 @@ DEV_MARGIN = MarginPolicy(markup_percent=Decimal(0))
 class CatalogueAdmin(UseCases):
     """Changes to the catalogue, one command each on its one stream."""
 
-    def __init__(self, pool: asyncpg.Pool, *, credits_per_usd: int, refresh_seconds: float = 1.0) -> None:
-        super().__init__(CommandRunner(pool, INLINE))
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        credits_per_usd: int,
+        refresh_seconds: float = 1.0,
+        appended: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(CommandRunner(pool, INLINE, appended=appended))
         self.credits_per_usd = credits_per_usd
         self.refresh_seconds = refresh_seconds
         self._loaded: Catalogue | None = None

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Protocol
@@ -175,8 +175,10 @@ class Executions(UseCases):
         keys: KeyResolver | None,
         credits_per_usd: int,
         reservation_ttl_seconds: int,
+        appended: Callable[[], None] | None = None,
     ) -> None:
-        super().__init__(CommandRunner(pool, INLINE, recorded=count_recorded))
+        """``appended``: the process's ``Wakeup.appended``, called after each command commits."""
+        super().__init__(CommandRunner(pool, INLINE, recorded=count_recorded, appended=appended))
         self.pool = pool
         self.catalogue = catalogue
         self.providers = providers

@@ -17,6 +17,7 @@ written anywhere but the encrypted material; the cache holds them as the request
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -51,8 +52,15 @@ class KeyView:
 
 
 class ByokKeys(UseCases):
-    def __init__(self, pool: asyncpg.Pool, master_keys: MasterKeys, *, cache_seconds: float = 5.0) -> None:
-        super().__init__(CommandRunner(pool, INLINE))
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        master_keys: MasterKeys,
+        *,
+        cache_seconds: float = 5.0,
+        appended: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(CommandRunner(pool, INLINE, appended=appended))
         self.pool = pool
         self.master_keys = master_keys
         self.cache_seconds = cache_seconds

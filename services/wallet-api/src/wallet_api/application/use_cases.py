@@ -73,8 +73,10 @@ class Wallets(UseCases):
         *,
         accept_test_mode_payments: bool = False,
         reservation_max_lifetime: timedelta = DEFAULT_RESERVATION_MAX_LIFETIME,
+        appended: Callable[[], None] | None = None,
     ) -> None:
-        super().__init__(CommandRunner(pool, INLINE, recorded=count_credits))
+        """``appended``: the process's ``Wakeup.appended``, called after each command commits."""
+        super().__init__(CommandRunner(pool, INLINE, recorded=count_credits, appended=appended))
         self.now = clock
         self.accept_test_mode_payments = accept_test_mode_payments
         self.reservation_max_lifetime = reservation_max_lifetime
