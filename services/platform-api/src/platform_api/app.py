@@ -15,7 +15,7 @@ from lf_contracts import openapi_spec
 from lf_messaging import BackgroundWork
 from lf_pg import MigrationSet
 from lf_service import use_background_work
-from lf_web import PG_POOL
+from lf_web import PG_POOL, WAKEUP
 from platform_api.application.catalogue import CatalogueUseCases
 from platform_api.http import catalogue
 from platform_api.http.errors import CODES
@@ -49,7 +49,7 @@ def create_app(settings: PlatformSettings, *, background: bool = True) -> web.Ap
 
 
 async def _use_cases(app: web.Application) -> AsyncIterator[None]:
-    app[CATALOGUE] = CatalogueUseCases(app[PG_POOL])
+    app[CATALOGUE] = CatalogueUseCases(app[PG_POOL], appended=app[WAKEUP].appended)
     yield
 
 

@@ -10,6 +10,7 @@ factory refuses it, or its own owner check does.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -38,8 +39,9 @@ def no_workflow() -> Workflow:
 
 
 class CatalogueUseCases(UseCases):
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        super().__init__(CommandRunner(pool, INLINE))
+    def __init__(self, pool: asyncpg.Pool, *, appended: Callable[[], None] | None = None) -> None:
+        """``appended``: the process's ``Wakeup.appended``, called after each command commits."""
+        super().__init__(CommandRunner(pool, INLINE, appended=appended))
 
     async def create_lens(
         self, caller: UUID, definition: LensDefinition, *, metadata: dict[str, Any]
