@@ -38,6 +38,7 @@ async def statements_per_step(database_url: str, sessions: list[str]) -> dict[st
     try:
         from billing_webhook.application import queries
         from billing_webhook.application.billing import Billing
+        from billing_webhook.application.deliveries import delivery_id
         from billing_webhook.application.processor import DeliveryProcessor
         from billing_webhook.handlers import HANDLERS
         from billing_webhook.integration_events import to_message
@@ -74,8 +75,9 @@ async def statements_per_step(database_url: str, sessions: list[str]) -> dict[st
                 await billing.deliveries.record(body, "order_created", payload, metadata=meta)
                 await asyncio.sleep(0.01)
                 accept = list(seen)
-                # A transaction open elsewhere on the server holds the reading horizon back: the
-                # pass that finds the delivery is the one counted.
+                # A transaction open elsewhere on the server holds the reading horizon back, and
+                # the processor's own last appends may still lie ahead of its checkpoint: the pass
+                # that processes the delivery is the one counted.
                 deadline = time.monotonic() + 30
                 while True:
                     seen.clear()
@@ -83,9 +85,13 @@ async def statements_per_step(database_url: str, sessions: list[str]) -> dict[st
                         bpool, DeliveryProcessor(billing, handlers=HANDLERS), batch_size=500
                     )
                     await asyncio.sleep(0.01)
-                    if handled or time.monotonic() > deadline:
+                    counted = list(seen)  # before this loop's own check below
+                    done = await bpool.fetchval(
+                        "SELECT status <> 'pending' FROM deliveries WHERE delivery_id = $1", delivery_id(body)
+                    )
+                    if done or time.monotonic() > deadline:
                         break
-                process = list(seen)
+                process = counted
                 paid = to_recorded(
                     await bpool.fetchrow(
                         f"SELECT {EVENT_COLUMNS} FROM events WHERE type = 'OrderPaid' AND data->>'order_id' = $1",

@@ -46,7 +46,11 @@ PROFILE_GROUPS: list[tuple[str, tuple[str, ...], str | None]] = [
     ),
     ("… … of which pydantic rebuilding that class", ("create_generic_submodel (",), "model_for ("),
     ("… signature (HMAC)", ("verify (billing_webhook/signatures.py",), None),
-    ("delivery processor (`DeliveryProcessor.handle_batch`)", ("DeliveryProcessor.handle_batch (",), None),
+    (
+        "delivery processor (`DeliveryProcessor.process`, every partition's task)",
+        ("DeliveryProcessor.process (", "DeliveryProcessor.handle_batch_on_pool"),
+        None,
+    ),
     (
         "relay (contract events, publish, confirms)",
         ("Relay.handle_batch (", "Relay._publish (", "publish (lf_messaging/publisher.py"),

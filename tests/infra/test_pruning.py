@@ -45,6 +45,8 @@ async def test_inbox_rows_older_than_the_retention_are_pruned_and_younger_kept(d
         work = BackgroundWork(pool, dsn=database_url, schema=SCHEMA, role=None)
 
         class IdleConsumer:
+            appended = None  # BackgroundWork gives it the process's wake-up
+
             async def run(self) -> None:
                 await asyncio.Event().wait()
 

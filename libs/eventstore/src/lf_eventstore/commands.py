@@ -25,12 +25,16 @@ A command whose decision reads the database itself (``run``: ``decide(conn, aggr
 transaction of its own, read and write as above plus whatever it reads. Bound to a connection
 (``on(conn)``: a message consumer, a delivery processor) a command is a savepoint in the caller's
 transaction, so its effects commit with the caller's inbox row or checkpoint; the caller's commit
-is then the one readers are told of.
+is then the one readers are told of. ``on(conn, savepoints=False)`` leaves out the savepoint (two
+statements fewer) for a caller whose transaction holds nothing else worth keeping when a command
+fails (the delivery processor, one delivery per transaction): a command's failure, a lost race to
+create a stream included, then aborts the caller's whole transaction, which the caller retries.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -194,11 +198,23 @@ class CommandRunner:
     (``Wakeup.appended``: this process's readers at once, other processes' throttled). In a caller's
     transaction (``on(conn)``, ``save``) the append is only noted (``note_append``): its owner wakes
     readers after its own COMMIT."""
+    savepoints: bool = True
+    """Bound to a connection, each command is a savepoint of the caller's transaction (False: not)."""
     _queues: dict[str, deque[_Pending]] = field(default_factory=dict, repr=False)
     _leaders: dict[str, asyncio.Task[None]] = field(default_factory=dict, repr=False)
 
-    def on(self, conn: asyncpg.Connection) -> Self:
-        return replace(self, conn=conn, _queues={}, _leaders={})
+    def on(self, conn: asyncpg.Connection, *, savepoints: bool = True) -> Self:
+        return replace(self, conn=conn, savepoints=savepoints, _queues={}, _leaders={})
+
+    def _transaction(self, conn: asyncpg.Connection) -> contextlib.AbstractAsyncContextManager[object]:
+        """The command's transaction: its own, a savepoint of the caller's, or the caller's as it is."""
+        if self.conn is not None and not self.savepoints:
+            return contextlib.nullcontext()
+        return conn.transaction()
+
+    def _may_retry(self, attempt: int) -> bool:
+        """A ConcurrencyError is retried in place, unless it aborted a caller's transaction."""
+        return attempt < 2 and (self.conn is None or self.savepoints)
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
@@ -268,7 +284,7 @@ class CommandRunner:
         facts = [p.command.facts for p in batch if p.command.facts is not None]
         for attempt in range(3):
             try:
-                async with self.connection() as conn, conn.transaction():
+                async with self.connection() as conn, self._transaction(conn):
                     loaded = await _load(
                         conn,
                         stream_id,
@@ -282,7 +298,7 @@ class CommandRunner:
                     recorded = await self._write(conn, repository, loaded, aggregate, metadata)
                 break
             except ConcurrencyError:
-                if attempt == 2:
+                if not self._may_retry(attempt):
                     raise
         self._committed(recorded)
         for pending, outcome, ok in outcomes:
@@ -336,7 +352,7 @@ class CommandRunner:
         # (an existing stream is locked before deciding): the loser retries and finds it.
         for attempt in range(3):
             try:
-                async with self.connection() as conn, conn.transaction():
+                async with self.connection() as conn, self._transaction(conn):
                     stream_key = await key(conn) if callable(key) else key
                     loaded = await _load(conn, repository.stream_id(stream_key))
                     aggregate = loaded.aggregate(repository, new)
@@ -346,7 +362,7 @@ class CommandRunner:
                 self._committed(recorded)
                 return result
             except ConcurrencyError:
-                if attempt == 2:
+                if not self._may_retry(attempt):
                     raise
         raise AssertionError("unreachable")
 

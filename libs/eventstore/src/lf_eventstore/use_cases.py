@@ -22,8 +22,9 @@ class UseCases:
     def clock(self) -> Callable[[], datetime]:
         return self.commands.clock
 
-    def on(self, conn: asyncpg.Connection) -> Self:
-        """The same use cases, their commands savepoints of the transaction open on ``conn``."""
+    def on(self, conn: asyncpg.Connection, *, savepoints: bool = True) -> Self:
+        """The same use cases, their commands savepoints of the transaction open on ``conn`` (or,
+        ``savepoints=False``, plain statements of it: see ``CommandRunner``)."""
         bound = copy.copy(self)
-        bound.commands = self.commands.on(conn)
+        bound.commands = self.commands.on(conn, savepoints=savepoints)
         return bound

@@ -74,8 +74,9 @@ async def _use_cases(app: web.Application, *, settings: BillingSettings) -> Asyn
 
 def _background(app: web.Application, work: BackgroundWork, *, settings: BillingSettings) -> None:
     billing = app[BILLING]
-    # Small batches: what a batch pays becomes visible to the relay only when the batch commits.
-    work.follow(DeliveryProcessor(billing, handlers=HANDLERS), batch_size=50)
+    # Small batches: the checkpoint moves once the batch's slowest partition is done.
+    processor = DeliveryProcessor(billing, handlers=HANDLERS, concurrency=settings.delivery_concurrency)
+    work.follow(processor, batch_size=100)
     work.follow(Relay(app[BROKER], to_message=to_message, types=RELAYED_TYPES, name=RELAY))
     work.every(settings.checkout_expiry_interval_seconds, billing.checkouts.expire_due)
     retention = timedelta(days=settings.delivery_personal_data_retention_days)

@@ -1,3 +1,6 @@
+from pydantic import Field
+
+from billing_webhook.application.processor import DEFAULT_CONCURRENCY
 from lf_web import ServiceSettings
 
 DEV_LEMONSQUEEZY_WEBHOOK_SECRET = "dev-lemonsqueezy-webhook-secret"
@@ -22,6 +25,9 @@ class BillingSettings(ServiceSettings):
     # Buyers' personal data (email, name, address) in delivery payloads is redacted after this many
     # days: long enough to answer a dispute about the order, no longer.
     delivery_personal_data_retention_days: int = 30
+    # Deliveries of different orders / subscriptions processed at once, each on a pool connection
+    # (the pool has 10): more overlaps more round trips, but takes connections from the webhook.
+    delivery_concurrency: int = Field(default=DEFAULT_CONCURRENCY, ge=1, le=8)
 
     def apply_mode_defaults(self) -> None:
         super().apply_mode_defaults()

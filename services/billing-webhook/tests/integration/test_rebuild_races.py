@@ -1,7 +1,8 @@
-"""The delivery processor's batch transaction gets its xid when it locks its checkpoint, at the
-start of the batch. The checkout-expiry job can commit CheckoutSessionExpired on the same session
-meanwhile; the processor then completes the (expired) session. Live: 'completed'. Readers order by
-(transaction_id, position): the rebuild replays Completed, then Expired, and ends at 'expired'."""
+"""The checkout-expiry job can commit CheckoutSessionExpired on a session while the delivery
+processor's batch that pays it runs; the processor then completes the (expired) session. Live:
+'completed'. When the batch was one transaction that took its xid at its start, readers (ordering
+by transaction_id, position) replayed Completed before Expired and a rebuild ended at 'expired'.
+Each delivery is now its own transaction, started after the expiry: the rebuild must agree."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from billing_webhook.application.processor import DeliveryProcessor
 from billing_webhook.handlers import HANDLERS
 from billing_webhook.projections import ALL
 from lf_pg import DatabaseAccess
-from lf_projections import catch_up_once, rebuild
+from lf_projections import catch_up_once, catch_up_outside, rebuild
 from lf_testing.fakes import lemonsqueezy as ls
 from lf_testing.waiting import eventually
 
@@ -33,9 +34,11 @@ class ExpiryRacesTheBatch:
         self.processor, self.expire = processor, expire
         self.name, self.types = processor.name, processor.types
 
-    async def handle_batch(self, conn, events):
+    catch_up_once = catch_up_outside
+
+    async def handle_batch_on_pool(self, pool, events):
         assert await self.expire() == 1
-        await self.processor.handle_batch(conn, events)
+        await self.processor.handle_batch_on_pool(pool, events)
 
 
 async def test_rebuilt_checkout_sessions_equal_live_when_expiry_races_the_paying_delivery(db, settings):

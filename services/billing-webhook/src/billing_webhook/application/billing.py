@@ -39,6 +39,7 @@ class Billing:
             )
         )
 
-    def on(self, conn: asyncpg.Connection) -> Billing:
-        """The same use cases inside the caller's transaction on ``conn``."""
-        return Billing(*(getattr(self, f.name).on(conn) for f in fields(self)))
+    def on(self, conn: asyncpg.Connection, *, savepoints: bool = True) -> Billing:
+        """The same use cases inside the caller's transaction on ``conn`` (``savepoints=False``:
+        without a savepoint per command, for a caller that retries its whole transaction)."""
+        return Billing(*(getattr(self, f.name).on(conn, savepoints=savepoints) for f in fields(self)))

@@ -10,7 +10,7 @@ this process in between.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -29,6 +29,15 @@ REPOSITORY = AggregateRepository(Delivery, "delivery")
 
 def delivery_id(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
+
+
+Work = Callable[[asyncpg.Connection, Delivery], Awaitable[Outcome]]
+
+
+@dataclass(frozen=True, slots=True)
+class Processed:
+    event_name: str
+    outcome: Outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,18 +86,21 @@ class Deliveries(UseCases):
 
         return await self.commands.run(REPOSITORY, key, decide, new=_missing(key), metadata=metadata)
 
-    async def claim(self, conn: asyncpg.Connection, key: str) -> Delivery | None:
-        """The delivery if it waits to be processed, its stream locked until the caller's
-        transaction ends; None if it does not wait (processed already, or failed)."""
-        delivery = await REPOSITORY.load(conn, key, lock=True)
-        return delivery if delivery is not None and delivery.status == "pending" else None
+    async def process(self, key: str, work: Work, *, metadata: dict[str, Any]) -> Processed | None:
+        """Process the delivery in one transaction of its own, once: its stream locked (a runner
+        overlapping this one waits, then finds it processed), ``work`` (its handler) run on the
+        transaction's connection, and ``DeliveryProcessed`` appended with what ``work`` did, all
+        committed together. None if it does not wait to be processed (processed already, or failed).
+        """
 
-    async def mark_processed(
-        self, conn: asyncpg.Connection, delivery: Delivery, outcome: Outcome, *, metadata: dict[str, Any]
-    ) -> None:
-        """Record the claimed delivery's outcome, in the caller's transaction that claimed it."""
-        delivery.processed(outcome, at=self.clock())
-        await self.commands.save(conn, REPOSITORY, delivery.key, delivery, metadata=metadata)
+        async def decide(conn: asyncpg.Connection, delivery: Delivery) -> Processed | None:
+            if delivery.status != "pending":
+                return None
+            outcome = await work(conn, delivery)
+            delivery.processed(outcome, at=self.clock())
+            return Processed(delivery.event_name, outcome)
+
+        return await self.commands.run(REPOSITORY, key, decide, new=_missing(key), metadata=metadata)
 
     async def fail(self, key: str, error: str, *, metadata: dict[str, Any]) -> str:
         """Mark the delivery failed; returns its event name."""

@@ -62,6 +62,28 @@ async def session(conn: asyncpg.Connection | asyncpg.Pool, session_id: UUID) -> 
     return Session(**dict(row)) if row else None
 
 
+async def session_and_pack(
+    conn: asyncpg.Connection, session_id: UUID | None, variant_id: str
+) -> tuple[Session | None, Pack | None]:
+    """``session`` and ``credit_pack`` in one round trip (what a paid order needs)."""
+    pack_columns = ", ".join(f"p.{c.strip()} AS pack_{c.strip()}" for c in PACK_COLUMNS.split(","))
+    row = await conn.fetchrow(
+        "SELECT s.session_id, s.lenser_id, s.variant_id, s.status, " + pack_columns + " FROM (SELECT) AS one"
+        " LEFT JOIN checkout_sessions s ON s.session_id = $1"
+        " LEFT JOIN credit_packs p ON p.variant_id = $2",
+        session_id,
+        variant_id,
+    )
+    session = (
+        Session(row["session_id"], row["lenser_id"], row["variant_id"], row["status"])
+        if row["session_id"] is not None
+        else None
+    )
+    pack_fields = [c.strip() for c in PACK_COLUMNS.split(",")]
+    pack = Pack(*(row[f"pack_{c}"] for c in pack_fields)) if row["pack_variant_id"] is not None else None
+    return session, pack
+
+
 DELIVERY_COLUMNS = (
     "delivery_id, event_name, resource_type, resource_id, test_mode, status, outcome, detail, attempts,"
     " received_at, updated_at"

@@ -1,7 +1,8 @@
 """The base of billing's use cases: ``lf_eventstore.UseCases`` whose commands apply billing's inline
-projections. On the pool a command is a transaction of its own; bound to a connection (``on(conn)``,
-as the delivery processor does) it is a savepoint of the caller's transaction, so a delivery's
-effects commit with the processor's checkpoint or not at all.
+projections. On the pool a command is a transaction of its own; bound to a connection (``on(conn)``)
+it is a savepoint of the caller's transaction, or, ``on(conn, savepoints=False)`` as the delivery
+processor binds them, plain statements of it: a delivery's effects commit with its
+``DeliveryProcessed`` or not at all.
 """
 
 from __future__ import annotations

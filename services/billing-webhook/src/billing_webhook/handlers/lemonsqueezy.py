@@ -12,7 +12,6 @@ import asyncpg
 
 from billing_webhook.adapters.lemonsqueezy.payloads import (
     Document,
-    Meta,
     Order,
     SubscriptionInvoice,
     SubscriptionResource,
@@ -41,8 +40,10 @@ async def on_order_created(
     attributes, item = order.attributes, order.attributes.first_order_item
     if attributes.status != "paid":
         return Outcome.ignored(f"order {order.id} is {attributes.status}, not paid")
-    session = await _session(conn, meta)
-    pack = await queries.credit_pack(conn, item.variant_id)
+    # One round trip for both lookups: the processor's transaction pays each statement's latency.
+    session, pack = await queries.session_and_pack(conn, meta.session_uuid, item.variant_id)
+    if session is None:
+        raise errors.SessionNotFound(meta.session_id)
     if pack is None:
         raise errors.VariantNotFound(item.variant_id)
     pay = PayOrder(
@@ -123,10 +124,3 @@ async def on_subscription_payment_refunded(
         return Outcome.ignored(f"invoice {invoice.id} ({a.billing_reason}): only renewals granted credits")
     refund = RefundInvoice(a.subscription_id, invoice.id, a.refunded_cents, a.total)
     return await billing.subscriptions.refund_invoice(refund, metadata=metadata)
-
-
-async def _session(conn: asyncpg.Connection, meta: Meta) -> queries.Session:
-    session = await queries.session(conn, meta.session_uuid) if meta.session_uuid else None
-    if session is None:
-        raise errors.SessionNotFound(meta.session_id)
-    return session

@@ -194,3 +194,17 @@ def without_nul(value: Any) -> Any:
     if isinstance(value, list):
         return [without_nul(item) for item in value]
     return value
+
+
+def ordering_key(payload: Any) -> str:
+    """What a delivery must be processed in order with: the deliveries of one order (created, then
+    refunded), or of one subscription (its changes and its invoices), one after another in the
+    order they were received; deliveries with different keys touch different aggregates and may be
+    processed at the same time. Read from the stored document, which was validated at receipt."""
+    data = payload.get("data") if isinstance(payload, dict) else None
+    if not isinstance(data, dict):
+        return "unknown"
+    kind, attributes = data.get("type"), data.get("attributes")
+    if kind == "subscription-invoices" and isinstance(attributes, dict) and "subscription_id" in attributes:
+        return f"subscriptions:{attributes['subscription_id']}"
+    return f"{kind}:{data.get('id')}"
