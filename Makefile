@@ -9,6 +9,7 @@ SHELL := /bin/bash
 DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672/
 export DATABASE_URL AMQP_URL
+TEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
 .PHONY: help dev test token bench migrate compose-config
@@ -19,8 +20,11 @@ help: ## this list
 dev: ## the whole system on this machine: services, gateway on :8786 (GATEWAY_PORT=...; local PostgreSQL, RabbitMQ, nginx)
 	bash infra/dev/run.sh
 
+# Two workers (pytest-xdist, a test file per worker at a time), then alone the tests that stop the
+# shared RabbitMQ server. PYTEST_ARGS adds arguments to both runs (PYTEST_ARGS="-k wallet").
 test: ## every test (against DATABASE_URL / AMQP_URL)
-	uv run pytest
+	uv run pytest -n $(TEST_WORKERS) --dist loadfile -m "not stops_broker" $(PYTEST_ARGS)
+	uv run pytest -m stops_broker $(PYTEST_ARGS)
 
 token: ## a dev JWT for a lenser: make -s token SUB=<uuid>
 	@test -n "$(SUB)" || { echo "usage: make -s token SUB=<lenser uuid>" >&2; exit 2; }

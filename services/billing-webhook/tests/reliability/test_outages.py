@@ -81,6 +81,7 @@ async def deliver(http: aiohttp.ClientSession, url: str, settings, order_id: int
         return response.status
 
 
+@pytest.mark.stops_broker  # every other test would lose its broker meanwhile
 async def test_with_rabbitmq_stopped_every_delivery_gets_200_and_its_messages_arrive_once_it_returns(
     service, settings, db
 ):

@@ -89,6 +89,7 @@ async def test_a_killed_service_publishes_what_it_appended_after_restart_exactly
     await connection.close()
 
 
+@pytest.mark.stops_broker  # every other test would lose its broker meanwhile
 async def test_with_rabbitmq_stopped_the_api_keeps_answering_and_every_event_arrives_after_it_returns(
     service, settings, db
 ):
