@@ -48,8 +48,11 @@ CREATE TABLE workflow_versions (
 -- What a workflow command reads besides its own stream (lf_eventstore's command_load runs it after
 -- the stream lock): the lenses and workflows its nodes name, each with its owner, whether it is
 -- published, and per version what the checks need (parameter names; depth and includes).
-CREATE FUNCTION command_facts(needs jsonb) RETURNS jsonb LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object(
+-- PL/pgSQL, not LANGUAGE sql: command_load calls it through EXECUTE, and a SQL function it cannot
+-- inline is planned again on every call (before PostgreSQL 18); PL/pgSQL keeps its plan per session.
+CREATE FUNCTION command_facts(needs jsonb) RETURNS jsonb LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN jsonb_build_object(
         'lenses', coalesce((
             SELECT jsonb_agg(jsonb_build_object(
                 'lens_id', l.lens_id, 'owner_id', l.owner_id, 'published', l.published,
@@ -72,5 +75,5 @@ CREATE FUNCTION command_facts(needs jsonb) RETURNS jsonb LANGUAGE sql STABLE AS 
             WHERE w.workflow_id IN (
                 SELECT id::uuid FROM jsonb_array_elements_text(needs -> 'workflows') AS id)
         ), '[]')
-    )
-$$;
+    );
+END $$;
