@@ -5,7 +5,7 @@
 - ``POST /partner/provisions`` ``{email, display_name, source_user_id, starter_credits, token_scopes}``:
   201 with a new account ``{id, source_user_id, email, display_name, credits, token_scopes,
   access_token, refresh_token, expires_at}``; ``source_user_id`` is the idempotency key: a second
-  provision with one it knows answers 200 with the same account and a fresh token bundle, never a
+  provision with one it knows answers 200 with the same account and its current tokens, never a
   second account (what makes platform-api's retry after a crash safe).
 - ``GET /partner/provisions/{id}/balance``: ``{provision_id, credits, as_of}``.
 - ``POST /partner/provisions/{id}/refresh-token`` ``{refresh_token}``: a new bundle; the old refresh
@@ -146,9 +146,7 @@ class FakeChainabit:
             return _error(422, "invalid_provision", problem)
         known = self._by_source.get(body["source_user_id"])
         if known is not None:
-            account = self.accounts[known]
-            _issue_tokens(account)
-            return web.json_response(_account(account), status=200)
+            return web.json_response(_account(self.accounts[known]), status=200)
         account = Account(
             id=f"prov_{uuid.uuid4().hex[:16]}",
             source_user_id=body["source_user_id"],

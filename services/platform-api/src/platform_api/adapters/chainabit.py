@@ -6,8 +6,8 @@
 ``{refresh_token}``, ``POST /partner/provisions/{id}/send-claim`` ``{email?}``.
 
 What we rely on (and the fake in lf_testing.fakes.chainabit does): ``source_user_id`` is Chainabit's
-idempotency key, so provisioning a source user it knows answers that account (with a fresh token
-bundle) rather than making a second one; that is what makes a retry after a crash safe.
+idempotency key, so provisioning a source user it knows answers that account (with its current
+tokens) rather than making a second one; that is what makes a retry after a crash safe.
 
 Every failure is a catalogue code (docs/errors.md): no answer within the timeout, a 5xx or a 429 is
 ``partner.unavailable`` (503, with the partner's ``Retry-After``); a refusal of the request's content
