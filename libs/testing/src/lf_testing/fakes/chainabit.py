@@ -35,6 +35,8 @@ from typing import Any
 
 from aiohttp import web
 
+from lf_testing.fakes.server import FakeServer
+
 TOKEN_LIFETIME = timedelta(hours=1)
 
 
@@ -61,39 +63,27 @@ class Account:
     claims: list[str] = field(default_factory=list)
 
 
-class FakeChainabit:
+class FakeChainabit(FakeServer):
     def __init__(self, *, api_key: str = "test-chainabit-key") -> None:
+        super().__init__()
         self.api_key = api_key
         self.requests: list[ChainabitCall] = []
         self.accounts: dict[str, Account] = {}
         self._by_source: dict[str, str] = {}
         self._failure: tuple[int, float | None] | None = None
         self._lose = 0
-        self._hanging = False
-        self._release = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self.port = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def fail_with(self, status: int, *, retry_after: float | None = None) -> None:
         """Answer every request with ``status`` and an error document."""
         self._failure = (status, retry_after)
-
-    def hang(self) -> None:
-        """Never answer (until ``recover()`` or ``close()``)."""
-        self._hanging = True
 
     def lose_next_answers(self, count: int = 1) -> None:
         """Do the next ``count`` requests' work, then drop the connection instead of answering."""
         self._lose = count
 
     def recover(self) -> None:
-        self._failure, self._hanging, self._lose = None, False, 0
-        self._release.set()
-        self._release = asyncio.Event()
+        self._failure, self._lose = None, 0
+        super().recover()
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._guard])
@@ -102,18 +92,6 @@ class FakeChainabit:
         app.router.add_post("/partner/provisions/{id}/refresh-token", self._refresh)
         app.router.add_post("/partner/provisions/{id}/send-claim", self._send_claim)
         return app
-
-    async def start(self, port: int = 0) -> FakeChainabit:
-        self._runner = web.AppRunner(self.app(), access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", port).start()
-        self.port = self._runner.addresses[0][1]
-        return self
-
-    async def close(self) -> None:
-        self._release.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     @web.middleware
     async def _guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -124,8 +102,7 @@ class FakeChainabit:
             body = None
         self.requests.append(ChainabitCall(request.method, request.path, dict(request.headers), body))
         request["body"] = body
-        if self._hanging:
-            await self._release.wait()
+        await self.hang_if_told()
         if self._failure is not None:
             status, retry_after = self._failure
             headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else None

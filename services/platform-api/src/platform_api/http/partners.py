@@ -17,6 +17,7 @@ from aiohttp import web
 from pydantic import Field
 
 from lf_web import RequestBody, event_metadata, ok, parse_body, require_user
+from platform_api.application.partners import PartnerUseCases
 from platform_api.http.keys import PARTNERS
 
 routes = web.RouteTableDef()
@@ -44,12 +45,19 @@ def _metadata(request: web.Request, caller: UUID) -> dict[str, Any]:
     return event_metadata(request, f"lenser:{caller}")
 
 
-@routes.post(f"{BASE}/provision")
-async def provision(request: web.Request) -> web.Response:
+async def _called(request: web.Request) -> tuple[UUID, PartnerUseCases, str]:
+    """The caller, the partners and the name asked for: an unknown partner is 404 before the body is
+    looked at."""
     caller = await require_user(request)
     partners = request.app[PARTNERS]
     name = request.match_info["partnerName"]
-    partners.partner(name)  # an unknown partner is 404 before the body is looked at
+    partners.partner(name)
+    return caller, partners, name
+
+
+@routes.post(f"{BASE}/provision")
+async def provision(request: web.Request) -> web.Response:
+    caller, partners, name = await _called(request)
     body = await parse_body(request, ProvisionBody)
     record = await partners.provision(
         caller, name, email=body.email, display_name=body.display_name, metadata=_metadata(request, caller)
@@ -59,28 +67,20 @@ async def provision(request: web.Request) -> web.Response:
 
 @routes.get(f"{BASE}/balance")
 async def balance(request: web.Request) -> web.Response:
-    caller = await require_user(request)
-    return ok(request, await request.app[PARTNERS].balance(caller, request.match_info["partnerName"]))
+    caller, partners, name = await _called(request)
+    return ok(request, await partners.balance(caller, name))
 
 
 @routes.post(f"{BASE}/refresh-token")
 async def refresh_token(request: web.Request) -> web.Response:
-    caller = await require_user(request)
-    partners = request.app[PARTNERS]
-    name = request.match_info["partnerName"]
-    partners.partner(name)
+    caller, partners, name = await _called(request)
     await parse_body(request, RefreshBody)
     return ok(request, await partners.refresh_token(caller, name, metadata=_metadata(request, caller)))
 
 
 @routes.post(f"{BASE}/send-claim")
 async def send_claim(request: web.Request) -> web.Response:
-    caller = await require_user(request)
-    partners = request.app[PARTNERS]
-    name = request.match_info["partnerName"]
-    partners.partner(name)
+    caller, partners, name = await _called(request)
     body = await parse_body(request, ClaimBody)
-    email = body.email or None
-    return ok(
-        request, await partners.send_claim(caller, name, email=email, metadata=_metadata(request, caller))
-    )
+    claim = await partners.send_claim(caller, name, email=body.email, metadata=_metadata(request, caller))
+    return ok(request, claim)
