@@ -24,7 +24,7 @@ from uuid import UUID
 
 import asyncpg
 
-from lf_contracts.errors import PARTNER_UNAVAILABLE, ApiError
+from lf_contracts.errors import PARTNER_BAD_RESPONSE, PARTNER_UNAVAILABLE, ApiError
 from lf_eventstore import AggregateRepository, Command, CommandRunner, Decision, UseCases
 from lf_web.sealing import MasterKeys, Sealed
 from platform_api.adapters.chainabit import ChainabitClient, PartnerAccount, TokenBundle
@@ -148,8 +148,8 @@ class PartnerUseCases(UseCases):
         client = self.partner(name)
         row = await self._provisioned(caller, name)
         sealed_refresh = SealedTokens.model_validate(row["tokens"]).refresh_token
-        if sealed_refresh is None:
-            raise PartnerNotProvisioned()
+        if sealed_refresh is None:  # Chainabit's answers gave this account none: nothing to refresh with
+            raise ApiError(PARTNER_BAD_RESPONSE, "Chainabit gave this account no refresh token")
         refresh = self.token_keys.open_bound(_sealed(sealed_refresh), (caller, name, "refresh_token"))
         bundle = await client.refresh_token(row["account_id"], refresh)
         tokens = self._seal(caller, name, bundle)
