@@ -281,7 +281,7 @@ async def test_a_wrong_partner_key_is_refused_by_chainabit_and_answered_502(sett
     )
     async with TestClient(TestServer(create_app(wrong, background=False))) as api:
         response = await Partners(api).call(lenser, "provision", {"email": EMAIL})
-    assert await refusal(response) == (502, "partner.refused")
+        assert await refusal(response) == (502, "partner.refused")
     assert chainabit.accounts == {}
 
 
@@ -307,7 +307,7 @@ async def test_an_unreadable_chainabit_answer_is_a_bad_response(partners, chaina
 async def test_without_chainabit_configured_partners_are_unavailable(settings, lenser):
     async with TestClient(TestServer(create_app(settings, background=False))) as api:
         response = await Partners(api).call(lenser, "provision", {"email": EMAIL})
-    assert await refusal(response) == (503, "partner.unavailable")
+        assert await refusal(response) == (503, "partner.unavailable")
 
 
 # --- at rest ---------------------------------------------------------------------------------

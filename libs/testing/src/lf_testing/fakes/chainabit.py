@@ -38,6 +38,7 @@ from aiohttp import web
 from lf_testing.fakes.server import FakeServer
 
 TOKEN_LIFETIME = timedelta(hours=1)
+BODY = web.RequestKey("body", object)
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ class FakeChainabit(FakeServer):
         except ValueError:
             body = None
         self.requests.append(ChainabitCall(request.method, request.path, dict(request.headers), body))
-        request["body"] = body
+        request[BODY] = body
         await self.hang_if_told()
         if self._failure is not None:
             status, retry_after = self._failure
@@ -117,7 +118,7 @@ class FakeChainabit(FakeServer):
         return response
 
     async def _provision(self, request: web.Request) -> web.Response:
-        body = request["body"]
+        body = request[BODY]
         problem = _invalid_provision(body)
         if problem is not None:
             return _error(422, "invalid_provision", problem)
@@ -152,7 +153,7 @@ class FakeChainabit(FakeServer):
         account = self._account_of(request)
         if account is None:
             return _error(404, "not_found", "no such provision")
-        given = (request["body"] or {}).get("refresh_token")
+        given = (request[BODY] or {}).get("refresh_token")
         if not given or not secrets.compare_digest(str(given), account.refresh_token):
             return _error(401, "invalid_refresh_token", "the refresh token is not this provision's latest")
         _issue_tokens(account)
@@ -162,7 +163,7 @@ class FakeChainabit(FakeServer):
         account = self._account_of(request)
         if account is None:
             return _error(404, "not_found", "no such provision")
-        email = (request["body"] or {}).get("email") or account.email
+        email = (request[BODY] or {}).get("email") or account.email
         if "@" not in str(email):
             return _error(422, "invalid_email", "email is not an address")
         claim_id = f"claim_{uuid.uuid4().hex[:16]}"
