@@ -5,6 +5,8 @@ a lost answer, Chainabit's failures mapped to partner.* codes, and no token in c
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
@@ -330,3 +332,28 @@ async def test_no_partner_token_is_stored_in_clear(partners, chainabit, db, lens
 
     assert "master_key_id" in stored  # the sealed tokens are there...
     assert [token for token in issued if token in stored] == []  # ...and no token in clear
+
+
+async def test_verify_finds_the_partner_read_model_and_streams_equal_to_a_replay_of_the_log(
+    partners, settings, lenser, other_lenser
+):
+    await partners.provisioned(lenser)
+    await partners.ok(lenser, "refresh-token", {})
+    await partners.ok(lenser, "send-claim", {})
+    await partners.provisioned(other_lenser)
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "DB_ROLE": settings.db_role,
+        "LOG_LEVEL": "WARNING",
+    }
+
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "platform_api", "verify", env=env, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await process.communicate()
+
+    lines = out.decode().splitlines()
+    assert process.returncode == 0, lines
+    [line] = [line for line in lines if line.startswith("partner_provisions:")]
+    assert line.endswith(", 0 differences")
