@@ -202,6 +202,21 @@ async def test_refresh_token_sends_the_stored_refresh_token_and_keeps_the_new_bu
     assert again["provisionId"] == record["provisionId"]
 
 
+async def test_a_refresh_whose_answer_was_lost_is_recovered_by_the_next_refresh(partners, chainabit, lenser):
+    record = await partners.provisioned(lenser)
+    chainabit.lose_next_answers(1)  # Chainabit rotates the tokens; its answer never arrives
+    assert await refusal(await partners.call(lenser, "refresh-token", {})) == (503, "partner.unavailable")
+
+    # Our refresh token is now stale (Chainabit refuses it): the account's current tokens are
+    # recovered through a provision of the same source user, and kept.
+    recovered = await partners.ok(lenser, "refresh-token", {})
+    again = await partners.ok(lenser, "refresh-token", {})
+
+    account = chainabit.accounts[record["provisionId"]]
+    assert again["accessToken"] == account.access_token != recovered["accessToken"]
+    assert len(chainabit.accounts) == 1
+
+
 async def test_send_claim_forwards_the_email_and_answers_the_claim(partners, chainabit, db, lenser):
     record = await partners.provisioned(lenser)
 

@@ -24,7 +24,7 @@ from uuid import UUID
 
 import asyncpg
 
-from lf_contracts.errors import PARTNER_BAD_RESPONSE, PARTNER_UNAVAILABLE, ApiError
+from lf_contracts.errors import PARTNER_BAD_RESPONSE, PARTNER_REFUSED, PARTNER_UNAVAILABLE, ApiError
 from lf_eventstore import AggregateRepository, Command, CommandRunner, Decision, UseCases
 from lf_web.sealing import MasterKeys, Sealed
 from platform_api.adapters.chainabit import ChainabitClient, PartnerAccount, TokenBundle
@@ -151,7 +151,17 @@ class PartnerUseCases(UseCases):
         if sealed_refresh is None:  # Chainabit's answers gave this account none: nothing to refresh with
             raise ApiError(PARTNER_BAD_RESPONSE, "Chainabit gave this account no refresh token")
         refresh = self.token_keys.open_bound(_sealed(sealed_refresh), (caller, name, "refresh_token"))
-        bundle = await client.refresh_token(row["account_id"], refresh)
+        try:
+            bundle = await client.refresh_token(row["account_id"], refresh)
+        except ApiError as refused:
+            if not _stale_refresh_token(refused):
+                raise
+            # Our refresh token is no longer Chainabit's latest: a refresh whose answer we lost (a
+            # crash, a timeout) or a concurrent one rotated it. A provision of the same source user
+            # answers the account's current tokens: the lost bundle is recovered from there.
+            bundle = (
+                await self._call_once(stream_key(caller, name), client, await self._request(caller, name))
+            ).tokens
         tokens = self._seal(caller, name, bundle)
 
         def record_tokens(_: Decision, provisioning: Provisioning) -> ProvisioningState:
@@ -177,6 +187,14 @@ class PartnerUseCases(UseCases):
             "claimId": claim.claim_id,
             "sentTo": claim.sent_to,
         }
+
+    async def _request(self, caller: UUID, name: str) -> ProvisionRequest:
+        """The provision request recorded for this record (read without a lock or a transaction)."""
+        async with self.pool.acquire() as conn:
+            provisioning = await PROVISIONINGS.load(conn, stream_key(caller, name), lock=False)
+        if provisioning is None or provisioning.state.request is None:
+            raise PartnerNotProvisioned()
+        return provisioning.state.request
 
     async def _provisioned(self, caller: UUID, name: str) -> asyncpg.Record:
         row = await partner_queries.provisioning(self.pool, caller, name)
@@ -222,6 +240,11 @@ class PartnerUseCases(UseCases):
             "tokensRefreshedAt": row["tokens_refreshed_at"].isoformat(),
             "claimsSent": row["claims_sent"],
         }
+
+
+def _stale_refresh_token(refused: ApiError) -> bool:
+    """Chainabit's 401 to a refresh: the refresh token it got is not the account's latest."""
+    return refused.error is PARTNER_REFUSED and (refused.details or {}).get("partnerStatus") == 401
 
 
 def _b64(raw: bytes) -> str:
