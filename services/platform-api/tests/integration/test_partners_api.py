@@ -5,8 +5,6 @@ a lost answer, Chainabit's failures mapped to partner.* codes, and no token in c
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
@@ -16,6 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from lf_testing.fakes.chainabit import FakeChainabit
+from lf_testing.processes import operator_command
 from lf_testing.tokens import bearer
 from platform_api.app import create_app
 from platform_api.settings import PlatformSettings
@@ -356,19 +355,11 @@ async def test_verify_finds_the_partner_read_model_and_streams_equal_to_a_replay
     await partners.ok(lenser, "refresh-token", {})
     await partners.ok(lenser, "send-claim", {})
     await partners.provisioned(other_lenser)
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url,
-        "DB_ROLE": settings.db_role,
-        "LOG_LEVEL": "WARNING",
-    }
 
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "platform_api", "verify", env=env, stdout=asyncio.subprocess.PIPE
+    code, lines = await operator_command(
+        "platform_api", "verify", database_url=settings.database_url, db_role=settings.db_role
     )
-    out, _ = await process.communicate()
 
-    lines = out.decode().splitlines()
-    assert process.returncode == 0, lines
+    assert code == 0, lines
     [line] = [line for line in lines if line.startswith("partner_provisions:")]
     assert line.endswith(", 0 differences")
