@@ -12,6 +12,8 @@
 # - with billing-webhook, starts the fake LemonSqueezy (lf_testing.fakes.lemonsqueezy) on :8790
 #   and points billing-webhook at it, unless LEMONSQUEEZY_API_URL is set: checkouts work without
 #   a LemonSqueezy account;
+# - with platform-api, starts the fake Chainabit (lf_testing.fakes.chainabit) on :8795 and points
+#   platform-api's partners at it, unless CHAINABIT_API_URL is set;
 # - points execution-proxy at the dev wallet-api; with no provider key set only its built-in
 #   `local` provider (and ollama) serve on credits, streaming at LOCAL_TOKEN_DELAY_MS (default 15);
 # - renders the gateway config into a temporary directory and runs nginx on :8786;
@@ -33,10 +35,12 @@
 #   AMQP_URL       RabbitMQ                     (default amqp://guest:guest@127.0.0.1:5672/)
 #   LEMONSQUEEZY_API_URL  a LemonSqueezy API for billing-webhook (with LEMONSQUEEZY_API_KEY and
 #                  LEMONSQUEEZY_STORE_ID); unset: the fake on 127.0.0.1:$LEMONSQUEEZY_PORT
+#   CHAINABIT_API_URL  Chainabit for platform-api's partners (with CHAINABIT_PARTNER_API_KEY);
+#                  unset: the fake on 127.0.0.1:$CHAINABIT_PORT
 #   Ports, to run two copies side by side (with another DEV_DATABASE and AMQP_URL vhost):
 #   GATEWAY_PORT (8786), WALLET_API_PORT (8101), EXECUTION_PROXY_PORT (8102),
 #   BILLING_WEBHOOK_PORT (8103), LIGHTNING_JOBS_PORT (8104), PLATFORM_API_PORT (8787),
-#   LEMONSQUEEZY_PORT (8790, the fake)
+#   LEMONSQUEEZY_PORT (8790, the fake), CHAINABIT_PORT (8795, the fake)
 set -euo pipefail
 
 # Die with make: if whatever started us goes away (even by SIGKILL), we get SIGTERM and stop the rest.
@@ -59,6 +63,7 @@ SERVICES=(
 )
 GATEWAY_PORT="${GATEWAY_PORT:-8786}"
 LEMONSQUEEZY_PORT="${LEMONSQUEEZY_PORT:-8790}"
+CHAINABIT_PORT="${CHAINABIT_PORT:-8795}"
 
 action="${1:-serve}"
 [[ "$action" == serve || "$action" == migrate ]] || { echo "usage: $0 [serve|migrate]" >&2; exit 2; }
@@ -266,6 +271,9 @@ done
 if [[ " ${available[*]} " == *" billing-webhook|"* && -z "${LEMONSQUEEZY_API_URL:-}" ]]; then
     check_port "$LEMONSQUEEZY_PORT" "the fake LemonSqueezy" LEMONSQUEEZY_PORT
 fi
+if [[ " ${available[*]} " == *" platform-api|"* && -z "${CHAINABIT_API_URL:-}" ]]; then
+    check_port "$CHAINABIT_PORT" "the fake Chainabit" CHAINABIT_PORT
+fi
 
 ensure_database
 # One broker user per service (publishes only its own context's keys), and the topology of
@@ -293,6 +301,12 @@ if [[ " ${available[*]} " == *" billing-webhook|"* ]]; then
     else
         lemonsqueezy="$LEMONSQUEEZY_API_URL"
     fi
+fi
+# platform-api's partners: the fake Chainabit unless one is given (it demands this dev key).
+if [[ " ${available[*]} " == *" platform-api|"* && -z "${CHAINABIT_API_URL:-}" ]]; then
+    start chainabit "$python" -m lf_testing.fakes.chainabit --port "$CHAINABIT_PORT" --api-key dev-chainabit-key
+    export CHAINABIT_API_URL="http://127.0.0.1:$CHAINABIT_PORT" CHAINABIT_PARTNER_API_KEY=dev-chainabit-key
+    started+=("chainabit (fake) :$CHAINABIT_PORT")
 fi
 for entry in "${available[@]}"; do
     IFS='|' read -r name port role package <<<"$entry"

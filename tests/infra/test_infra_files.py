@@ -666,6 +666,19 @@ def test_env_example_lists_every_setting(settings):
     assert expected - listed == set()
 
 
+def test_make_dev_gives_platform_api_the_fake_chainabit_unless_one_is_set():
+    runner = (ROOT / "infra" / "dev" / "run.sh").read_text()
+    started = re.search(
+        r'python" -m lf_testing\.fakes\.chainabit --port "\$(\w+)" --api-key ([\w-]+)', runner
+    )
+    assert started, "make dev does not start the fake Chainabit"
+    assert (
+        f'export CHAINABIT_API_URL="http://127.0.0.1:${started[1]}" CHAINABIT_PARTNER_API_KEY={started[2]}'
+        in runner
+    )
+    assert '-z "${CHAINABIT_API_URL:-}"' in runner
+
+
 def test_make_dev_gives_billing_webhook_the_fake_lemonsqueezy_unless_one_is_set():
     runner = (ROOT / "infra" / "dev" / "run.sh").read_text()
     started = re.search(r'python" -m lf_testing\.fakes\.lemonsqueezy --port "\$(\w+)"', runner)

@@ -91,6 +91,22 @@ LENS_NOT_FOUND = _code(  # ours (platform-api)
 WORKFLOW_NOT_FOUND = _code(  # ours (platform-api)
     "workflow.not_found", 404, "Workflow not found, or another lenser's that is not published"
 )
+PARTNER_NOT_FOUND = _code("partner.not_found", 404, "No partner integration of this name")  # ours
+PARTNER_NOT_PROVISIONED = _code(  # ours (platform-api)
+    "partner.not_provisioned", 404, "The lenser has no provisioning record with this partner yet"
+)
+PARTNER_INVALID_REQUEST = _code(  # ours (platform-api)
+    "partner.invalid_request", 400, "The partner refused the request's content"
+)
+PARTNER_REFUSED = _code(  # ours (platform-api)
+    "partner.refused", 502, "The partner refused the platform's call (its key or the record it names)"
+)
+PARTNER_BAD_RESPONSE = _code(  # ours (platform-api)
+    "partner.bad_response", 502, "The partner answered something the platform cannot use"
+)
+PARTNER_UNAVAILABLE = _code(  # ours (platform-api)
+    "partner.unavailable", 503, "The partner did not answer, failed, or is not configured; retry later"
+)
 INTERNAL_ERROR = _code("internal_error", 500, "Unhandled server error")
 
 

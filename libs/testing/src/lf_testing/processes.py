@@ -155,3 +155,19 @@ class Gateway:
             self.process.terminate()
             self.process.wait(timeout=10)
         shutil.rmtree(self.prefix, ignore_errors=True)
+
+
+async def operator_command(
+    package: str, *args: str, database_url: str, db_role: str | None
+) -> tuple[int, list[str]]:
+    """``python -m <package> <args>`` (e.g. ``verify``) on a test's database as its runtime role, the
+    way an operator runs it: its exit code and the lines it printed."""
+    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "WARNING"}
+    if db_role:
+        env["DB_ROLE"] = db_role
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", package, *args, env=env, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, out.decode().splitlines()

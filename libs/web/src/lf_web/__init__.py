@@ -1,5 +1,5 @@
 """Web kit shared by every service: app factory, envelope, errors, auth, rate limits, logs,
-metrics, health and settings. Services import from here."""
+metrics, health, settings and the sealing of secrets at rest (lf_web.sealing). Services import from here."""
 
 from lf_web.app import create_app, run
 from lf_web.auth import JWT_VERIFIER, JwtVerifier, require_user

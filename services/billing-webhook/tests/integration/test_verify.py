@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import sys
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -13,20 +10,13 @@ import pytest
 from billing_webhook.app import SCHEMA
 from lf_pg.pool import connect
 from lf_testing.fakes import lemonsqueezy as ls
+from lf_testing.processes import operator_command
 
 
 async def run_verify(settings) -> tuple[int, list[str]]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url,
-        "DB_ROLE": settings.db_role,
-        "LOG_LEVEL": "WARNING",
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "billing_webhook", "verify", env=env, stdout=asyncio.subprocess.PIPE
+    return await operator_command(
+        "billing_webhook", "verify", database_url=settings.database_url, db_role=settings.db_role
     )
-    out, _ = await process.communicate()
-    return process.returncode, out.decode().splitlines()
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 from pydantic import field_validator
 
-from execution_proxy.adapters.envelope import master_key_bytes, split_master_keys
 from lf_web import ServiceSettings
+from lf_web.sealing import checked_master_key, checked_previous_master_keys
 
 # Public: a 32-byte key in base64, for development only (stored BYOK keys are then readable by anyone
 # with this repository, which is what development means).
@@ -53,23 +53,12 @@ class ExecutionSettings(ServiceSettings):
     @field_validator("byok_master_key")
     @classmethod
     def _master_key_is_32_bytes(cls, value: str | None) -> str | None:
-        # A bad master key refuses the start (one line): found later, it would fail every BYOK call.
-        if value is not None and value != "":
-            try:
-                master_key_bytes(value)
-            except ValueError as bad:
-                raise ValueError(f"BYOK_MASTER_KEY {bad}") from None
-        return value or None
+        return checked_master_key(value, "BYOK_MASTER_KEY")
 
     @field_validator("byok_previous_master_keys")
     @classmethod
     def _previous_master_keys_are_32_bytes(cls, value: str) -> str:
-        for position, key in enumerate(split_master_keys(value), start=1):
-            try:
-                master_key_bytes(key)
-            except ValueError as bad:
-                raise ValueError(f"BYOK_PREVIOUS_MASTER_KEYS (key {position}) {bad}") from None
-        return value
+        return checked_previous_master_keys(value, "BYOK_PREVIOUS_MASTER_KEYS")
 
     def apply_mode_defaults(self) -> None:
         super().apply_mode_defaults()

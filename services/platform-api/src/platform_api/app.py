@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from functools import partial
 
+import aiohttp
 from aiohttp import web
 
 import lf_eventstore
@@ -16,10 +17,13 @@ from lf_messaging import BackgroundWork
 from lf_pg import MigrationSet
 from lf_service import use_background_work
 from lf_web import PG_POOL, WAKEUP
+from lf_web.sealing import MasterKeys
+from platform_api.adapters.chainabit import ChainabitClient
 from platform_api.application.catalogue import CatalogueUseCases
-from platform_api.http import catalogue
+from platform_api.application.partners import TOKEN_PURPOSE, PartnerUseCases
+from platform_api.http import catalogue, partners
 from platform_api.http.errors import CODES
-from platform_api.http.keys import CATALOGUE
+from platform_api.http.keys import CATALOGUE, PARTNERS
 from platform_api.settings import PlatformSettings
 
 SERVICE = "platform-api"
@@ -40,6 +44,8 @@ def create_app(settings: PlatformSettings, *, background: bool = True) -> web.Ap
     app = lf_web.create_app(settings, service=SERVICE, schema=SCHEMA, openapi_path=OPENAPI, refusals=CODES)
     app.add_routes(catalogue.routes)
     app.cleanup_ctx.append(_use_cases)
+    app.add_routes(partners.routes)
+    app.cleanup_ctx.append(partial(_partners, settings=settings))
     # No broker yet: nothing is published or consumed before runs, and seed 001's /health is the
     # database's alone (HealthDegraded has db: false). Runs add use_broker(settings.amqp_url) here,
     # and the document's Health schemas then gain `broker` as wallet-api's have.
@@ -51,6 +57,36 @@ def create_app(settings: PlatformSettings, *, background: bool = True) -> web.Ap
 async def _use_cases(app: web.Application) -> AsyncIterator[None]:
     app[CATALOGUE] = CatalogueUseCases(app[PG_POOL], appended=app[WAKEUP].appended)
     yield
+
+
+async def _partners(app: web.Application, *, settings: PlatformSettings) -> AsyncIterator[None]:
+    """The partner integrations by name (``/v1/partners/{partnerName}``), each an adapter."""
+    # No key: partners are switched off (production without CHAINABIT_API_URL; with it, the start is
+    # refused without a key), and their routes answer partner.unavailable.
+    token_keys = None
+    if settings.partner_token_master_key is not None:
+        token_keys = MasterKeys.from_settings(
+            settings.partner_token_master_key,
+            settings.partner_token_previous_master_keys,
+            purpose=TOKEN_PURPOSE,
+            setting="PARTNER_TOKEN_MASTER_KEY",
+        )
+    async with aiohttp.ClientSession() as http:
+        chainabit = ChainabitClient(
+            http,
+            api_url=settings.chainabit_api_url,
+            api_key=settings.chainabit_partner_api_key,
+            timeout_seconds=settings.chainabit_timeout_seconds,
+        )
+        app[PARTNERS] = PartnerUseCases(
+            app[PG_POOL],
+            {chainabit.name: chainabit},
+            token_keys,
+            starter_credits=settings.chainabit_starter_credits,
+            token_scopes=settings.token_scopes,
+            appended=app[WAKEUP].appended,
+        )
+        yield
 
 
 def _background(app: web.Application, work: BackgroundWork, *, settings: PlatformSettings) -> None:

@@ -7,8 +7,6 @@ the test catches it up, which is how a follower that lags the log is set up on p
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from uuid import UUID, uuid4
@@ -19,6 +17,7 @@ import pytest
 from lf_pg.pool import connect
 from lf_projections import catch_up
 from lf_projections.verify import verify
+from lf_testing.processes import operator_command
 from wallet_api.app import SCHEMA
 from wallet_api.application.use_cases import Wallets
 from wallet_api.domain.commands import Capture, CreditPurchase, Extend, Grant, Release, Reserve
@@ -29,12 +28,9 @@ META = {"actor": "test"}
 
 
 async def run_verify(settings) -> tuple[int, list[str]]:
-    env = {**os.environ, "DATABASE_URL": settings.database_url, "DB_ROLE": settings.db_role}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "wallet_api", "verify", env=env, stdout=asyncio.subprocess.PIPE
+    return await operator_command(
+        "wallet_api", "verify", database_url=settings.database_url, db_role=settings.db_role
     )
-    out, _ = await process.communicate()
-    return process.returncode, out.decode().splitlines()
 
 
 @pytest.fixture

@@ -4,4 +4,6 @@
 - ``anthropic``, ``openai``, ``gemini``, ``ollama``, ``fal``: AI providers, each a ``FakeProvider``
   (``provider``) with the same knobs: reply and usage, ``fail_with``, ``hang``,
   ``break_stream_after``, pacing, and ``disconnects`` when a client leaves mid-answer.
+- ``chainabit``: the partner API platform-api provisions lensers' accounts through (``ApiKey``
+  header, idempotent on ``source_user_id``; ``fail_with``, ``hang``, ``lose_next_answers``).
 """

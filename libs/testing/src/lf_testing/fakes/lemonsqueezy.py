@@ -17,7 +17,6 @@ Also runnable for development, as the LemonSqueezy of ``make dev``::
 from __future__ import annotations
 
 import argparse
-import asyncio
 import hashlib
 import hmac
 import json
@@ -27,6 +26,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
+
+from lf_testing.fakes.server import FakeServer
 
 JSON_API = "application/vnd.api+json"
 
@@ -39,21 +40,14 @@ class CheckoutCall:
     body: Any
 
 
-class FakeLemonSqueezy:
+class FakeLemonSqueezy(FakeServer):
     def __init__(self, *, api_key: str | None = None, store_slug: str = "lenserfight") -> None:
         """``api_key``: the Bearer key to demand (any key when None)."""
+        super().__init__()
         self.api_key, self.store_slug = api_key, store_slug
         self.checkouts: list[CheckoutCall] = []
         self._failure: int | None = None
         self._answer: tuple[int, dict[str, Any]] | None = None
-        self._hanging = False
-        self._release = asyncio.Event()
-        self._runner: web.AppRunner | None = None
-        self.port = 0
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def fail_with(self, status: int) -> None:
         """Answer every checkout with ``status`` and a JSON:API error document."""
@@ -63,32 +57,14 @@ class FakeLemonSqueezy:
         """Answer every checkout with this status and body (e.g. a success that names no URL)."""
         self._answer = (status, document)
 
-    def hang(self) -> None:
-        """Never answer a checkout (until ``recover()`` or ``close()``)."""
-        self._hanging = True
-
     def recover(self) -> None:
-        self._failure, self._answer, self._hanging = None, None, False
-        self._release.set()
-        self._release = asyncio.Event()
+        self._failure, self._answer = None, None
+        super().recover()
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1/checkouts", self._create_checkout)
         return app
-
-    async def start(self, port: int = 0) -> FakeLemonSqueezy:
-        self._runner = web.AppRunner(self.app(), access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", port)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-        return self
-
-    async def close(self) -> None:
-        self._release.set()
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     async def _create_checkout(self, request: web.Request) -> web.Response:
         raw = await request.read()
@@ -97,8 +73,7 @@ class FakeLemonSqueezy:
         except ValueError:
             body = None
         self.checkouts.append(CheckoutCall(dict(request.headers), body))
-        if self._hanging:
-            await self._release.wait()
+        await self.hang_if_told()
         if self._answer is not None:
             return _json(*self._answer)
         if self._failure is not None:

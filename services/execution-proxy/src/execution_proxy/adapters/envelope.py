@@ -1,140 +1,39 @@
-"""Envelope encryption of stored BYOK keys (AES-256-GCM, ``cryptography``'s AESGCM).
-
-Each stored key gets a fresh random 256-bit *data key*. The secret is encrypted with it (random
-96-bit nonce; associated data naming the key id and its owner, so a row of ciphertext moved onto
-another key or another lenser does not decrypt). The data key is then *wrapped*: encrypted with the
-master key (its own random nonce; associated data = the master key's id). Only the wrapped data key
-and the master key's id are stored beside the ciphertext.
-
-Why an envelope: rotating the master key re-wraps 32-byte data keys (``MasterKeys.rewrap``) and
-never touches a secret; keys stored under an older master still open while it is listed among the
-previous ones. A master key's id is the first 16 hex digits of its SHA-256: enough to pick the right
-one, useless to a guesser of a 256-bit key.
-
-Nothing here logs, and no error message carries a secret, a data key or a master key.
-"""
+"""Envelope encryption of stored BYOK keys: ``lf_web.sealing`` for the ``byok`` purpose, each key's
+secret bound to its key id and its owner (a ciphertext moved onto another key or another lenser does
+not decrypt). How the envelope works, and why, is told there."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import os
-from dataclasses import dataclass, field
+from typing import Self
 from uuid import UUID
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from lf_web import sealing
+from lf_web.sealing import Sealed, UnreadableKey, master_key_bytes, split_master_keys
 
-KEY_BYTES = 32
-NONCE_BYTES = 12
-_SECRET_CONTEXT = b"lenserfight/byok-secret/v1"
-_DATA_KEY_CONTEXT = b"lenserfight/byok-data-key/v1"
+__all__ = ["MasterKeys", "Sealed", "UnreadableKey", "master_key_bytes", "split_master_keys"]
 
-
-class UnreadableKey(Exception):
-    """A stored key that cannot be opened: its master key is not configured, or a part of it was
-    altered. The message names the master key id, never any key material."""
+PURPOSE = "byok"
 
 
-def master_key_bytes(encoded: str) -> bytes:
-    """The 32 bytes of a master key given as standard base64 (what ``BYOK_MASTER_KEY`` holds)."""
-    try:
-        raw = base64.b64decode(encoded.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError("is not valid base64") from None
-    if len(raw) != KEY_BYTES:
-        raise ValueError(f"must be base64 of {KEY_BYTES} bytes (openssl rand -base64 32), not {len(raw)}")
-    return raw
-
-
-def split_master_keys(encoded: str) -> list[str]:
-    """``BYOK_PREVIOUS_MASTER_KEYS``: comma-separated, blanks ignored."""
-    return [part.strip() for part in encoded.split(",") if part.strip()]
-
-
-@dataclass(frozen=True)
-class MasterKey:
-    key_id: str
-    _aead: AESGCM = field(repr=False, compare=False)
+class MasterKeys(sealing.MasterKeys):
+    def __init__(
+        self, current: bytes, previous: list[bytes] | tuple[bytes, ...] = (), *, purpose: str = PURPOSE
+    ) -> None:
+        super().__init__(current, previous, purpose=purpose)
 
     @classmethod
-    def of(cls, raw: bytes) -> MasterKey:
-        return cls(hashlib.sha256(raw).hexdigest()[:16], AESGCM(raw))
-
-    def wrap(self, data_key: bytes) -> tuple[bytes, bytes]:
-        nonce = os.urandom(NONCE_BYTES)
-        return self._aead.encrypt(nonce, data_key, self._associated()), nonce
-
-    def unwrap(self, wrapped: bytes, nonce: bytes) -> bytes:
-        return self._aead.decrypt(nonce, wrapped, self._associated())
-
-    def _associated(self) -> bytes:
-        return _DATA_KEY_CONTEXT + b"|" + self.key_id.encode()
-
-
-@dataclass(frozen=True)
-class Sealed:
-    """A stored key's material, as ``byok_key_material`` holds it."""
-
-    master_key_id: str
-    wrapped_data_key: bytes
-    data_key_nonce: bytes
-    secret_nonce: bytes
-    ciphertext: bytes = field(repr=False)
-
-
-class MasterKeys:
-    """The current master key (every new key and every re-wrap) and the previous ones (unwrap only)."""
-
-    def __init__(self, current: bytes, previous: list[bytes] | tuple[bytes, ...] = ()) -> None:
-        self.current = MasterKey.of(current)
-        self._by_id = {key.key_id: key for key in map(MasterKey.of, previous)}
-        self._by_id[self.current.key_id] = self.current
-
-    @classmethod
-    def from_settings(cls, current: str | None, previous: str = "") -> MasterKeys:
-        if current is None:
-            raise ValueError("BYOK_MASTER_KEY is not set")
-        return cls(master_key_bytes(current), [master_key_bytes(p) for p in split_master_keys(previous)])
-
-    @property
-    def key_ids(self) -> frozenset[str]:
-        return frozenset(self._by_id)
+    def from_settings(  # type: ignore[override]
+        cls,
+        current: str | None,
+        previous: str = "",
+        *,
+        purpose: str = PURPOSE,
+        setting: str = "BYOK_MASTER_KEY",
+    ) -> Self:
+        return super().from_settings(current, previous, purpose=purpose, setting=setting)
 
     def seal(self, secret: str, *, key_id: UUID, lenser_id: UUID) -> Sealed:
-        data_key = AESGCM.generate_key(bit_length=KEY_BYTES * 8)
-        secret_nonce = os.urandom(NONCE_BYTES)
-        ciphertext = AESGCM(data_key).encrypt(secret_nonce, secret.encode(), _bound(key_id, lenser_id))
-        wrapped, data_key_nonce = self.current.wrap(data_key)
-        return Sealed(self.current.key_id, wrapped, data_key_nonce, secret_nonce, ciphertext)
+        return self.seal_bound(secret, (key_id, lenser_id))
 
     def open(self, sealed: Sealed, *, key_id: UUID, lenser_id: UUID) -> str:
-        data_key = AESGCM(self._unwrap(sealed))
-        try:
-            plain = data_key.decrypt(sealed.secret_nonce, sealed.ciphertext, _bound(key_id, lenser_id))
-        except (InvalidTag, ValueError):
-            raise UnreadableKey("the secret does not decrypt under its data key (altered or moved)") from None
-        return plain.decode()
-
-    def rewrap(self, sealed: Sealed) -> Sealed | None:
-        """The same material with its data key wrapped by the current master; None if it already is.
-        The ciphertext is untouched: that is what the envelope is for."""
-        if sealed.master_key_id == self.current.key_id:
-            return None
-        wrapped, nonce = self.current.wrap(self._unwrap(sealed))
-        return Sealed(self.current.key_id, wrapped, nonce, sealed.secret_nonce, sealed.ciphertext)
-
-    def _unwrap(self, sealed: Sealed) -> bytes:
-        master = self._by_id.get(sealed.master_key_id)
-        if master is None:
-            raise UnreadableKey(f"master key {sealed.master_key_id} is not configured")
-        try:
-            return master.unwrap(sealed.wrapped_data_key, sealed.data_key_nonce)
-        except (InvalidTag, ValueError):
-            raise UnreadableKey(f"the data key does not unwrap under master key {master.key_id}") from None
-
-
-def _bound(key_id: UUID, lenser_id: UUID) -> bytes:
-    """The secret's associated data: the row it belongs to, so it cannot be swapped onto another."""
-    return b"|".join((_SECRET_CONTEXT, str(key_id).encode(), str(lenser_id).encode()))
+        return self.open_bound(sealed, (key_id, lenser_id))

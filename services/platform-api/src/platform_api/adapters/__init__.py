@@ -1,1 +1,1 @@
-"""Clients of other systems (execution-proxy, Chainabit) arrive with runs and partners."""
+"""Clients of other systems: Chainabit (partners); execution-proxy arrives with runs."""
