@@ -91,6 +91,12 @@ LENS_NOT_FOUND = _code(  # ours (platform-api)
 WORKFLOW_NOT_FOUND = _code(  # ours (platform-api)
     "workflow.not_found", 404, "Workflow not found, or another lenser's that is not published"
 )
+RUN_NOT_FOUND = _code(  # ours (platform-api)
+    "run.not_found", 404, "Run not found, or another lenser's"
+)
+RUN_EVENTS_BUSY = _code(  # ours (platform-api)
+    "run_events.busy", 503, "This server streams as many run events as it may; retry after the given delay"
+)
 INTERNAL_ERROR = _code("internal_error", 500, "Unhandled server error")
 
 

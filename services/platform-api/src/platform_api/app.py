@@ -17,9 +17,10 @@ from lf_pg import MigrationSet
 from lf_service import use_background_work
 from lf_web import PG_POOL, WAKEUP
 from platform_api.application.catalogue import CatalogueUseCases
-from platform_api.http import catalogue
+from platform_api.application.run_events import RunEventsHub
+from platform_api.http import catalogue, run_events
 from platform_api.http.errors import CODES
-from platform_api.http.keys import CATALOGUE
+from platform_api.http.keys import CATALOGUE, RUN_EVENTS
 from platform_api.settings import PlatformSettings
 
 SERVICE = "platform-api"
@@ -40,6 +41,9 @@ def create_app(settings: PlatformSettings, *, background: bool = True) -> web.Ap
     app = lf_web.create_app(settings, service=SERVICE, schema=SCHEMA, openapi_path=OPENAPI, refusals=CODES)
     app.add_routes(catalogue.routes)
     app.cleanup_ctx.append(_use_cases)
+    app.add_routes(run_events.routes)
+    app.cleanup_ctx.append(partial(_run_events_hub, settings=settings))
+    app.on_shutdown.append(_end_event_streams)
     # No broker yet: nothing is published or consumed before runs, and seed 001's /health is the
     # database's alone (HealthDegraded has db: false). Runs add use_broker(settings.amqp_url) here,
     # and the document's Health schemas then gain `broker` as wallet-api's have.
@@ -51,6 +55,29 @@ def create_app(settings: PlatformSettings, *, background: bool = True) -> web.Ap
 async def _use_cases(app: web.Application) -> AsyncIterator[None]:
     app[CATALOGUE] = CatalogueUseCases(app[PG_POOL], appended=app[WAKEUP].appended)
     yield
+
+
+async def _run_events_hub(app: web.Application, *, settings: PlatformSettings) -> AsyncIterator[None]:
+    """The one listener that pushes run events to this process's SSE clients (it serves requests,
+    so it runs with or without the background work)."""
+    hub = RunEventsHub(
+        app[PG_POOL],
+        app[WAKEUP],
+        max_clients=settings.sse_max_connections,
+        buffer_events=settings.sse_client_buffer_events,
+        poll_seconds=settings.run_events_poll_seconds,
+    )
+    await hub.start()
+    app[RUN_EVENTS] = hub
+    yield
+    await hub.close()
+
+
+async def _end_event_streams(app: web.Application) -> None:
+    """A stopping server ends its event streams at once (their clients resume on another replica)
+    rather than holding the shutdown for as long as they would stay."""
+    if RUN_EVENTS in app:
+        app[RUN_EVENTS].end_all()
 
 
 def _background(app: web.Application, work: BackgroundWork, *, settings: PlatformSettings) -> None:

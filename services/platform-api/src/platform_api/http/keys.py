@@ -1,5 +1,8 @@
 from aiohttp import web
 
 from platform_api.application.catalogue import CatalogueUseCases
+from platform_api.application.run_events import RunEventsHub
 
 CATALOGUE = web.AppKey("catalogue", CatalogueUseCases)
+RUN_EVENTS = web.AppKey("run_events", RunEventsHub)
+"""The process's one listener of run events, which fans them out to the SSE clients."""
