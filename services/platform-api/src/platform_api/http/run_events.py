@@ -19,6 +19,8 @@ import time
 from typing import Any
 from uuid import UUID
 
+import asyncpg
+import structlog
 from aiohttp import web
 
 from lf_contracts.errors import RUN_EVENTS_BUSY, RUN_NOT_FOUND, VALIDATION_ERROR, ApiError
@@ -39,6 +41,7 @@ from platform_api.http.keys import RUN_EVENTS
 from platform_api.settings import PlatformSettings
 
 routes = web.RouteTableDef()
+log = structlog.get_logger(__name__)
 
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 KEEP_ALIVE = b": keep-alive\n\n"
@@ -90,8 +93,13 @@ async def stream_run_events(request: web.Request) -> web.StreamResponse:
     try:
         response = web.StreamResponse(headers=SSE_HEADERS)
         await response.prepare(request)
-        with contextlib.suppress(ConnectionError):
+        try:
             await RunEventStream(request, response, hub, subscriber, run_id, settings).serve(cursor, head)
+        except ConnectionError:
+            pass  # the client left
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            # The answer has begun: no error envelope now. The stream ends; the client resumes.
+            log.warning("run_events.stream_failed", run_id=str(run_id), error=repr(error))
         return response
     finally:
         hub.unsubscribe(subscriber)
