@@ -173,20 +173,23 @@ class RunEventStream:
                 return
 
     async def _send_live(self, events: list[RecordedEvent]) -> None:
-        for event in events:
-            if self.ended:
-                return
-            if event.version <= self.sent:
-                continue  # the replay, or a catch-up, sent it already
-            if event.version > self.sent + 1:
-                await self._catch_up(event.version - 1)  # read ahead of an earlier version
-            await self._send([event], live=True)
+        """The listener's events in one write where they follow each other; those sent already (by
+        the replay or a catch-up) skipped, an earlier version not sent yet read from the stream."""
+        pending = sorted({e.version: e for e in events if e.version > self.sent}.values(), key=_version)
+        while pending and not self.ended:
+            before = self.sent
+            if pending[0].version > self.sent + 1:
+                await self._catch_up(pending[0].version - 1)
+            await self._send([e for e in pending if e.version > self.sent], live=True)
+            if self.sent == before:
+                return  # nothing followed on (cannot happen: a version's predecessors are committed)
+            pending = [e for e in pending if e.version > self.sent]
 
     async def _send(self, events: list[RecordedEvent], *, live: bool) -> None:
         frames, sent = [], []
         for event in events:
             if event.version != self.sent + 1:
-                continue  # not the next one (cannot happen in version order; kept for safety)
+                break  # not the next one: the caller reads what is between
             frames.append(event_frame(event))
             sent.append(event)
             self.sent = event.version
@@ -201,3 +204,7 @@ class RunEventStream:
             now = time.time()
             for event in sent:
                 SSE_EVENT_LATENCY.observe(max(0.0, now - event.recorded_at.timestamp()))
+
+
+def _version(event: RecordedEvent) -> int:
+    return event.version
