@@ -21,6 +21,7 @@ from lf_pg import create_pool
 from lf_testing.tokens import bearer
 from lf_web import WAKEUP
 from platform_api.app import SCHEMA, create_app
+from platform_api.application.run_events import HORIZON_RETRY_UNTIL_SECONDS
 from platform_api.domain.run_events import stream_id, to_wire
 from platform_api.settings import PlatformSettings
 
@@ -285,13 +286,17 @@ async def test_an_event_appended_by_another_process_reaches_the_client(
     writer_wakeup = Wakeup(settings.database_url, SCHEMA, role=settings.db_role, notify_interval=0)
     runs = Runs(writer_pool, wake=writer_wakeup.appended if woken_by == "notify" else None)
     run_id = await runs.queued(lenser)
-    poll = 30.0 if woken_by == "notify" else 0.2  # notify: a poll would never come within the test
+    poll = 60.0 if woken_by == "notify" else 0.2  # notify: a poll would never come within the test
     try:
         async with replica(settings, run_events_poll_seconds=poll) as client:
-            await client.app[WAKEUP].listening.wait() if woken_by == "notify" else None
+            await writer_wakeup.wait(writer_wakeup.subscribe(), 0.01)  # the writer's LISTEN connection
+            await writer_wakeup.listening.wait()
+            await client.app[WAKEUP].listening.wait()
             response = await open_stream(client, run_id, lenser)
             stream = frames(response)
             assert (await anext(stream)).id == 1
+            # The listener's quick looks after its start's wake-up are over: it waits for the poll.
+            await asyncio.sleep(2 * HORIZON_RETRY_UNTIL_SECONDS)
             await runs.append(run_id, ("RunStarted", {"run_id": str(run_id), "status": "running"}))
             async with asyncio.timeout(5):
                 started = await anext(stream)

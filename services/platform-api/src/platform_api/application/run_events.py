@@ -41,7 +41,9 @@ SSE_CLIENTS_DROPPED = Counter("sse_clients_dropped", "Streams ended because thei
 READ_BATCH = 500
 HORIZON_RETRY_SECONDS = 0.005
 """After a wake-up that read nothing (the appending transaction is committed but an older one, in
-any schema, still runs and holds the read horizon), look again this soon, doubling up to the poll."""
+any schema, still runs and holds the read horizon), look again this soon, doubling while under
+``HORIZON_RETRY_UNTIL_SECONDS``; then the poll (a wake-up may also be for events of no run)."""
+HORIZON_RETRY_UNTIL_SECONDS = 0.5
 CLIENT_SWEEP_SECONDS = 1.0
 """How often the listener looks for clients whose connection closed while their stream was quiet
 (a write would notice, but a quiet stream writes only its keep-alive)."""
@@ -160,10 +162,12 @@ class RunEventsHub:
                 continue
             if found or not (woken or wait < self.poll_seconds):
                 wait = self.poll_seconds  # read something, or a quiet poll
-            else:
+            elif woken:
                 # Woken, yet nothing below the horizon: the append committed, but an older
-                # transaction still runs. Look again soon, backing off to the poll.
-                wait = HORIZON_RETRY_SECONDS if woken else min(self.poll_seconds, wait * 2)
+                # transaction still runs. Look again soon, backing off; then back to the poll.
+                wait = min(self.poll_seconds, HORIZON_RETRY_SECONDS)
+            else:
+                wait = wait * 2 if wait * 2 <= HORIZON_RETRY_UNTIL_SECONDS else self.poll_seconds
 
     async def _read_new(self) -> bool:
         assert self._checkpoint is not None
