@@ -57,6 +57,10 @@ def render(r: dict[str, Any]) -> str:
         f" {fmt(push_cpu, 2)} cores (server + PostgreSQL) against {fmt(poll_cpu, 2)},"
         f" {met(push_cpu < poll_cpu)}.",
     ]
+    out.append(
+        "\nKB per client with one client is that first stream's warm-up (the first request's"
+        " allocations), not a per-client cost; the figure is the one with many."
+    )
     if most < 5000:
         out.append(f"\nRun with {most:,} clients (`BENCH_SSE_CLIENTS`), not the issue's 5,000.")
     out += [END, ""]

@@ -261,6 +261,7 @@ async def test_past_the_connection_limit_new_streams_get_503_with_retry_after(se
     async with replica(settings, sse_max_connections=2, sse_retry_after_seconds=7) as client:
         held = [await open_stream(client, run_id, lenser) for _ in range(2)]
         assert [r.status for r in held] == [200, 200]
+        assert "sse_clients_connected 2.0" in await (await client.get("/metrics")).text()
         refused = await open_stream(client, run_id, lenser)
         assert refused.status == 503 and refused.headers["Retry-After"] == "7"
         body = await refused.json()
@@ -303,6 +304,11 @@ async def test_an_event_appended_by_another_process_reaches_the_client(
             assert (started.id, started.event) == (2, "run.started")
             if woken_by == "notify":
                 assert client.app[WAKEUP].notifications_heard >= 1
+            metrics = await (await client.get("/metrics")).text()
+            delivered = next(
+                line for line in metrics.splitlines() if line.startswith("sse_event_to_client_seconds_count")
+            )
+            assert float(delivered.split()[-1]) >= 1
             response.close()
     finally:
         await writer_wakeup.close()
