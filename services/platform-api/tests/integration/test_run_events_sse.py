@@ -312,3 +312,28 @@ async def test_an_event_appended_by_another_process_reaches_the_client(
             response.close()
     finally:
         await writer_wakeup.close()
+
+
+async def test_versions_read_out_of_order_still_reach_the_client_in_order(settings, writer_pool, lenser):
+    """Reading order is transaction order: a transaction that took its id first (it wrote elsewhere
+    before) but appended the run's later version is read before the one that appended the earlier
+    version. The client still gets 1, 2, 3, each once."""
+    runs = Runs(writer_pool)
+    run_id = await runs.queued(lenser)
+    stream = stream_id(run_id)
+    async with replica(settings) as client:
+        wake = client.app[WAKEUP].appended
+        response = await open_stream(client, run_id, lenser)
+        received = frames(response)
+        assert (await anext(received)).id == 1
+        async with writer_pool.acquire() as early, early.transaction():
+            await append(early, f"elsewhere-{uuid4()}", 0, [NewEvent("NodeLog", {"node_id": "x"})])
+            async with writer_pool.acquire() as late, late.transaction():
+                await append(late, stream, 1, [NewEvent("RunStarted", {"run_id": str(run_id)})])
+            wake()  # version 2 committed, behind the horizon the early transaction holds
+            await append(early, stream, 2, [NewEvent("NodeStarted", {"node_id": "a"})])
+        wake()
+        async with asyncio.timeout(5):
+            got = [await anext(received), await anext(received)]
+        response.close()
+    assert [(f.id, f.event) for f in got] == [(2, "run.started"), (3, "node.started")]
