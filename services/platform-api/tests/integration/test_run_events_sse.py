@@ -337,3 +337,27 @@ async def test_versions_read_out_of_order_still_reach_the_client_in_order(settin
             got = [await anext(received), await anext(received)]
         response.close()
     assert [(f.id, f.event) for f in got] == [(2, "run.started"), (3, "node.started")]
+
+
+async def test_a_client_that_falls_behind_is_disconnected_and_resumes_without_a_gap(
+    settings, writer_pool, lenser
+):
+    runs = Runs(writer_pool)
+    run_id = await runs.queued(lenser)
+    async with replica(settings, sse_client_buffer_events=2) as client:
+        runs.wake = client.app[WAKEUP].appended
+        response = await open_stream(client, run_id, lenser)
+        received = frames(response)
+        first = await anext(received)
+        # One transaction of five: the listener hands them over at once, past the client's buffer.
+        await runs.append(run_id, *(("NodeLog", {"node_id": "a", "line": n}) for n in range(5)))
+        async with asyncio.timeout(5):
+            rest = [frame async for frame in received]  # until the server closes the connection
+        assert len(rest) < 5
+        resumed = await open_stream(client, run_id, lenser, last=first.id)
+        stream = frames(resumed)
+        async with asyncio.timeout(5):
+            again = [await anext(stream) for _ in range(5)]
+        resumed.close()
+    assert [f.id for f in again] == [2, 3, 4, 5, 6]
+    assert [f.data["payload"]["line"] for f in again] == [0, 1, 2, 3, 4]

@@ -44,6 +44,8 @@ HORIZON_RETRY_SECONDS = 0.005
 any schema, still runs and holds the read horizon), look again this soon, doubling while under
 ``HORIZON_RETRY_UNTIL_SECONDS``; then the poll (a wake-up may also be for events of no run)."""
 HORIZON_RETRY_UNTIL_SECONDS = 0.5
+DROP_GRACE_SECONDS = 1.0
+"""How long a client that fell behind has to end its stream before its connection is cut."""
 CLIENT_SWEEP_SECONDS = 1.0
 """How often the listener looks for clients whose connection closed while their stream was quiet
 (a write would notice, but a quiet stream writes only its keep-alive)."""
@@ -56,9 +58,25 @@ class HubFull(Exception):
 class Subscriber:
     """One connected client's queue of live events of its run. Small on purpose: thousands exist."""
 
-    __slots__ = ("_gone", "_limit", "closed", "fell_behind", "pending", "ready", "stream_id")
+    __slots__ = (
+        "_drop",
+        "_dropping",
+        "_gone",
+        "_limit",
+        "closed",
+        "fell_behind",
+        "pending",
+        "ready",
+        "stream_id",
+    )
 
-    def __init__(self, stream_id: str, limit: int, gone: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        stream_id: str,
+        limit: int,
+        gone: Callable[[], bool],
+        drop: Callable[[], None] | None = None,
+    ) -> None:
         self.stream_id = stream_id
         self.pending: deque[RecordedEvent] = deque()
         self.ready = asyncio.Event()
@@ -66,12 +84,20 @@ class Subscriber:
         self.fell_behind = False
         self._limit = limit
         self._gone = gone
+        self._drop = drop
+        self._dropping: asyncio.TimerHandle | None = None
 
     def offer(self, event: RecordedEvent) -> None:
+        if self.closed:
+            return
         if len(self.pending) >= self._limit:
             self.fell_behind = True
             self.pending.clear()  # it leaves: what it missed is in its stream
-            self.close()
+            self.close()  # its stream ends at its next turn, cleanly
+            if self._drop is not None:
+                # Unless it is stuck in a write the client does not read (holding the answer's
+                # buffer): then its connection is cut, a little later.
+                self._dropping = asyncio.get_running_loop().call_later(DROP_GRACE_SECONDS, self._drop)
             return
         self.pending.append(event)
         self.ready.set()
@@ -82,6 +108,12 @@ class Subscriber:
 
     def gone(self) -> bool:
         return self._gone()
+
+    def left(self) -> None:
+        """Its stream has ended: its connection is no longer ours to cut (it may serve another
+        request)."""
+        if self._dropping is not None:
+            self._dropping.cancel()
 
 
 class RunEventsHub:
@@ -111,10 +143,13 @@ class RunEventsHub:
         self._task = asyncio.create_task(self._listen(), name="run-events-listener")
         self._sweeper = asyncio.create_task(self._sweep(), name="run-events-sweeper")
 
-    def subscribe(self, stream_id: str, gone: Callable[[], bool]) -> Subscriber:
+    def subscribe(
+        self, stream_id: str, gone: Callable[[], bool], drop: Callable[[], None] | None = None
+    ) -> Subscriber:
+        """``gone``: whether the client's connection closed; ``drop``: close it (it fell behind)."""
         if self.count >= self.max_clients:
             raise HubFull()
-        subscriber = Subscriber(stream_id, self.buffer_events, gone)
+        subscriber = Subscriber(stream_id, self.buffer_events, gone, drop)
         self._streams.setdefault(stream_id, set()).add(subscriber)
         self.count += 1
         SSE_CLIENTS.inc()
@@ -125,6 +160,7 @@ class RunEventsHub:
         if subscribers is None or subscriber not in subscribers:
             return
         subscribers.discard(subscriber)
+        subscriber.left()
         if not subscribers:
             del self._streams[subscriber.stream_id]
         self.count -= 1

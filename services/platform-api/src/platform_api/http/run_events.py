@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -84,7 +85,7 @@ async def stream_run_events(request: web.Request) -> web.StreamResponse:
         raise ApiError(RUN_NOT_FOUND)  # someone else's run is not told apart from none
     try:
         # Subscribed before the replay reads: whatever is appended meanwhile is in the queue.
-        subscriber = hub.subscribe(stream, gone=_gone(request))
+        subscriber = hub.subscribe(stream, gone=_gone(request), drop=_drop(request))
     except HubFull:
         retry = settings.sse_retry_after_seconds
         raise ApiError(
@@ -105,12 +106,20 @@ async def stream_run_events(request: web.Request) -> web.StreamResponse:
         hub.unsubscribe(subscriber)
 
 
-def _gone(request: web.Request):
+def _gone(request: web.Request) -> Callable[[], bool]:
     def gone() -> bool:
         transport = request.transport
         return transport is None or transport.is_closing()
 
     return gone
+
+
+def _drop(request: web.Request) -> Callable[[], None]:
+    def drop() -> None:
+        if (transport := request.transport) is not None:
+            transport.abort()  # its stream's pending write fails at once; the handler returns
+
+    return drop
 
 
 class RunEventStream:
