@@ -20,11 +20,15 @@
 # 4. wake-ups: tests/bench/wakeup_bench.py makes its own scratch database and measures append-to-follower
 #    latency with the writer in another process, steady and in bursts, with the old NOTIFY trigger
 #    as the baseline in the same run. About 10 s + 4 x BENCH_SECONDS.
-# The report is the wallet report followed by the billing, execution and wake-up sections (each between its
+# 5. live run events: tests/bench/sse_bench.py starts a PostgreSQL cluster of its own and, per phase,
+#    platform-api (push: one listener per process) or the former design (a poll per client every
+#    2 s) as a process, connects 1, 100 and BENCH_SSE_CLIENTS (5,000) SSE clients and measures
+#    append-to-client latency, memory per client and CPU. About 90 s + 6 x BENCH_SECONDS.
+# The report is the wallet report followed by the billing, execution, wake-up and SSE sections (each between its
 # markers), and is replaced only if every part that ran completed.
 #
 # BENCH_SECONDS (default 10) sets the length of each measured phase; each part is killed if it takes
-# more than twice its estimate. BENCH_ONLY=wallet, billing, execution or wakeup runs one part and keeps the
+# more than twice its estimate. BENCH_ONLY=wallet, billing, execution, wakeup or sse runs one part and keeps the
 # others' sections of the existing report (the one it replaces, else docs/benchmarks.md) as they are.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -38,8 +42,8 @@ ENV_MODE="${ENV_MODE:-development}" # the services it starts use dev secrets
 export DATABASE_URL AMQP_URL BENCH_SECONDS ENV_MODE
 
 case "$BENCH_ONLY" in
-    "" | wallet | billing | execution | wakeup) ;;
-    *) echo "bench: BENCH_ONLY is wallet, billing, execution, wakeup or empty (all), not '$BENCH_ONLY'" >&2; exit 2 ;;
+    "" | wallet | billing | execution | wakeup | sse) ;;
+    *) echo "bench: BENCH_ONLY is wallet, billing, execution, wakeup, sse or empty (all), not '$BENCH_ONLY'" >&2; exit 2 ;;
 esac
 for tool in psql pgbench uv; do
     command -v "$tool" >/dev/null || { echo "bench: $tool is not on PATH" >&2; exit 1; }
@@ -67,6 +71,7 @@ report="$(mktemp)"
 billing="$(mktemp)"
 execution="$(mktemp)"
 wakeup="$(mktemp)"
+sse="$(mktemp)"
 composed="$(mktemp)"
 created=""
 
@@ -75,7 +80,7 @@ cleanup() {
         psql "$DATABASE_URL" -qX -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS \"$name\" WITH (FORCE)" >/dev/null \
             || echo "bench: could not drop database $name" >&2
     fi
-    rm -f "$report" "$billing" "$execution" "$wakeup" "$composed"
+    rm -f "$report" "$billing" "$execution" "$wakeup" "$sse" "$composed"
 }
 trap cleanup EXIT
 
@@ -85,6 +90,8 @@ exec_begin='<!-- execution-bench:begin'
 exec_end='<!-- execution-bench:end -->'
 wake_begin='<!-- wakeup-bench:begin'
 wake_end='<!-- wakeup-bench:end -->'
+sse_begin='<!-- sse-bench:begin'
+sse_end='<!-- sse-bench:end -->'
 existing_billing() { # the billing section of the previous report, markers included
     [ -f "$previous" ] && sed -n "/^$begin/,/^$end/p" "$previous" || true
 }
@@ -94,9 +101,12 @@ existing_execution() { # the execution section of the previous report, markers i
 existing_wakeup() { # the wake-up section of the previous report, markers included
     [ -f "$previous" ] && sed -n "/^$wake_begin/,/^$wake_end/p" "$previous" || true
 }
+existing_sse() { # the SSE section of the previous report, markers included
+    [ -f "$previous" ] && sed -n "/^$sse_begin/,/^$sse_end/p" "$previous" || true
+}
 existing_wallet() { # everything else
     [ -f "$previous" ] && sed -e "/^$begin/,/^$end/d" -e "/^$exec_begin/,/^$exec_end/d" \
-        -e "/^$wake_begin/,/^$wake_end/d" "$previous" || true
+        -e "/^$wake_begin/,/^$wake_end/d" -e "/^$sse_begin/,/^$sse_end/d" "$previous" || true
 }
 
 if [ -z "$BENCH_ONLY" ] || [ "$BENCH_ONLY" = wallet ]; then
@@ -137,10 +147,19 @@ else
     existing_wakeup > "$wakeup"
 fi
 
+if [ -z "$BENCH_ONLY" ] || [ "$BENCH_ONLY" = sse ]; then
+    echo "bench: sse, BENCH_SECONDS=$BENCH_SECONDS" >&2
+    limit=$(( 2 * (90 + 6 * BENCH_SECONDS) + 120 )) # + connecting 5,000 clients twice
+    timeout --signal=INT --kill-after=30 "$limit" \
+        uv run python tests/bench/sse_bench.py --out "$sse"
+else
+    existing_sse > "$sse"
+fi
+
 mkdir -p "$(dirname "$out")"
 {
     sed -e :a -e '/^\n*$/{$d;N;ba' -e '}' "$report" # the wallet report without trailing blank lines
-    for section in "$billing" "$execution" "$wakeup"; do
+    for section in "$billing" "$execution" "$wakeup" "$sse"; do
         if [ -s "$section" ]; then
             echo
             cat "$section"

@@ -107,6 +107,12 @@ PARTNER_BAD_RESPONSE = _code(  # ours (platform-api)
 PARTNER_UNAVAILABLE = _code(  # ours (platform-api)
     "partner.unavailable", 503, "The partner did not answer, failed, or is not configured; retry later"
 )
+RUN_NOT_FOUND = _code(  # ours (platform-api)
+    "run.not_found", 404, "Run not found, or another lenser's"
+)
+RUN_EVENTS_BUSY = _code(  # ours (platform-api)
+    "run_events.busy", 503, "This server streams as many run events as it may; retry after the given delay"
+)
 INTERNAL_ERROR = _code("internal_error", 500, "Unhandled server error")
 
 

@@ -21,9 +21,10 @@ from lf_web.sealing import MasterKeys
 from platform_api.adapters.chainabit import ChainabitClient
 from platform_api.application.catalogue import CatalogueUseCases
 from platform_api.application.partners import TOKEN_PURPOSE, PartnerUseCases
-from platform_api.http import catalogue, partners
+from platform_api.application.run_events import RunEventsHub
+from platform_api.http import catalogue, partners, run_events
 from platform_api.http.errors import CODES
-from platform_api.http.keys import CATALOGUE, PARTNERS
+from platform_api.http.keys import CATALOGUE, PARTNERS, RUN_EVENTS
 from platform_api.settings import PlatformSettings
 
 SERVICE = "platform-api"
@@ -46,6 +47,9 @@ def create_app(settings: PlatformSettings, *, background: bool = True) -> web.Ap
     app.cleanup_ctx.append(_use_cases)
     app.add_routes(partners.routes)
     app.cleanup_ctx.append(partial(_partners, settings=settings))
+    app.add_routes(run_events.routes)
+    app.cleanup_ctx.append(partial(_run_events_hub, settings=settings))
+    app.on_shutdown.append(_end_event_streams)
     # No broker yet: nothing is published or consumed before runs, and seed 001's /health is the
     # database's alone (HealthDegraded has db: false). Runs add use_broker(settings.amqp_url) here,
     # and the document's Health schemas then gain `broker` as wallet-api's have.
@@ -87,6 +91,29 @@ async def _partners(app: web.Application, *, settings: PlatformSettings) -> Asyn
             appended=app[WAKEUP].appended,
         )
         yield
+
+
+async def _run_events_hub(app: web.Application, *, settings: PlatformSettings) -> AsyncIterator[None]:
+    """The one listener that pushes run events to this process's SSE clients (it serves requests,
+    so it runs with or without the background work)."""
+    hub = RunEventsHub(
+        app[PG_POOL],
+        app[WAKEUP],
+        max_clients=settings.sse_max_connections,
+        buffer_events=settings.sse_client_buffer_events,
+        poll_seconds=settings.run_events_poll_seconds,
+    )
+    await hub.start()
+    app[RUN_EVENTS] = hub
+    yield
+    await hub.close()
+
+
+async def _end_event_streams(app: web.Application) -> None:
+    """A stopping server ends its event streams at once (their clients resume on another replica)
+    rather than holding the shutdown for as long as they would stay."""
+    if RUN_EVENTS in app:
+        app[RUN_EVENTS].end_all()
 
 
 def _background(app: web.Application, work: BackgroundWork, *, settings: PlatformSettings) -> None:
