@@ -91,6 +91,14 @@ LENS_NOT_FOUND = _code(  # ours (platform-api)
 WORKFLOW_NOT_FOUND = _code(  # ours (platform-api)
     "workflow.not_found", 404, "Workflow not found, or another lenser's that is not published"
 )
+RUN_NOT_FOUND = _code(  # ours (platform-api)
+    "run.not_found", 404, "Run not found, or another lenser's"
+)
+RUN_IDEMPOTENCY_CONFLICT = _code(  # ours (platform-api)
+    "run.idempotency_conflict",
+    409,
+    "This idempotencyKey was used within 24 hours for a different run request",
+)
 INTERNAL_ERROR = _code("internal_error", 500, "Unhandled server error")
 
 

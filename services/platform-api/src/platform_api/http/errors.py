@@ -10,4 +10,6 @@ CODES: Refusals = {
     errors.InvalidDefinition: codes.VALIDATION_ERROR,
     errors.LensNotFound: codes.LENS_NOT_FOUND,
     errors.WorkflowNotFound: codes.WORKFLOW_NOT_FOUND,
+    errors.RunNotFound: codes.RUN_NOT_FOUND,
+    errors.IdempotencyConflict: codes.RUN_IDEMPOTENCY_CONFLICT,
 }

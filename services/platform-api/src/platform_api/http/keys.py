@@ -1,5 +1,7 @@
 from aiohttp import web
 
 from platform_api.application.catalogue import CatalogueUseCases
+from platform_api.application.runs import RunUseCases
 
 CATALOGUE = web.AppKey("catalogue", CatalogueUseCases)
+RUNS = web.AppKey("runs", RunUseCases)
