@@ -1,0 +1,286 @@
+"""Runs end to end: the real app (routes, relay, run workers) on real PostgreSQL and RabbitMQ,
+executing through a fake execution-proxy that speaks its real ``/internal/executions`` format."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from lf_testing.fakes.execution_proxy import FakeExecutionProxy
+from lf_testing.tokens import bearer
+from lf_testing.waiting import eventually
+from platform_api.app import create_app
+from platform_api.settings import PlatformSettings
+
+
+def a_lens(**changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": "Summarise",
+        "template": "Summarise {{topic}} in {{ words }} words",
+        "parameters": [
+            {"name": "topic", "type": "string", "required": True},
+            {"name": "words", "type": "number", "default": 50},
+        ],
+        "modelId": "local-small",
+    }
+    return {**body, **changes}
+
+
+TERMINAL = ("succeeded", "failed", "canceled", "timed_out")
+
+
+@pytest.fixture
+async def proxy() -> AsyncIterator[FakeExecutionProxy]:
+    async with FakeExecutionProxy(api_key="test-platform-key") as fake:
+        yield fake
+
+
+@pytest.fixture
+async def runs_api(settings: PlatformSettings, proxy: FakeExecutionProxy) -> AsyncIterator[TestClient]:
+    configured = settings.model_copy(update={"execution_proxy_url": proxy.url})
+    async with TestClient(TestServer(create_app(configured))) as client:
+        yield client
+
+
+class Runs:
+    def __init__(self, api: TestClient) -> None:
+        self.api = api
+
+    async def post(self, path: str, body: Any, lenser: UUID, status: int | None = None) -> dict[str, Any]:
+        response = await self.api.post(path, json=body, headers=bearer(lenser))
+        answer = await response.json()
+        if status is not None:
+            assert response.status == status, answer
+        return answer
+
+    async def lens(self, lenser: UUID, **changes: Any) -> str:
+        return (await self.post("/v1/lenses", a_lens(**changes), lenser, 201))["data"]["id"]
+
+    async def status(self, run_id: str, lenser: UUID) -> tuple[int, dict[str, Any]]:
+        response = await self.api.get(f"/v1/runs/{run_id}", headers=bearer(lenser))
+        return response.status, await response.json()
+
+    async def finished(self, run_id: str, lenser: UUID, timeout: float = 20.0) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+
+        async def ended() -> bool:
+            _, answer = await self.status(run_id, lenser)
+            found.update(answer["data"])
+            return answer["data"]["status"] in TERMINAL
+
+        await eventually(ended, timeout=timeout)
+        return found
+
+    async def workflow(
+        self, lenser: UUID, nodes: list[str], edges: list[dict[str, Any]], **extra: Any
+    ) -> str:
+        lens_id = await self.lens(
+            lenser,
+            template="Say {{text}}",
+            parameters=[{"name": "text", "type": "string", "required": True}],
+        )
+        body = {
+            "name": "flow",
+            "nodes": [{"id": n, "lensId": lens_id, "label": n} for n in nodes],
+            "edges": edges,
+            **extra,
+        }
+        return (await self.post("/v1/workflows", body, lenser, 201))["data"]["id"]
+
+
+@pytest.fixture
+def runs(runs_api: TestClient) -> Runs:
+    return Runs(runs_api)
+
+
+async def event_types(db: asyncpg.Pool, run_id: str) -> list[str]:
+    rows = await db.fetch("SELECT type FROM events WHERE stream_id = $1 ORDER BY version", f"run-{run_id}")
+    return [r["type"] for r in rows]
+
+
+async def test_a_lens_run_succeeds_with_its_artifact_tokens_and_credit_cost(
+    runs: Runs, proxy: FakeExecutionProxy, lenser: UUID, db: asyncpg.Pool
+):
+    lens_id = await runs.lens(lenser)
+    accepted = await runs.post(f"/v1/lenses/{lens_id}/execute", {"params": {"topic": "owls"}}, lenser, 202)
+    run_id = accepted["data"]["runId"]
+    assert accepted["data"]["status"] == "queued"
+    run = await runs.finished(run_id, lenser)
+    assert run["status"] == "succeeded", run
+    assert run["creditCost"] == 3 and run["billingStatus"] == "charged"
+    assert run["tokenInput"] == 10 and run["tokenOutput"] > 0
+    assert run["modelId"] == "local-small" and run["providerKey"] == "local"
+    assert run["startedAt"] and run["completedAt"] and run["latencyMs"] is not None
+    [artifact] = run["artifacts"]
+    assert artifact["artifactKind"] == "text" and artifact["isPrimaryOutput"] is True
+    assert artifact["contentText"] == "echo: Summarise owls in 50 words"
+    assert artifact["visibility"] == "private"
+    [call] = proxy.calls
+    assert call["referenceId"] == f"{run_id}:lens:1"
+    assert call["funding"] == "platform_credit" and call["lenserId"] == str(lenser)
+    assert await event_types(db, run_id) == [
+        "RunQueued",
+        "NodeQueued",
+        "RunStarted",
+        "NodeStarted",
+        "NodeCompleted",
+        "RunCompleted",
+    ]
+
+
+async def test_missing_required_params_are_400_naming_them(runs: Runs, lenser: UUID):
+    lens_id = await runs.lens(lenser)
+    answer = await runs.post(f"/v1/lenses/{lens_id}/execute", {"params": {}}, lenser, 400)
+    assert answer["error"]["code"] == "validation_error"
+    assert [f["field"] for f in answer["error"]["details"]["fields"]] == ["params.topic"]
+
+
+async def test_byok_cloud_funding_without_a_key_ref_is_400(runs: Runs, lenser: UUID):
+    lens_id = await runs.lens(lenser)
+    body = {"params": {"topic": "x"}, "fundingSource": "user_byok_cloud"}
+    answer = await runs.post(f"/v1/lenses/{lens_id}/execute", body, lenser, 400)
+    assert answer["error"]["details"]["fields"][0]["field"] == "byokKeyRefId"
+
+
+async def test_an_idempotency_key_gives_the_same_run_and_another_body_is_409(
+    runs: Runs, proxy: FakeExecutionProxy, lenser: UUID
+):
+    lens_id = await runs.lens(lenser)
+    body = {"params": {"topic": "owls"}, "idempotencyKey": "k-1"}
+    first = await runs.post(f"/v1/lenses/{lens_id}/execute", body, lenser, 202)
+    again = await runs.post(f"/v1/lenses/{lens_id}/execute", body, lenser, 202)
+    assert again["data"]["runId"] == first["data"]["runId"]
+    other = await runs.post(
+        f"/v1/lenses/{lens_id}/execute", {**body, "params": {"topic": "cats"}}, lenser, 409
+    )
+    assert other["error"]["code"] == "run.idempotency_conflict"
+    await runs.finished(first["data"]["runId"], lenser)
+    assert len(proxy.calls) == 1
+
+
+async def test_another_lensers_run_is_404(runs: Runs, lenser: UUID, other_lenser: UUID):
+    lens_id = await runs.lens(lenser)
+    run_id = (await runs.post(f"/v1/lenses/{lens_id}/execute", {"params": {"topic": "x"}}, lenser, 202))[
+        "data"
+    ]["runId"]
+    status, answer = await runs.status(run_id, other_lenser)
+    assert status == 404 and answer["error"]["code"] == "run.not_found"
+    refused = await runs.post(f"/v1/runs/{run_id}/cancel", {}, other_lenser, 404)
+    assert refused["error"]["code"] == "run.not_found"
+    status, _ = await runs.status(str(uuid4()), lenser)
+    assert status == 404
+
+
+async def test_a_diamond_runs_both_branches_in_parallel_and_merges_at_the_join(
+    runs: Runs, proxy: FakeExecutionProxy, lenser: UUID
+):
+    proxy.delay = 0.4
+    edges = [
+        {"source": "a", "target": "b", "targetParam": "text"},
+        {"source": "a", "target": "c", "targetParam": "text"},
+        {"source": "b", "target": "d", "targetParam": "text", "mergeStrategy": "concat"},
+        {"source": "c", "target": "d", "targetParam": "text", "mergeStrategy": "concat"},
+    ]
+    workflow_id = await runs.workflow(lenser, ["a", "b", "c", "d"], edges)
+    accepted = await runs.post(f"/v1/workflows/{workflow_id}/run", {"inputs": {"text": "go"}}, lenser, 202)
+    assert accepted["data"]["workflowId"] == workflow_id
+    run = await runs.finished(accepted["data"]["runId"], lenser)
+    assert run["status"] == "succeeded", run
+    assert run["creditCost"] == 12
+    assert proxy.most_in_flight >= 2  # b and c at once
+    primary = [a for a in run["artifacts"] if a["isPrimaryOutput"]]
+    assert len(run["artifacts"]) == 4 and len(primary) == 1
+    assert primary[0]["contentText"] == "echo: Say echo: Say echo: Say go\n\necho: Say echo: Say go"
+
+
+async def test_a_failed_node_skips_its_dependants_and_the_run_fails(
+    runs: Runs, proxy: FakeExecutionProxy, lenser: UUID, db: asyncpg.Pool
+):
+    proxy.fail_if = lambda prompt: 400 if "boom" in prompt else None
+    edges = [
+        {"source": "a", "target": "b", "targetParam": "text"},
+        {"source": "b", "target": "c", "targetParam": "text"},
+    ]
+    workflow_id = await runs.workflow(lenser, ["a", "b", "c", "x"], edges)
+    accepted = await runs.post(f"/v1/workflows/{workflow_id}/run", {"inputs": {"text": "boom"}}, lenser, 202)
+    run_id = accepted["data"]["runId"]
+    run = await runs.finished(run_id, lenser)
+    assert run["status"] == "failed" and run["errorCode"] == "node_failed"
+    types = await event_types(db, run_id)
+    assert types.count("NodeSkipped") == 2 and types.count("NodeFailed") == 2  # a and x both say boom
+    assert types[-1] == "RunFailed"
+
+
+async def test_a_transient_provider_error_is_retried_as_a_new_attempt(
+    runs: Runs, proxy: FakeExecutionProxy, lenser: UUID, db: asyncpg.Pool
+):
+    proxy.fail_next = [503]
+    lens_id = await runs.lens(lenser)
+    run_id = (await runs.post(f"/v1/lenses/{lens_id}/execute", {"params": {"topic": "x"}}, lenser, 202))[
+        "data"
+    ]["runId"]
+    run = await runs.finished(run_id, lenser)
+    assert run["status"] == "succeeded" and run["creditCost"] == 3
+    assert "NodeRetried" in await event_types(db, run_id)
+    assert [c["referenceId"] for c in proxy.calls] == [f"{run_id}:lens:1", f"{run_id}:lens:2"]
+
+
+async def test_a_run_spending_past_its_budget_is_cancelled_budget_exceeded(
+    runs: Runs, proxy: FakeExecutionProxy, lenser: UUID
+):
+    edges = [{"source": "a", "target": "b", "targetParam": "text"}]
+    workflow_id = await runs.workflow(lenser, ["a", "b"], edges, budgetCredits=2)
+    run_id = (await runs.post(f"/v1/workflows/{workflow_id}/run", {"inputs": {"text": "x"}}, lenser, 202))[
+        "data"
+    ]["runId"]
+    run = await runs.finished(run_id, lenser)
+    assert run["status"] == "canceled" and run["errorCode"] == "budget_exceeded"
+    assert run["creditCost"] == 3 and len(proxy.calls) == 1
+
+
+async def test_cancel_stops_a_running_run_and_its_late_answer_is_ignored(
+    runs: Runs, proxy: FakeExecutionProxy, lenser: UUID, db: asyncpg.Pool
+):
+    proxy.delay = 1.5
+    lens_id = await runs.lens(lenser)
+    run_id = (await runs.post(f"/v1/lenses/{lens_id}/execute", {"params": {"topic": "x"}}, lenser, 202))[
+        "data"
+    ]["runId"]
+
+    async def started() -> bool:
+        return "NodeStarted" in await event_types(db, run_id)
+
+    await eventually(started)
+    answer = await runs.post(f"/v1/runs/{run_id}/cancel", {}, lenser, 200)
+    assert answer["data"]["status"] == "canceled"
+    await eventually(lambda: _true_after(proxy))
+    _, after = await runs.status(run_id, lenser)
+    assert after["data"]["status"] == "canceled" and after["data"]["artifacts"] == []
+    assert (await event_types(db, run_id))[-1] == "RunCancelled"
+
+
+async def _true_after(proxy: FakeExecutionProxy) -> bool:
+    return proxy.in_flight == 0
+
+
+async def test_the_callers_runs_are_listed_newest_first_with_a_total(
+    runs: Runs, lenser: UUID, other_lenser: UUID
+):
+    lens_id = await runs.lens(lenser)
+    ids = [
+        (await runs.post(f"/v1/lenses/{lens_id}/execute", {"params": {"topic": str(n)}}, lenser, 202))[
+            "data"
+        ]["runId"]
+        for n in range(3)
+    ]
+    response = await runs.api.get("/v1/runs", params={"limit": 2}, headers=bearer(lenser))
+    answer = await response.json()
+    assert [r["id"] for r in answer["data"]] == ids[::-1][:2]
+    assert answer["meta"]["total"] == 3 and answer["meta"]["hasNextPage"] is True
+    response = await runs.api.get("/v1/runs", headers=bearer(other_lenser))
+    assert (await response.json())["meta"]["total"] == 0
