@@ -17,13 +17,13 @@ from lf_contracts import openapi_spec
 from lf_messaging import BackgroundWork, Broker
 from lf_pg import MigrationSet
 from lf_service import BROKER, use_background_work
-from lf_web import PG_POOL, WAKEUP
+from lf_web import PG_POOL, WAKEUP, RateLimiter
 from platform_api.adapters.execution_proxy import ExecutionProxy
 from platform_api.application.catalogue import CatalogueUseCases
 from platform_api.application.runs import RunUseCases
 from platform_api.http import catalogue, runs
 from platform_api.http.errors import CODES
-from platform_api.http.keys import CATALOGUE, RUNS
+from platform_api.http.keys import CATALOGUE, RATE_LIMITER, RUNS
 from platform_api.run_workers import RunNodeRelay, RunWorkers
 from platform_api.settings import PlatformSettings
 
@@ -89,6 +89,7 @@ async def _use_run_workers(app: web.Application, *, settings: PlatformSettings) 
 async def _use_cases(app: web.Application) -> AsyncIterator[None]:
     app[CATALOGUE] = CatalogueUseCases(app[PG_POOL], appended=app[WAKEUP].appended)
     app[RUNS] = RunUseCases(app[PG_POOL], appended=app[WAKEUP].appended)
+    app[RATE_LIMITER] = RateLimiter(app[PG_POOL])
     yield
 
 
@@ -96,3 +97,4 @@ def _background(app: web.Application, work: BackgroundWork, *, settings: Platfor
     """The relay of run nodes (``NodeQueued``) to the work queue. (Run status is inline; the run
     workers consume the work queue themselves, outside any transaction: ``_use_run_workers``.)"""
     work.follow(RunNodeRelay(app[BROKER]))
+    work.every(3600, app[RATE_LIMITER].prune)  # expired rate-limit keys are bookkeeping

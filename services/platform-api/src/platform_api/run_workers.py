@@ -27,6 +27,7 @@ from typing import Any
 
 import structlog
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel
+from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 from pydantic import ValidationError
 
 from lf_contracts.events import RunNodeQueuedV1
@@ -34,6 +35,7 @@ from lf_eventstore import RecordedEvent
 from lf_messaging import Broker, BrokerUnavailable, Relay, declare_work_queue
 from platform_api.adapters.execution_proxy import ExecutionProxy, NodeExecutionFailed
 from platform_api.application.runs import RunUseCases
+from platform_api.domain.errors import RunNotFound
 
 log = structlog.get_logger(__name__)
 
@@ -68,9 +70,17 @@ class RunWorkers:
                     await asyncio.wait_for(self._stopping.wait(), self.broker.reconnect_interval)
                 continue
             self._channel = channel
-            await channel.set_qos(prefetch_count=self.prefetch)
-            queue = await declare_work_queue(channel, SERVICE, ROUTING_KEYS)
-            await queue.consume(self._on_message)
+            try:
+                await channel.set_qos(prefetch_count=self.prefetch)
+                queue = await declare_work_queue(channel, SERVICE, ROUTING_KEYS)
+                await queue.consume(self._on_message)
+            except (TimeoutError, *CONNECTION_EXCEPTIONS):  # lost while starting: start over
+                log.warning("run_workers.start_failed", exc_info=True)
+                with contextlib.suppress(Exception):
+                    await channel.close()
+                continue
+            # From here aio-pika's robust channel re-declares and resumes consuming by itself
+            # whenever the connection comes back.
             self.consuming.set()
             log.info("run_workers.started", prefetch=self.prefetch)
             await self._stopping.wait()
@@ -117,7 +127,11 @@ class RunWorkers:
             "causationId": message_id or str(job.run_id),
             "actor": "run-worker",
         }
-        work = await self.runs.start_node(job.run_id, job.node_id, job.attempt, metadata=metadata)
+        try:
+            work = await self.runs.start_node(job.run_id, job.node_id, job.attempt, metadata=metadata)
+        except RunNotFound:  # no such run: nothing will ever make this job runnable
+            log.error("run_workers.unknown_run", run_id=str(job.run_id))
+            return
         if work is None:
             return
         timeout = self.node_timeout

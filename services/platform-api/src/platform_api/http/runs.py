@@ -17,7 +17,6 @@ from pydantic import Field
 from lf_web import (
     PG_POOL,
     REQUEST_ID,
-    RateLimiter,
     RequestBody,
     enforce,
     event_metadata,
@@ -34,7 +33,7 @@ from platform_api.domain.definitions import WorkflowDefinition
 from platform_api.domain.errors import InvalidDefinition, LensNotFound, RunNotFound, WorkflowNotFound, problem
 from platform_api.domain.run_plan import PlanNode, plan_node_data
 from platform_api.http.catalogue import Page
-from platform_api.http.keys import RUNS
+from platform_api.http.keys import RATE_LIMITER, RUNS
 
 routes = web.RouteTableDef()
 
@@ -86,9 +85,7 @@ def _accepted(
 async def execute_lens(request: web.Request) -> web.Response:
     caller = await require_user(request)
     lens_id = path_uuid(request, "lensId")
-    await enforce(
-        request, RateLimiter(request.app[PG_POOL]), f"lens-execute:{caller}", LENS_EXECUTIONS_PER_MINUTE
-    )
+    await enforce(request, request.app[RATE_LIMITER], f"lens-execute:{caller}", LENS_EXECUTIONS_PER_MINUTE)
     body = await parse_body(request, LensExecuteRequest)
     _check_funding(body)
     found = await run_queries.lens_for_run(request.app[PG_POOL], caller, lens_id)
@@ -109,9 +106,7 @@ async def execute_lens(request: web.Request) -> web.Response:
 async def run_workflow(request: web.Request) -> web.Response:
     caller = await require_user(request)
     workflow_id = path_uuid(request, "workflowId")
-    await enforce(
-        request, RateLimiter(request.app[PG_POOL]), f"workflow-run:{caller}", WORKFLOW_RUNS_PER_MINUTE
-    )
+    await enforce(request, request.app[RATE_LIMITER], f"workflow-run:{caller}", WORKFLOW_RUNS_PER_MINUTE)
     body = await parse_body(request, WorkflowRunRequest)
     _check_funding(body)
     found = await run_queries.workflow_for_run(request.app[PG_POOL], caller, workflow_id)
