@@ -38,6 +38,8 @@ MIGRATIONS: list[MigrationSet] = [
 ]
 OPENAPI = openapi_spec(SERVICE)
 RUN_WORKERS = web.AppKey("run_workers", RunWorkers)
+DEADLINE_SWEEP_SECONDS = 5.0
+"""How late past its deadline a run nobody is working on may end ``timed_out``."""
 
 
 def create_app(settings: PlatformSettings, *, background: bool = True) -> web.Application:
@@ -94,7 +96,9 @@ async def _use_cases(app: web.Application) -> AsyncIterator[None]:
 
 
 def _background(app: web.Application, work: BackgroundWork, *, settings: PlatformSettings) -> None:
-    """The relay of run nodes (``NodeQueued``) to the work queue. (Run status is inline; the run
-    workers consume the work queue themselves, outside any transaction: ``_use_run_workers``.)"""
+    """The relay of run nodes (``NodeQueued``) to the work queue, and the deadline sweep. (Run
+    status is inline; the run workers consume the work queue themselves, outside any transaction:
+    ``_use_run_workers``.)"""
     work.follow(RunNodeRelay(app[BROKER]))
     work.every(3600, app[RATE_LIMITER].prune)  # expired rate-limit keys are bookkeeping
+    work.every(DEADLINE_SWEEP_SECONDS, app[RUNS].time_out_due_runs)

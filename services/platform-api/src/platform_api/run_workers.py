@@ -14,8 +14,9 @@ log is the outbox: no transaction waits on the broker). Per message, outside any
 A worker that dies anywhere before 4 leaves the message unacked: the broker redelivers it, step 1
 hands the same attempt's work out again (its node is still running), and the proxy answers step 2
 from its record of that reference id, so the node is charged once. A failure of our own (the
-database away) returns the message after ``retry_delay``; nothing is dropped or dead-lettered for
-it. Messages are handled concurrently up to ``prefetch``: independent nodes run in parallel.
+database away) does not return the message: the worker keeps it and retries after a growing
+delay (up to 30 s), so no outage dead-letters or drops a node. Messages are handled concurrently
+up to ``prefetch``: independent nodes run in parallel.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ log = structlog.get_logger(__name__)
 
 SERVICE = "platform-api"
 ROUTING_KEYS = [RunNodeQueuedV1.routing_key]
+MAX_RETRY_DELAY = 30.0
 
 
 class RunWorkers:
@@ -85,6 +87,11 @@ class RunWorkers:
             log.info("run_workers.started", prefetch=self.prefetch)
             await self._stopping.wait()
 
+    @property
+    def busy(self) -> int:
+        """Messages being handled now."""
+        return len(self._in_flight)
+
     async def stop(self, timeout: float = 10.0) -> None:
         self._stopping.set()
         if self._in_flight:
@@ -109,13 +116,22 @@ class RunWorkers:
                 log.error("run_workers.poison", message_id=message.message_id)
                 await message.reject(requeue=False)
                 return
-            try:
-                await self.process(job, message.message_id or "")
-            except Exception:
-                log.warning("run_workers.retry", run_id=str(job.run_id), node_id=job.node_id, exc_info=True)
-                await asyncio.sleep(self.retry_delay)
-                await message.nack(requeue=True)
-                return
+            delay = self.retry_delay
+            while True:
+                try:
+                    await self.process(job, message.message_id or "")
+                    break
+                except Exception:
+                    # Ours (the database away, a bug), never the job's: keep the message and try
+                    # again here rather than returning it, which RabbitMQ would count towards the
+                    # queue's delivery limit. Processing again is harmless (see the module's doc).
+                    if self._stopping.is_set():
+                        return  # left unacked: redelivered once the channel closes
+                    log.warning(
+                        "run_workers.retry", run_id=str(job.run_id), node_id=job.node_id, exc_info=True
+                    )
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, MAX_RETRY_DELAY)
             await message.ack()
         finally:
             if task is not None:

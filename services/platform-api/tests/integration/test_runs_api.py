@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from lf_testing.fakes.execution_proxy import FakeExecutionProxy
 from lf_testing.tokens import bearer
 from lf_testing.waiting import eventually
-from platform_api.app import create_app
+from platform_api.app import RUN_WORKERS, create_app
 from platform_api.settings import PlatformSettings
 
 
@@ -258,14 +258,15 @@ async def test_cancel_stops_a_running_run_and_its_late_answer_is_ignored(
     await eventually(started)
     answer = await runs.post(f"/v1/runs/{run_id}/cancel", {}, lenser, 200)
     assert answer["data"]["status"] == "canceled"
-    await eventually(lambda: _true_after(proxy))
+    workers = runs.api.server.app[RUN_WORKERS]
+
+    async def late_answer_handled() -> bool:
+        return proxy.in_flight == 0 and workers.busy == 0
+
+    await eventually(late_answer_handled)
     _, after = await runs.status(run_id, lenser)
     assert after["data"]["status"] == "canceled" and after["data"]["artifacts"] == []
     assert (await event_types(db, run_id))[-1] == "RunCancelled"
-
-
-async def _true_after(proxy: FakeExecutionProxy) -> bool:
-    return proxy.in_flight == 0
 
 
 async def test_the_callers_runs_are_listed_newest_first_with_a_total(
@@ -284,3 +285,32 @@ async def test_the_callers_runs_are_listed_newest_first_with_a_total(
     assert answer["meta"]["total"] == 3 and answer["meta"]["hasNextPage"] is True
     response = await runs.api.get("/v1/runs", headers=bearer(other_lenser))
     assert (await response.json())["meta"]["total"] == 0
+
+
+async def test_a_fan_out_of_8_runs_all_8_nodes_at_once(runs: Runs, proxy: FakeExecutionProxy, lenser: UUID):
+    proxy.delay = 0.5
+    leaves = [f"n{i}" for i in range(8)]
+    edges = [{"source": "root", "target": leaf, "targetParam": "text"} for leaf in leaves]
+    workflow_id = await runs.workflow(lenser, ["root", *leaves], edges)
+    run_id = (await runs.post(f"/v1/workflows/{workflow_id}/run", {"inputs": {"text": "x"}}, lenser, 202))[
+        "data"
+    ]["runId"]
+    run = await runs.finished(run_id, lenser)
+    assert run["status"] == "succeeded" and run["creditCost"] == 27
+    assert proxy.most_in_flight == 8
+    assert len([a for a in run["artifacts"] if a["isPrimaryOutput"]]) == 8
+
+
+async def test_a_run_past_its_deadline_ends_timed_out(
+    runs: Runs, proxy: FakeExecutionProxy, lenser: UUID, db: asyncpg.Pool
+):
+    proxy.delay = 5.0
+    workflow_id = await runs.workflow(
+        lenser, ["a", "b"], [{"source": "a", "target": "b", "targetParam": "text"}], deadlineSeconds=1
+    )
+    run_id = (await runs.post(f"/v1/workflows/{workflow_id}/run", {"inputs": {"text": "x"}}, lenser, 202))[
+        "data"
+    ]["runId"]
+    run = await runs.finished(run_id, lenser)
+    assert run["status"] == "timed_out" and run["errorCode"] == "timed_out"
+    assert (await event_types(db, run_id))[-2:] == ["NodeTimedOut", "RunTimedOut"]

@@ -2,7 +2,8 @@
 ``http/internal.py``), for services that execute through it (platform-api's run workers).
 
 Idempotent per ``referenceId`` as the real one is: a repeated reference id is answered from the
-first outcome (``replayed: true``) and charged once (``charges`` counts executions per id).
+first outcome (``replayed: true``; one still executing is waited for) and charged once
+(``charges`` counts executions per id).
 Knobs: ``credits`` per execution, ``reply(prompt) -> text``, ``fail_if(prompt) -> status | None``,
 ``fail_next`` (statuses to answer, in
 order, before succeeding again), ``delay`` (seconds each execution takes), ``api_key``.
@@ -35,6 +36,7 @@ class FakeExecutionProxy:
         self.in_flight = 0
         self.most_in_flight = 0
         self._outcomes: dict[str, dict[str, Any]] = {}
+        self._running: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -50,6 +52,8 @@ class FakeExecutionProxy:
         return self
 
     async def __aexit__(self, *_: object) -> None:
+        for execution in list(self._running.values()):
+            execution.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -64,12 +68,24 @@ class FakeExecutionProxy:
         reference = body.get("referenceId")
         if reference in self._outcomes:
             return web.json_response({"data": {**self._outcomes[reference], "replayed": True}})
+        if reference in self._running:  # the same reference still executing: wait for its outcome
+            outcome = await asyncio.shield(self._running[reference])
+            return web.json_response({"data": {**outcome, "replayed": True}})
         prompt = body["messages"][0]["content"]
         if self.fail_next or self.fail_if(prompt):
             status = self.fail_next.pop(0) if self.fail_next else self.fail_if(prompt)
             return _error(
                 status, "execute.provider_error" if status >= 500 else "validation_error", "fake failure"
             )
+        # A task of its own: a caller that disconnects (or dies) does not stop an execution, as
+        # with a real provider; it is recorded and charged all the same.
+        execution = asyncio.ensure_future(self._run(body, reference))
+        if reference:
+            self._running[reference] = execution
+        outcome = await asyncio.shield(execution)
+        return web.json_response({"data": {**outcome, "replayed": False}})
+
+    async def _run(self, body: dict[str, Any], reference: str | None) -> dict[str, Any]:
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
@@ -89,7 +105,8 @@ class FakeExecutionProxy:
         if reference:
             self._outcomes[reference] = outcome
             self.charges[reference] += 1
-        return web.json_response({"data": {**outcome, "replayed": False}})
+            del self._running[reference]
+        return outcome
 
 
 def _error(status: int, code: str, message: str) -> web.Response:

@@ -172,6 +172,24 @@ class RunUseCases(UseCases):
 
         await self.commands.submit(Command(RUNS, work.run_id, decide, metadata, new=no_run))
 
+    async def time_out_due_runs(self, *, limit: int = 100) -> int:
+        """Time out the active runs past their deadline (a periodic job: a run whose node hangs,
+        or whose nodes wait behind a broker outage, still ends ``timed_out`` at its deadline,
+        not only when a worker next touches it). Returns how many it timed out."""
+        async with self.commands.pool.acquire() as conn:
+            due = await conn.fetch(
+                "SELECT run_id FROM runs WHERE status IN ('queued', 'running') AND deadline_at <= now()"
+                " ORDER BY deadline_at LIMIT $1",
+                limit,
+            )
+        metadata = {"actor": "deadline-sweep"}
+        timed_out = 0
+        for row in due:
+            timed_out += await self.time_out_if_due(
+                row["run_id"], metadata={**metadata, "correlationId": str(row["run_id"])}
+            )
+        return timed_out
+
     async def time_out_if_due(self, run_id: UUID, *, metadata: dict[str, Any]) -> bool:
         def decide(decision: Decision, run: Run) -> bool:
             return run.time_out_if_due(decision.now)

@@ -19,10 +19,13 @@ CREATE TABLE runs (
     credit_cost    bigint,
     error_code     text,
     error_message  text,
+    deadline_at    timestamptz,
     created_at     timestamptz NOT NULL,
     updated_at     timestamptz NOT NULL
 );
 CREATE INDEX runs_by_lenser ON runs (lenser_id, created_at DESC, run_id);
+-- What the deadline sweep reads: active runs that have a deadline.
+CREATE INDEX runs_due ON runs (deadline_at) WHERE status IN ('queued', 'running');
 
 CREATE TABLE run_artifacts (
     artifact_id       uuid PRIMARY KEY,

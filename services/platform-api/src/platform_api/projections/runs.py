@@ -79,8 +79,9 @@ def _insert(queued: RecordedEvent, change: dict[str, Any]) -> Statement:
     return Statement(
         "INSERT INTO runs (run_id, lenser_id, kind, lens_id, workflow_id, version, funding_source,"
         " request_id, status, model_id, provider_key, started_at, completed_at, token_input,"
-        " token_output, credit_cost, error_code, error_message, created_at, updated_at)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+        " token_output, credit_cost, error_code, error_message, deadline_at, created_at, updated_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,"
+        " $19::timestamptz, $20, $21)",
         (
             data["run_id"],
             data["lenser_id"],
@@ -100,6 +101,7 @@ def _insert(queued: RecordedEvent, change: dict[str, Any]) -> Statement:
             change.get("credit_cost"),
             change.get("error_code"),
             change.get("error_message"),
+            data.get("deadline_at"),
             queued.recorded_at,
             queued.recorded_at,
         ),
