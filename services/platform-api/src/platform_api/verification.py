@@ -3,6 +3,7 @@ model. A new aggregate or projection is added here too."""
 
 from lf_projections.verify import Verifiable
 from platform_api.application.catalogue import LENSES, WORKFLOWS
+from platform_api.application.runs import RUNS
 from platform_api.projections import INLINE
 
-VERIFIABLE = Verifiable(aggregates=(LENSES, WORKFLOWS), projections=INLINE)
+VERIFIABLE = Verifiable(aggregates=(LENSES, WORKFLOWS, RUNS), projections=INLINE)

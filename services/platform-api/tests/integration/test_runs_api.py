@@ -3,6 +3,9 @@ executing through a fake execution-proxy that speaks its real ``/internal/execut
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID, uuid4
@@ -314,3 +317,29 @@ async def test_a_run_past_its_deadline_ends_timed_out(
     run = await runs.finished(run_id, lenser)
     assert run["status"] == "timed_out" and run["errorCode"] == "timed_out"
     assert (await event_types(db, run_id))[-2:] == ["NodeTimedOut", "RunTimedOut"]
+
+
+async def test_run_status_is_what_a_replay_of_the_runs_events_makes(
+    runs: Runs, proxy: FakeExecutionProxy, lenser: UUID, settings: PlatformSettings
+):
+    """``python -m platform_api verify``: the inline read models against a rebuild from the log,
+    after runs that went through every kind of settlement."""
+    proxy.fail_if = lambda prompt: 400 if "boom" in prompt else None
+    edges = [{"source": "a", "target": "b", "targetParam": "text"}]
+    workflow_id = await runs.workflow(lenser, ["a", "b"], edges)
+    for text in ("fine", "boom"):
+        run_id = (
+            await runs.post(f"/v1/workflows/{workflow_id}/run", {"inputs": {"text": text}}, lenser, 202)
+        )["data"]["runId"]
+        await runs.finished(run_id, lenser)
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url,
+        "DB_ROLE": settings.db_role,
+        "LOG_LEVEL": "WARNING",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "platform_api", "verify", env=env, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await process.communicate()
+    assert process.returncode == 0, out.decode()
