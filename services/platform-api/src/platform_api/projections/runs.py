@@ -73,7 +73,7 @@ def _fold(events: list[RecordedEvent]) -> dict[str, Any]:
     return change
 
 
-def _insert(queued: RecordedEvent, change: dict[str, Any]) -> Statement:
+def _insert(queued: RecordedEvent, change: dict[str, Any], at: datetime) -> Statement:
     data = queued.data
     model = data.get("model_override") or (data["nodes"][0]["model_id"] if len(data["nodes"]) == 1 else None)
     return Statement(
@@ -81,7 +81,7 @@ def _insert(queued: RecordedEvent, change: dict[str, Any]) -> Statement:
         " request_id, status, model_id, provider_key, started_at, completed_at, token_input,"
         " token_output, credit_cost, error_code, error_message, deadline_at, created_at, updated_at)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,"
-        " $19::timestamptz, $20, $21)",
+        " $19, $20, $21)",
         (
             data["run_id"],
             data["lenser_id"],
@@ -101,9 +101,9 @@ def _insert(queued: RecordedEvent, change: dict[str, Any]) -> Statement:
             change.get("credit_cost"),
             change.get("error_code"),
             change.get("error_message"),
-            data.get("deadline_at"),
+            datetime.fromisoformat(data["deadline_at"]) if data.get("deadline_at") else None,
             queued.recorded_at,
-            queued.recorded_at,
+            at,
         ),
     )
 
@@ -148,7 +148,11 @@ def run_writes(events: list[RecordedEvent]) -> list[Statement]:
     for run_id, its in by_run.items():
         change = _fold(its)
         queued = next((e for e in its if e.type == "RunQueued"), None)
-        statements.append(_insert(queued, change) if queued else _update(run_id, change, its[-1].recorded_at))
+        statements.append(
+            _insert(queued, change, its[-1].recorded_at)
+            if queued
+            else _update(run_id, change, its[-1].recorded_at)
+        )
         if completed := [e for e in its if e.type == "NodeCompleted"]:
             statements.append(_artifacts(completed))
     return statements
