@@ -64,6 +64,12 @@ class Runs:
     async def lens(self, lenser: UUID, **changes: Any) -> str:
         return (await self.post("/v1/lenses", a_lens(**changes), lenser, 201))["data"]["id"]
 
+    async def metric(self, sample: str) -> float:
+        text = await (await self.api.get("/metrics")).text()
+        return sum(
+            float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(sample + " ")
+        )
+
     async def status(self, run_id: str, lenser: UUID) -> tuple[int, dict[str, Any]]:
         response = await self.api.get(f"/v1/runs/{run_id}", headers=bearer(lenser))
         return response.status, await response.json()
@@ -110,6 +116,7 @@ async def test_a_lens_run_succeeds_with_its_artifact_tokens_and_credit_cost(
     runs: Runs, proxy: FakeExecutionProxy, lenser: UUID, db: asyncpg.Pool
 ):
     lens_id = await runs.lens(lenser)
+    succeeded_before = await runs.metric('platform_runs_ended_total{status="succeeded"}')
     accepted = await runs.post(f"/v1/lenses/{lens_id}/execute", {"params": {"topic": "owls"}}, lenser, 202)
     run_id = accepted["data"]["runId"]
     assert accepted["data"]["status"] == "queued"
@@ -126,6 +133,7 @@ async def test_a_lens_run_succeeds_with_its_artifact_tokens_and_credit_cost(
     [call] = proxy.calls
     assert call["referenceId"] == f"{run_id}:lens:1"
     assert call["funding"] == "platform_credit" and call["lenserId"] == str(lenser)
+    assert await runs.metric('platform_runs_ended_total{status="succeeded"}') == succeeded_before + 1
     assert await event_types(db, run_id) == [
         "RunQueued",
         "NodeQueued",

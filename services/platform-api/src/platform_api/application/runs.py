@@ -25,6 +25,7 @@ import asyncpg
 from lf_eventstore import AggregateRepository, Command, CommandRunner, Decision, UseCases
 from platform_api.domain.errors import IdempotencyConflict, RunNotFound
 from platform_api.domain.run import Execution, NodeWork, Run, RunQueued, deadline_of
+from platform_api.metrics import count_run_events
 from platform_api.projections import INLINE
 
 # Runs are read whole (their events are what SSE replays anyway); no snapshot is ever taken.
@@ -95,7 +96,7 @@ class Accepted:
 
 class RunUseCases(UseCases):
     def __init__(self, pool: asyncpg.Pool, *, appended: Callable[[], None] | None = None) -> None:
-        super().__init__(CommandRunner(pool, INLINE, appended=appended))
+        super().__init__(CommandRunner(pool, INLINE, appended=appended, recorded=count_run_events))
 
     async def queue(self, request: RunRequest, *, metadata: dict[str, Any]) -> Accepted:
         if request.idempotency_key is None:
