@@ -351,3 +351,39 @@ async def test_run_status_is_what_a_replay_of_the_runs_events_makes(
     )
     out, _ = await process.communicate()
     assert process.returncode == 0, out.decode()
+
+
+async def test_byok_funding_and_overrides_reach_execution_proxy_and_bill_as_byok(
+    runs: Runs, proxy: FakeExecutionProxy, lenser: UUID
+):
+    proxy.credits = 0  # the lenser's own key pays
+    lens_id = await runs.lens(lenser)
+    key_ref = str(uuid4())
+    body = {
+        "params": {"topic": "x"},
+        "fundingSource": "user_byok_cloud",
+        "byokKeyRefId": key_ref,
+        "modelOverride": "claude-sonnet-4-6",
+        "providerOverride": "anthropic",
+    }
+    run_id = (await runs.post(f"/v1/lenses/{lens_id}/execute", body, lenser, 202))["data"]["runId"]
+    run = await runs.finished(run_id, lenser)
+    assert run["status"] == "succeeded" and run["billingStatus"] == "byok" and run["creditCost"] == 0
+    [call] = proxy.calls
+    assert (call["funding"], call["keyRefId"], call["lenserId"]) == ("user_byok_cloud", key_ref, str(lenser))
+    assert (call["model"], call["provider"]) == ("claude-sonnet-4-6", "anthropic")
+
+
+@pytest.mark.parametrize(
+    ("path", "limit"), [("/v1/lenses/{id}/execute", 100), ("/v1/workflows/{id}/run", 60)]
+)
+async def test_run_requests_are_rate_limited_per_lenser(
+    runs: Runs, lenser: UUID, other_lenser: UUID, path: str, limit: int
+):
+    url = path.format(id=uuid4())  # no such lens or workflow: each request still counts
+    body = {"params": {}} if "execute" in path else {"inputs": {}}
+    for _ in range(limit):
+        await runs.post(url, body, lenser, 404)
+    refused = await runs.post(url, body, lenser, 429)
+    assert refused["error"]["code"] == "rate_limited"
+    await runs.post(url, body, other_lenser, 404)  # another lenser's allowance is their own
