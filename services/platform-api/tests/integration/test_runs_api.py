@@ -387,3 +387,39 @@ async def test_run_requests_are_rate_limited_per_lenser(
     refused = await runs.post(url, body, lenser, 429)
     assert refused["error"]["code"] == "rate_limited"
     await runs.post(url, body, other_lenser, 404)  # another lenser's allowance is their own
+
+
+async def test_a_workflow_with_a_sub_workflow_runs_its_nodes_in_place(
+    runs: Runs, proxy: FakeExecutionProxy, lenser: UUID
+):
+    lens_id = await runs.lens(
+        lenser, template="Say {{text}}", parameters=[{"name": "text", "type": "string", "required": True}]
+    )
+    inner = {
+        "name": "inner",
+        "nodes": [{"id": "p", "lensId": lens_id}, {"id": "q", "lensId": lens_id}],
+        "edges": [{"source": "p", "target": "q", "targetParam": "text"}],
+    }
+    inner_id = (await runs.post("/v1/workflows", inner, lenser, 201))["data"]["id"]
+    outer = {
+        "name": "outer",
+        "nodes": [
+            {"id": "x", "lensId": lens_id},
+            {"id": "s", "workflowId": inner_id},
+            {"id": "y", "lensId": lens_id},
+        ],
+        "edges": [
+            {"source": "x", "target": "s", "targetParam": "text"},
+            {"source": "s", "target": "y", "targetParam": "text"},
+        ],
+    }
+    outer_id = (await runs.post("/v1/workflows", outer, lenser, 201))["data"]["id"]
+    run_id = (await runs.post(f"/v1/workflows/{outer_id}/run", {"inputs": {"text": "go"}}, lenser, 202))[
+        "data"
+    ]["runId"]
+    run = await runs.finished(run_id, lenser)
+    assert run["status"] == "succeeded", run
+    assert sorted(a["nodeId"] for a in run["artifacts"]) == ["s/p", "s/q", "x", "y"]
+    [primary] = [a for a in run["artifacts"] if a["isPrimaryOutput"]]
+    assert primary["nodeId"] == "y" and primary["contentText"] == "echo: Say " * 4 + "go"
+    assert proxy.prompts() == ["Say " + "echo: Say " * n + "go" for n in range(4)]

@@ -50,6 +50,21 @@ async def lens_versions(
     return {(r["lens_id"], r["version"]): LensDefinition.model_validate(r["definition"]) for r in rows}
 
 
+async def workflow_versions(
+    pool: asyncpg.Pool, pins: list[tuple[UUID, int]]
+) -> dict[tuple[UUID, int], WorkflowDefinition]:
+    """The pinned sub-workflow versions a workflow version names."""
+    rows = await pool.fetch(
+        "SELECT v.workflow_id, v.version, v.definition FROM workflow_versions v"
+        " JOIN unnest($1::uuid[], $2::int[]) AS p(w, n) ON v.workflow_id = p.w AND v.version = p.n",
+        [workflow_id for workflow_id, _ in pins],
+        [version for _, version in pins],
+    )
+    return {
+        (r["workflow_id"], r["version"]): WorkflowDefinition.model_validate(r["definition"]) for r in rows
+    }
+
+
 _RUN = "SELECT r.*, extract(epoch FROM (r.completed_at - r.started_at)) * 1000 AS latency FROM runs r"
 
 

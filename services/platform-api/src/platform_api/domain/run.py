@@ -26,9 +26,9 @@ from typing import Any, Self
 from uuid import UUID
 
 from lf_eventstore import Aggregate, DomainEvent, by_name
-from platform_api.domain.definitions import Edge
 from platform_api.domain.errors import InvalidDefinition, RunNotFound
 from platform_api.domain.run_plan import (
+    PlanEdge,
     PlanNode,
     edge_inputs,
     plan_node_of,
@@ -237,7 +237,7 @@ class Run(Aggregate):
         self.queued: RunQueued | None = None
         self.status = "new"
         self.plan: dict[str, PlanNode] = {}
-        self.edges: list[Edge] = []
+        self.edges: list[PlanEdge] = []
         self.nodes: dict[str, NodeState] = {}
         self.spent = 0
 
@@ -261,7 +261,7 @@ class Run(Aggregate):
         required parameters nothing can fill: not the inputs, its overrides, a default nor an
         incoming edge (for a lens run, ``params.<name>``; a workflow's, ``nodes.<id>.<name>``)."""
         problems = []
-        edges = [Edge.model_validate(e) for e in queued.edges]
+        edges = [PlanEdge.of(e) for e in queued.edges]
         for data in queued.nodes:
             node = plan_node_of(data)
             fed = {e.target_param for e in edges if e.target == node.id}
@@ -519,7 +519,7 @@ class Run(Aggregate):
                 self.queued = event
                 self.status = "queued"
                 self.plan = {data["id"]: plan_node_of(data) for data in event.nodes}
-                self.edges = [Edge.model_validate(e) for e in event.edges]
+                self.edges = [PlanEdge.of(e) for e in event.edges]
                 self.nodes = {node_id: NodeState() for node_id in self.plan}
             case RunStarted():
                 self.status = "running"

@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
 from typing import Any
+from uuid import UUID
 
-from platform_api.domain.definitions import Edge, LensDefinition
+from platform_api.domain.definitions import Edge, LensDefinition, WorkflowDefinition
 from platform_api.domain.errors import InvalidDefinition, problem
 from platform_api.domain.parameters import PLACEHOLDER, is_of_type
 
@@ -36,6 +38,34 @@ class PlanNode:
     lens: LensDefinition
     model_id: str
     param_overrides: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PlanEdge:
+    """An edge of a run's plan: a workflow's edge with its ends as the plan names its nodes (a
+    sub-workflow's nodes are ``<sub-workflow node id>/<node id>``, so no length limit here)."""
+
+    source: str
+    target: str
+    target_param: str
+    source_output_key: str = "output"
+    merge_strategy: str = "last_write_wins"
+    condition: str | None = None
+
+    @classmethod
+    def of(cls, edge: Edge | Mapping[str, Any]) -> PlanEdge:
+        data = edge.model_dump() if isinstance(edge, Edge) else edge
+        return cls(
+            data["source"],
+            data["target"],
+            data["target_param"],
+            data.get("source_output_key", "output"),
+            data.get("merge_strategy", "last_write_wins"),
+            data.get("condition"),
+        )
+
+    def data(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def plan_node_data(node: PlanNode) -> dict[str, Any]:
@@ -58,6 +88,64 @@ def plan_node_of(data: dict[str, Any]) -> PlanNode:
         data["model_id"],
         dict(data.get("param_overrides") or {}),
     )
+
+
+# --- sub-workflows -------------------------------------------------------------------------------
+
+LensVersions = Mapping[tuple[UUID, int], LensDefinition]
+WorkflowVersions = Mapping[tuple[UUID, int], WorkflowDefinition]
+
+
+def flatten(
+    workflow: WorkflowDefinition,
+    lenses: LensVersions,
+    workflows: WorkflowVersions,
+    *,
+    prefix: str = "",
+    model_id: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> tuple[list[PlanNode], list[PlanEdge]]:
+    """A workflow version as a plan of lens nodes only: each sub-workflow node ``s`` becomes its
+    workflow's nodes, named ``s/<id>`` (recursively). The sub-workflow node's ``config`` applies
+    to its nodes beneath their own: its ``modelId`` replaces their lenses' default models, its
+    ``paramOverrides`` sit under theirs. An edge into ``s`` feeds its ``targetParam`` to each of
+    the sub-workflow's root nodes (its entry points: its other nodes wait for them, and read what
+    its own edges deliver); an edge out of ``s`` leaves from each of the sub-workflow's sinks
+    (with several sinks, their outputs merge by the edge's strategy).
+    ``lenses`` and ``workflows``: every pinned version the tree names."""
+    nodes: list[PlanNode] = []
+    edges: list[PlanEdge] = []
+    roots: dict[str, list[str]] = {}
+    sinks: dict[str, list[str]] = {}
+    outer = dict(overrides or {})
+    for node in workflow.nodes:
+        node_id = prefix + node.id
+        own = {**outer, **(node.config.param_overrides or {})}
+        if node.lens_id is not None:
+            lens = lenses[(node.lens_id, node.lens_version or 0)]
+            model = node.config.model_id or model_id or lens.model_id
+            nodes.append(PlanNode(node_id, str(node.lens_id), node.lens_version or 0, lens, model, own))
+            continue
+        sub = workflows[(node.workflow_id, node.workflow_version or 0)]  # type: ignore[index]
+        inner_nodes, inner_edges = flatten(
+            sub,
+            lenses,
+            workflows,
+            prefix=f"{node_id}/",
+            model_id=node.config.model_id or model_id,
+            overrides=own,
+        )
+        nodes.extend(inner_nodes)
+        edges.extend(inner_edges)
+        roots[node_id] = [n.id for n in inner_nodes if not any(e.target == n.id for e in inner_edges)]
+        sinks[node_id] = [n.id for n in inner_nodes if not any(e.source == n.id for e in inner_edges)]
+    for edge in workflow.edges:
+        source, target = prefix + edge.source, prefix + edge.target
+        sources = sinks.get(source, [source])
+        targets = roots.get(target, [target])
+        plan_edge = PlanEdge.of(edge)
+        edges.extend(replace(plan_edge, source=s, target=t) for s in sources for t in targets)
+    return nodes, edges
 
 
 # --- templates -----------------------------------------------------------------------------------
@@ -115,7 +203,7 @@ def merge(strategy: str, deliveries: list[tuple[str, Any]]) -> Any:
     raise ValueError(f"unknown merge strategy {strategy!r}")
 
 
-def edge_inputs(edges: list[Edge], outputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def edge_inputs(edges: list[PlanEdge], outputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """A node's inputs from its incoming ``edges`` whose source delivered (``outputs``: node id to
     its output keys) and whose condition holds, merged per target parameter. The strategy of a
     parameter is its last delivering edge's (edges feeding one parameter should agree)."""

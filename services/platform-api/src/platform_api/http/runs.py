@@ -29,9 +29,9 @@ from lf_web import (
 )
 from platform_api.application import run_queries
 from platform_api.application.runs import RunRequest, request_hash
-from platform_api.domain.definitions import WorkflowDefinition
+from platform_api.domain.definitions import LensDefinition, WorkflowDefinition
 from platform_api.domain.errors import InvalidDefinition, LensNotFound, RunNotFound, WorkflowNotFound, problem
-from platform_api.domain.run_plan import PlanNode, plan_node_data
+from platform_api.domain.run_plan import PlanNode, flatten, plan_node_data
 from platform_api.http.catalogue import Page
 from platform_api.http.keys import RATE_LIMITER, RUNS
 
@@ -113,7 +113,7 @@ async def run_workflow(request: web.Request) -> web.Response:
     if found is None:
         raise WorkflowNotFound()
     version, workflow = found
-    nodes = await _plan(request, workflow)
+    nodes, edges = await _plan(request, workflow)
     accepted = await request.app[RUNS].queue(
         _run_request(
             request,
@@ -124,7 +124,7 @@ async def run_workflow(request: web.Request) -> web.Response:
             body,
             body.inputs,
             nodes,
-            [edge.model_dump(mode="json") for edge in workflow.edges],
+            edges,
             budget=workflow.budget_credits,
             deadline=workflow.deadline_seconds,
         ),
@@ -133,26 +133,26 @@ async def run_workflow(request: web.Request) -> web.Response:
     return _accepted(request, accepted.run_id, accepted.status, workflow_id)
 
 
-async def _plan(request: web.Request, workflow: WorkflowDefinition) -> list[dict[str, Any]]:
-    """Each node with its pinned lens version. Sub-workflow nodes are not runnable yet."""
-    nested = [f"nodes.{i}" for i, node in enumerate(workflow.nodes) if node.workflow_id is not None]
-    if nested:
-        raise InvalidDefinition([problem(field, "sub-workflow nodes cannot be run yet") for field in nested])
-    pins = [(node.lens_id, node.lens_version) for node in workflow.nodes]
-    lenses = await run_queries.lens_versions(request.app[PG_POOL], pins)  # type: ignore[arg-type]
-    return [
-        plan_node_data(
-            PlanNode(
-                node.id,
-                str(node.lens_id),
-                node.lens_version or 0,
-                lenses[(node.lens_id, node.lens_version)],  # type: ignore[index]
-                node.config.model_id or lenses[(node.lens_id, node.lens_version)].model_id,  # type: ignore[index]
-                dict(node.config.param_overrides or {}),
-            )
-        )
-        for node in workflow.nodes
-    ]
+async def _plan(
+    request: web.Request, workflow: WorkflowDefinition
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The workflow as lens nodes only (``run_plan.flatten``), with every version it pins, read
+    level by level of its sub-workflows (at most 8, as the catalogue allows)."""
+    pool = request.app[PG_POOL]
+    lenses: dict[tuple[UUID, int], LensDefinition] = {}
+    workflows: dict[tuple[UUID, int], WorkflowDefinition] = {}
+    level = [workflow]
+    while level:
+        lens_pins = {(n.lens_id, n.lens_version) for w in level for n in w.nodes if n.lens_id is not None}
+        sub_pins = {
+            (n.workflow_id, n.workflow_version) for w in level for n in w.nodes if n.workflow_id is not None
+        }
+        lenses.update(await run_queries.lens_versions(pool, [p for p in lens_pins if p not in lenses]))  # type: ignore[misc]
+        found = await run_queries.workflow_versions(pool, [p for p in sub_pins if p not in workflows])  # type: ignore[misc]
+        workflows.update(found)
+        level = list(found.values())
+    nodes, edges = flatten(workflow, lenses, workflows)
+    return [plan_node_data(node) for node in nodes], [edge.data() for edge in edges]
 
 
 def _run_request(
