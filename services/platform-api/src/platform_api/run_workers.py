@@ -14,9 +14,10 @@ log is the outbox: no transaction waits on the broker). Per message, outside any
 A worker that dies anywhere before 4 leaves the message unacked: the broker redelivers it, step 1
 hands the same attempt's work out again (its node is still running), and the proxy answers step 2
 from its record of that reference id, so the node is charged once. A failure of our own (the
-database away) does not return the message: the worker keeps it and retries after a growing
-delay (up to 30 s), so no outage dead-letters or drops a node. Messages are handled concurrently
-up to ``prefetch``: independent nodes run in parallel.
+database away, execution-proxy unreachable) does not return the message: the worker keeps it
+and tries the same attempt again after a growing delay (up to 30 s), so no outage dead-letters,
+drops or fails a node. Messages are handled concurrently up to ``prefetch``: independent nodes
+run in parallel.
 """
 
 from __future__ import annotations
@@ -122,9 +123,10 @@ class RunWorkers:
                     await self.process(job, message.message_id or "")
                     break
                 except Exception:
-                    # Ours (the database away, a bug), never the job's: keep the message and try
-                    # again here rather than returning it, which RabbitMQ would count towards the
-                    # queue's delivery limit. Processing again is harmless (see the module's doc).
+                    # Ours (the database away, execution-proxy unreachable, a bug), never the
+                    # job's: keep the message and try the same attempt again here rather than
+                    # returning it, which RabbitMQ would count towards the queue's delivery
+                    # limit. Processing again is harmless (see the module's doc).
                     if self._stopping.is_set():
                         return  # left unacked: redelivered once the channel closes
                     log.warning(

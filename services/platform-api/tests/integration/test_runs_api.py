@@ -230,7 +230,7 @@ async def test_a_failed_node_skips_its_dependants_and_the_run_fails(
 async def test_a_transient_provider_error_is_retried_as_a_new_attempt(
     runs: Runs, proxy: FakeExecutionProxy, lenser: UUID, db: asyncpg.Pool
 ):
-    proxy.fail_next = [503]
+    proxy.fail_next = [502]
     lens_id = await runs.lens(lenser)
     run_id = (await runs.post(f"/v1/lenses/{lens_id}/execute", {"params": {"topic": "x"}}, lenser, 202))[
         "data"
@@ -423,3 +423,17 @@ async def test_a_workflow_with_a_sub_workflow_runs_its_nodes_in_place(
     [primary] = [a for a in run["artifacts"] if a["isPrimaryOutput"]]
     assert primary["nodeId"] == "y" and primary["contentText"] == "echo: Say " * 4 + "go"
     assert proxy.prompts() == ["Say " + "echo: Say " * n + "go" for n in range(4)]
+
+
+async def test_execution_proxy_unavailable_delays_the_node_without_failing_or_retrying_it(
+    runs: Runs, proxy: FakeExecutionProxy, lenser: UUID, db: asyncpg.Pool
+):
+    proxy.fail_next = [503, 503]
+    lens_id = await runs.lens(lenser)
+    run_id = (await runs.post(f"/v1/lenses/{lens_id}/execute", {"params": {"topic": "x"}}, lenser, 202))[
+        "data"
+    ]["runId"]
+    run = await runs.finished(run_id, lenser)
+    assert run["status"] == "succeeded"
+    assert [c["referenceId"] for c in proxy.calls] == [f"{run_id}:lens:1"] * 3
+    assert "NodeRetried" not in await event_types(db, run_id)

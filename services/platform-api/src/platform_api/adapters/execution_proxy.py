@@ -7,8 +7,11 @@ creditsCharged, executionId, replayed}``. ``referenceId`` is the node attempt's
 (``<runId>:<nodeId>:<attempt>``): a retried delivery of the same attempt is answered from the
 proxy's record of it, never executed or charged twice.
 
-Failures: a connection error, a timeout, 429 or any 5xx is transient (the node is retried, as a new
-attempt); any other 4xx is the request's own fault (the node fails with the proxy's error code).
+Failures: execution-proxy unreachable (no connection) or answering 503 is an outage, not the
+node's: ``ExecutionProxyUnavailable``, on which the worker keeps the job and tries the same attempt
+again later (an outage delays a run, it never fails it). A timeout, 429 or any other 5xx is
+transient (the node is retried as a new attempt, a few times); any other 4xx is the request's own
+fault (the node fails with the proxy's error code).
 """
 
 from __future__ import annotations
@@ -32,6 +35,10 @@ _PROVIDER_PREFIXES = (
     ("gemini", "gemini"),
     ("local", "local"),
 )
+
+
+class ExecutionProxyUnavailable(Exception):
+    """execution-proxy could not be asked: nothing was executed, so nothing was charged."""
 
 
 class NodeExecutionFailed(Exception):
@@ -98,10 +105,14 @@ class ExecutionProxy:
             ):
                 answer = await response.json(content_type=None)
                 status = response.status
+        except aiohttp.ClientConnectorError as failure:
+            raise ExecutionProxyUnavailable(str(failure)) from failure
         except (TimeoutError, aiohttp.ClientError, ValueError) as failure:
             raise NodeExecutionFailed(
                 "execution_unavailable", f"{type(failure).__name__}: {failure}", transient=True
             ) from failure
+        if status == 503:
+            raise ExecutionProxyUnavailable(f"execution-proxy answered 503: {answer}")
         if status >= 400 or not isinstance(answer, dict) or "data" not in answer:
             error = (answer or {}).get("error") or {} if isinstance(answer, dict) else {}
             code = error.get("code") or f"http_{status}"
