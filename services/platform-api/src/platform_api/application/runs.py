@@ -95,8 +95,15 @@ class Accepted:
 
 
 class RunUseCases(UseCases):
-    def __init__(self, pool: asyncpg.Pool, *, appended: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        appended: Callable[[], None] | None = None,
+        idempotency_window: timedelta = IDEMPOTENCY_WINDOW,
+    ) -> None:
         super().__init__(CommandRunner(pool, INLINE, appended=appended, recorded=count_run_events))
+        self.idempotency_window = idempotency_window
 
     async def queue(self, request: RunRequest, *, metadata: dict[str, Any]) -> Accepted:
         if request.idempotency_key is None:
@@ -111,7 +118,7 @@ class RunUseCases(UseCases):
     async def _queue(self, run_id: UUID, request: RunRequest, metadata: dict[str, Any]) -> Accepted:
         def decide(decision: Decision, run: Run) -> Accepted:
             if run.queued is not None:
-                if decision.now - run.queued.queued_at >= IDEMPOTENCY_WINDOW:
+                if decision.now - run.queued.queued_at >= self.idempotency_window:
                     raise _KeyExpired(run_id)
                 if run.queued.request_hash != request.request_hash:
                     raise IdempotencyConflict()
