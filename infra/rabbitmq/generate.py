@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from lf_contracts.events import RunNodeQueuedV1
 from lf_messaging.provision import deployment_definitions
 from wallet_api.handlers import HANDLERS
 
@@ -18,11 +19,13 @@ from wallet_api.handlers import HANDLERS
 # only relay).
 CONSUMERS = {"wallet-api": sorted(model.routing_key for model in HANDLERS)}
 SERVICES = ("wallet-api", "execution-proxy", "billing-webhook", "platform-api")
+# Work queues (<service>.work): platform-api's run workers take run nodes from theirs.
+WORK = {"platform-api": [RunNodeQueuedV1.routing_key]}
 PATH = Path(__file__).with_name("definitions.json")
 
 
 def text() -> str:
-    return json.dumps(deployment_definitions(CONSUMERS, SERVICES), indent=2, sort_keys=True) + "\n"
+    return json.dumps(deployment_definitions(CONSUMERS, SERVICES, work=WORK), indent=2, sort_keys=True) + "\n"
 
 
 if __name__ == "__main__":

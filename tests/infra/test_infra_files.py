@@ -545,7 +545,10 @@ def test_the_broker_definitions_hold_the_topology_the_consumer_queues_and_the_se
     )
     from wallet_api.handlers import HANDLERS
 
-    expected = definitions({"wallet-api": sorted(model.routing_key for model in HANDLERS)})
+    expected = definitions(
+        {"wallet-api": sorted(model.routing_key for model in HANDLERS)},
+        work={"platform-api": ["platform.run_node_queued.v1"]},  # the run workers' queue
+    )
     for part in ("exchanges", "queues", "bindings"):
         assert document[part] == expected[part], f"stale {part}: regenerate with lf_messaging.definitions"
     # One user per service, logging in with the password its hash in the definitions holds, and

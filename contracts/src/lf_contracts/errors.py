@@ -113,6 +113,11 @@ RUN_NOT_FOUND = _code(  # ours (platform-api)
 RUN_EVENTS_BUSY = _code(  # ours (platform-api)
     "run_events.busy", 503, "This server streams as many run events as it may; retry after the given delay"
 )
+RUN_IDEMPOTENCY_CONFLICT = _code(  # ours (platform-api)
+    "run.idempotency_conflict",
+    409,
+    "This idempotencyKey was used within 24 hours for a different run request",
+)
 INTERNAL_ERROR = _code("internal_error", 500, "Unhandled server error")
 
 

@@ -3,7 +3,7 @@ from urllib.parse import quote, urlsplit
 
 import aiohttp
 
-from lf_messaging import declare_consumer_queue, definitions, definitions_json
+from lf_messaging import declare_consumer_queue, declare_work_queue, definitions, definitions_json
 from lf_testing.infra import management_url
 
 CONSUMERS = {"wallet": ["billing.credits_purchased.v1", "billing.order_refunded.v1"], "billing": []}
@@ -44,6 +44,19 @@ async def test_declared_topology_is_exactly_what_the_ops_definitions_describe(am
 
     exported = await exported_definitions(amqp_url)
     assert comparable(exported) == comparable(definitions(CONSUMERS, delivery_limit=3))
+
+
+async def test_a_declared_work_queue_is_exactly_what_the_ops_definitions_describe(amqp_url, channel):
+    await declare_consumer_queue(channel, "wallet", ["billing.credits_purchased.v1"])
+    await declare_work_queue(channel, "platform", ["platform.run_node_queued.v1"])
+
+    exported = await exported_definitions(amqp_url)
+    expected = definitions(
+        {"wallet": ["billing.credits_purchased.v1"]}, work={"platform": ["platform.run_node_queued.v1"]}
+    )
+    assert comparable(exported) == comparable(expected)
+    queues = {q["name"]: q for q in exported["queues"]}
+    assert queues["platform.work"]["arguments"]["x-dead-letter-routing-key"] == "platform.dlq"
 
 
 async def test_consumer_queues_are_quorum_queues_that_dead_letter_to_their_own_dlq(amqp_url, channel):

@@ -11,6 +11,7 @@ from lf_contracts.events.execution import (
     ExecutionSettledV1,
     ModelPriceChangedV1,
 )
+from lf_contracts.events.platform import RunNodeQueuedV1
 from lf_contracts.events.wallet import CreditsDepositedV1, CreditsReversedV1, CreditsSpentV1
 
 __all__ = [
@@ -25,5 +26,6 @@ __all__ = [
     "IntegrationEvent",
     "ModelPriceChangedV1",
     "OrderRefundedV1",
+    "RunNodeQueuedV1",
     "model_for",
 ]

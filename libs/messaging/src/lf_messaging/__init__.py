@@ -31,9 +31,11 @@ from lf_messaging.topology import (
     dead_letter_queue,
     declare_consumer_queue,
     declare_exchanges,
+    declare_work_queue,
     definitions,
     definitions_json,
     events_queue,
+    work_queue,
 )
 from lf_pg import MigrationSet
 
@@ -57,9 +59,11 @@ __all__ = [
     "dead_letter_queue",
     "declare_consumer_queue",
     "declare_exchanges",
+    "declare_work_queue",
     "definitions",
     "definitions_json",
     "events_queue",
     "every",
     "publish",
+    "work_queue",
 ]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 
-from lf_messaging.topology import DEAD_LETTER_EXCHANGE, EXCHANGE, dead_letter_queue, events_queue
+from lf_messaging.topology import DEAD_LETTER_EXCHANGE, EXCHANGE, dead_letter_queue, events_queue, work_queue
 
 CONTEXTS = frozenset({"wallet", "billing", "execution", "lightning", "platform"})
 
@@ -48,8 +48,8 @@ def _names(*names: str) -> str:
 def vhost_permissions(service: str) -> dict[str, str]:
     """RabbitMQ permissions (regexes on resource names) for ``service``'s user: declare the two
     exchanges (idempotent; ops creates them) and its own queues, bind its queues, publish to
-    ``lf.events``, consume only its own queues."""
-    own = (events_queue(service), dead_letter_queue(service))
+    ``lf.events``, consume only its own queues (its work queue among them)."""
+    own = (events_queue(service), dead_letter_queue(service), work_queue(service))
     return {
         "configure": _names(EXCHANGE, DEAD_LETTER_EXCHANGE, *own),
         "write": _names(EXCHANGE, *own),

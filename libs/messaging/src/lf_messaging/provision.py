@@ -215,12 +215,16 @@ def password_hash(password: str, salt: bytes) -> str:
 
 
 def deployment_definitions(
-    consumers: Mapping[str, Iterable[str]], services: Iterable[str], *, vhost: str = "/"
+    consumers: Mapping[str, Iterable[str]],
+    services: Iterable[str],
+    *,
+    vhost: str = "/",
+    work: Mapping[str, Iterable[str]] | None = None,
 ) -> dict[str, Any]:
     """Everything a broker needs at first boot (compose): the vhost, the topology, and per service
     a user with its development password and only its own rights. Stable text: each salt is
     derived from the user name, so regenerating changes nothing."""
-    document = definitions(consumers, vhost=vhost)
+    document = definitions(consumers, vhost=vhost, work=work)
     users, permissions, topics = [], [], []
     for service in sorted(services):
         salt = hashlib.sha256(f"lenserfight-dev:{service}".encode()).digest()[:4]

@@ -37,6 +37,13 @@ def dead_letter_queue(service: str) -> str:
     return f"{service}.dlq"
 
 
+def work_queue(service: str) -> str:
+    """A service's work queue: jobs it publishes to itself (through its relay) for any of its
+    replicas to take, competing consumers with manual acks (platform-api's run nodes). Unlike
+    ``<service>.events`` it has no inbox: the job's own state makes a redelivery harmless."""
+    return f"{service}.work"
+
+
 # Far above any consumer's own limit: only a message that keeps coming back without its handler
 # ever failing (a crash loop, channels closing again and again) reaches it.
 DELIVERY_LIMIT_BACKSTOP = 100
@@ -87,11 +94,37 @@ async def declare_consumer_queue(
     return queue
 
 
+async def declare_work_queue(
+    channel: AbstractChannel, service: str, routing_keys: list[str]
+) -> AbstractQueue:
+    """Declare the exchanges and ``<service>.work`` bound to ``routing_keys`` (with the events
+    queue's arguments: quorum, the high delivery-limit backstop into ``<service>.dlq``, and
+    reject-publish rather than dropping a job when full); returns it. Its publisher declares it
+    too, before its first publish, so no job is ever unroutable."""
+    await declare_exchanges(channel)
+    dlq = await channel.declare_queue(
+        dead_letter_queue(service), durable=True, arguments=DEAD_LETTER_QUEUE_ARGUMENTS
+    )
+    await dlq.bind(DEAD_LETTER_EXCHANGE, dead_letter_queue(service))
+    queue = await channel.declare_queue(
+        work_queue(service), durable=True, arguments=events_queue_arguments(service)
+    )
+    for key in routing_keys:
+        await queue.bind(EXCHANGE, key)
+    return queue
+
+
 def definitions(
-    consumers: Mapping[str, Iterable[str]], *, delivery_limit: int = DELIVERY_LIMIT_BACKSTOP, vhost: str = "/"
+    consumers: Mapping[str, Iterable[str]],
+    *,
+    delivery_limit: int = DELIVERY_LIMIT_BACKSTOP,
+    vhost: str = "/",
+    work: Mapping[str, Iterable[str]] | None = None,
 ) -> dict[str, Any]:
     """RabbitMQ definitions (the management API's import format) for the exchanges and, per
     consumer service, its queues and bindings: ``{"wallet-api": ["billing.credits_purchased.v1"]}``.
+
+    ``work``: per service, the routing keys of its work queue (``<service>.work``).
 
     Only topology: users, vhosts and permissions belong to the deployment, not to this library.
     """
@@ -133,6 +166,13 @@ def definitions(
         binding(DEAD_LETTER_EXCHANGE, dead_letter_queue(service), dead_letter_queue(service))
         for key in sorted(set(consumers[service])):
             binding(EXCHANGE, events_queue(service), key)
+    for service in sorted(work or {}):
+        if service not in consumers:
+            queue(dead_letter_queue(service), dict(DEAD_LETTER_QUEUE_ARGUMENTS))
+            binding(DEAD_LETTER_EXCHANGE, dead_letter_queue(service), dead_letter_queue(service))
+        queue(work_queue(service), events_queue_arguments(service, delivery_limit))
+        for key in sorted(set((work or {})[service])):
+            binding(EXCHANGE, work_queue(service), key)
     return {"exchanges": exchanges, "queues": queues, "bindings": bindings}
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from functools import partial
 
@@ -13,18 +15,21 @@ import lf_messaging
 import lf_projections
 import lf_web
 from lf_contracts import openapi_spec
-from lf_messaging import BackgroundWork
+from lf_messaging import BackgroundWork, Broker
 from lf_pg import MigrationSet
-from lf_service import use_background_work
-from lf_web import PG_POOL, WAKEUP
+from lf_service import BROKER, use_background_work
+from lf_web import PG_POOL, WAKEUP, RateLimiter
 from lf_web.sealing import MasterKeys
 from platform_api.adapters.chainabit import ChainabitClient
+from platform_api.adapters.execution_proxy import ExecutionProxy
 from platform_api.application.catalogue import CatalogueUseCases
 from platform_api.application.partners import TOKEN_PURPOSE, PartnerUseCases
 from platform_api.application.run_events import RunEventsHub
-from platform_api.http import catalogue, partners, run_events
+from platform_api.application.runs import RunUseCases
+from platform_api.http import catalogue, partners, run_events, runs
 from platform_api.http.errors import CODES
-from platform_api.http.keys import CATALOGUE, PARTNERS, RUN_EVENTS
+from platform_api.http.keys import CATALOGUE, PARTNERS, RATE_LIMITER, RUN_EVENTS, RUNS
+from platform_api.run_workers import RunNodeRelay, RunWorkers
 from platform_api.settings import PlatformSettings
 
 SERVICE = "platform-api"
@@ -37,29 +42,66 @@ MIGRATIONS: list[MigrationSet] = [
     MigrationSet("platform", "platform_api"),
 ]
 OPENAPI = openapi_spec(SERVICE)
+RUN_WORKERS = web.AppKey("run_workers", RunWorkers)
+DEADLINE_SWEEP_SECONDS = 5.0
+"""How late past its deadline a run nobody is working on may end ``timed_out``."""
 
 
 def create_app(settings: PlatformSettings, *, background: bool = True) -> web.Application:
-    """``background=False`` leaves out the background work (none yet: the run workers, the run
-    status follower and the relay come with runs)."""
+    """``background=False`` leaves out the background work (the relay of run nodes to the work
+    queue, the run workers)."""
     app = lf_web.create_app(settings, service=SERVICE, schema=SCHEMA, openapi_path=OPENAPI, refusals=CODES)
     app.add_routes(catalogue.routes)
+    app.add_routes(runs.routes)
     app.cleanup_ctx.append(_use_cases)
     app.add_routes(partners.routes)
     app.cleanup_ctx.append(partial(_partners, settings=settings))
     app.add_routes(run_events.routes)
     app.cleanup_ctx.append(partial(_run_events_hub, settings=settings))
     app.on_shutdown.append(_end_event_streams)
-    # No broker yet: nothing is published or consumed before runs, and seed 001's /health is the
-    # database's alone (HealthDegraded has db: false). Runs add use_broker(settings.amqp_url) here,
-    # and the document's Health schemas then gain `broker` as wallet-api's have.
     if background:
+        app.cleanup_ctx.append(partial(_use_broker, settings=settings))
         app.cleanup_ctx.append(use_background_work(settings, SCHEMA, partial(_background, settings=settings)))
+        app.cleanup_ctx.append(partial(_use_run_workers, settings=settings))
     return app
+
+
+async def _use_broker(app: web.Application, *, settings: PlatformSettings) -> AsyncIterator[None]:
+    """The broker carries run nodes to the run workers. Unlike lf_service.use_broker it registers
+    no /health probe: seed 001's /health is the database's alone (HealthDegraded has db only); a
+    broker outage only delays runs (their nodes wait in the log until the relay publishes them)."""
+    async with Broker(settings.amqp_url) as broker:
+        app[BROKER] = broker
+        yield
+
+
+async def _use_run_workers(app: web.Application, *, settings: PlatformSettings) -> AsyncIterator[None]:
+    proxy = ExecutionProxy(
+        settings.execution_proxy_url,
+        settings.platform_api_key or "",
+        default_provider=settings.default_provider,
+        sponsor_id=settings.sponsor_id,
+    )
+    workers = RunWorkers(
+        app[BROKER],
+        app[RUNS],
+        proxy,
+        prefetch=settings.run_worker_prefetch,
+        node_timeout=settings.node_timeout_seconds,
+    )
+    task = asyncio.create_task(workers.run(), name="run-workers")
+    app[RUN_WORKERS] = workers
+    yield
+    await workers.stop(timeout=settings.shutdown_timeout_seconds / 2)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _use_cases(app: web.Application) -> AsyncIterator[None]:
     app[CATALOGUE] = CatalogueUseCases(app[PG_POOL], appended=app[WAKEUP].appended)
+    app[RUNS] = RunUseCases(app[PG_POOL], appended=app[WAKEUP].appended)
+    app[RATE_LIMITER] = RateLimiter(app[PG_POOL])
     yield
 
 
@@ -117,5 +159,9 @@ async def _end_event_streams(app: web.Application) -> None:
 
 
 def _background(app: web.Application, work: BackgroundWork, *, settings: PlatformSettings) -> None:
-    """Nothing follows the log nor consumes yet. Runs add here: ``work.follow(RUN_STATUS)``, the
-    relay of ``platform.*`` events, and the run workers' consumer of their work queue."""
+    """The relay of run nodes (``NodeQueued``) to the work queue, and the deadline sweep. (Run
+    status is inline; the run workers consume the work queue themselves, outside any transaction:
+    ``_use_run_workers``.)"""
+    work.follow(RunNodeRelay(app[BROKER]))
+    work.every(3600, app[RATE_LIMITER].prune)  # expired rate-limit keys are bookkeeping
+    work.every(DEADLINE_SWEEP_SECONDS, app[RUNS].time_out_due_runs)

@@ -1,3 +1,5 @@
+from uuid import UUID
+
 from pydantic import Field, field_validator
 
 from lf_web import ServiceSettings
@@ -11,10 +13,19 @@ DEV_PARTNER_TOKEN_MASTER_KEY = "ZGV2LXBhcnRuZXItdG9rZW4ta2V5LWNoYW5nZS1tZS0="
 class PlatformSettings(ServiceSettings):
     """platform-api's settings. Its secrets are the kit's (``PLATFORM_API_KEY``, the JWT secret or
     JWKS) and, once partners are switched on (``CHAINABIT_API_URL`` set), the partner's key and the
-    master key of partner tokens: none has a working default outside ``ENV_MODE=development``. Runs
-    and SSE add theirs (``EXECUTION_PROXY_URL``, ...) with the slices that use them."""
+    master key of partner tokens: none has a working default outside ``ENV_MODE=development``.
+    ``PLATFORM_API_KEY`` is also what run workers send execution-proxy (``X-Platform-Api-Key``)."""
 
     port: int = 8787
+    execution_proxy_url: str = "http://127.0.0.1:8102"
+    run_worker_prefetch: int = 16
+    """Node attempts one process executes at once (the work queue's prefetch)."""
+    node_timeout_seconds: float = 300.0
+    """Longest wait for one node's execution (a run's deadline may cut it shorter)."""
+    default_provider: str = "local"
+    """execution-proxy provider for a model whose name says none and no ``providerOverride``."""
+    sponsor_id: UUID | None = None
+    """Who pays for ``fundingSource: sponsored`` runs; without it their nodes fail."""
 
     # Partners (Chainabit). Unset URL: the partner routes answer 503 partner.unavailable.
     chainabit_api_url: str | None = None

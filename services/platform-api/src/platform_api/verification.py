@@ -4,6 +4,7 @@ model. A new aggregate or projection is added here too."""
 from lf_projections.verify import Verifiable
 from platform_api.application.catalogue import LENSES, WORKFLOWS
 from platform_api.application.partners import PROVISIONINGS
+from platform_api.application.runs import RUNS
 from platform_api.projections import INLINE
 
-VERIFIABLE = Verifiable(aggregates=(LENSES, WORKFLOWS, PROVISIONINGS), projections=INLINE)
+VERIFIABLE = Verifiable(aggregates=(LENSES, WORKFLOWS, PROVISIONINGS, RUNS), projections=INLINE)

@@ -33,3 +33,11 @@ class WorkflowNotFound(CatalogueError):
 
 def problem(field: str, message: str) -> dict[str, Any]:
     return {"field": field, "message": message}
+
+
+class RunNotFound(CatalogueError):
+    """No such run, or another lenser's: the same answer for both."""
+
+
+class IdempotencyConflict(CatalogueError):
+    """An ``idempotencyKey`` used within 24 h for a different request."""

@@ -13,4 +13,6 @@ CODES: Refusals = {
     errors.WorkflowNotFound: codes.WORKFLOW_NOT_FOUND,
     partner_errors.UnknownPartner: codes.PARTNER_NOT_FOUND,
     partner_errors.PartnerNotProvisioned: codes.PARTNER_NOT_PROVISIONED,
+    errors.RunNotFound: codes.RUN_NOT_FOUND,
+    errors.IdempotencyConflict: codes.RUN_IDEMPOTENCY_CONFLICT,
 }

@@ -1,0 +1,194 @@
+"""Run workers: competing consumers of ``platform-api.work`` (``RunNodeQueuedV1``), any number
+per replica and any number of replicas.
+
+Each ``NodeQueued`` of a run's stream reaches the queue through the outbox relay (the run's own
+log is the outbox: no transaction waits on the broker). Per message, outside any transaction:
+
+1. ``start_node``: one command on the run appends ``NodeStarted`` and hands out the node's work,
+   or nothing (the attempt is no longer current, the run is over);
+2. execution-proxy executes it (reference id ``<runId>:<nodeId>:<attempt>``);
+3. ``node_succeeded`` / ``node_failed``: one command appends the settlement and queues the ready
+   successors (more ``NodeQueued``, relayed in turn), or ends the run;
+4. the message is acked.
+
+A worker that dies anywhere before 4 leaves the message unacked: the broker redelivers it, step 1
+hands the same attempt's work out again (its node is still running), and the proxy answers step 2
+from its record of that reference id, so the node is charged once. A failure of our own (the
+database away, execution-proxy unreachable) does not return the message: the worker keeps it
+and tries the same attempt again after a growing delay (up to 30 s), so no outage dead-letters,
+drops or fails a node. Messages are handled concurrently up to ``prefetch``: independent nodes
+run in parallel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel
+from aio_pika.exceptions import CONNECTION_EXCEPTIONS
+from pydantic import ValidationError
+
+from lf_contracts.events import RunNodeQueuedV1
+from lf_eventstore import RecordedEvent
+from lf_messaging import Broker, BrokerUnavailable, Relay, declare_work_queue
+from platform_api.adapters.execution_proxy import ExecutionProxy, NodeExecutionFailed
+from platform_api.application.runs import RunUseCases
+from platform_api.domain.errors import RunNotFound
+
+log = structlog.get_logger(__name__)
+
+SERVICE = "platform-api"
+ROUTING_KEYS = [RunNodeQueuedV1.routing_key]
+MAX_RETRY_DELAY = 30.0
+
+
+class RunWorkers:
+    def __init__(
+        self,
+        broker: Broker,
+        runs: RunUseCases,
+        proxy: ExecutionProxy,
+        *,
+        prefetch: int = 16,
+        node_timeout: float = 300.0,
+        retry_delay: float = 1.0,
+    ) -> None:
+        self.broker, self.runs, self.proxy = broker, runs, proxy
+        self.prefetch, self.node_timeout, self.retry_delay = prefetch, node_timeout, retry_delay
+        self._stopping = asyncio.Event()
+        self._channel: AbstractRobustChannel | None = None
+        self._in_flight: set[asyncio.Task[Any]] = set()
+        self.consuming = asyncio.Event()
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                channel = await self.broker.channel()
+            except BrokerUnavailable:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), self.broker.reconnect_interval)
+                continue
+            self._channel = channel
+            try:
+                await channel.set_qos(prefetch_count=self.prefetch)
+                queue = await declare_work_queue(channel, SERVICE, ROUTING_KEYS)
+                await queue.consume(self._on_message)
+            except (TimeoutError, *CONNECTION_EXCEPTIONS):  # lost while starting: start over
+                log.warning("run_workers.start_failed", exc_info=True)
+                with contextlib.suppress(Exception):
+                    await channel.close()
+                continue
+            # From here aio-pika's robust channel re-declares and resumes consuming by itself
+            # whenever the connection comes back.
+            self.consuming.set()
+            log.info("run_workers.started", prefetch=self.prefetch)
+            await self._stopping.wait()
+
+    @property
+    def busy(self) -> int:
+        """Messages being handled now."""
+        return len(self._in_flight)
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        if self._in_flight:
+            await asyncio.wait(set(self._in_flight), timeout=timeout)
+        for task in self._in_flight:
+            task.cancel()
+        if self._channel is not None and not self._channel.is_closed:
+            with contextlib.suppress(Exception):
+                await self._channel.close()
+        await self.proxy.close()
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        if self._stopping.is_set():
+            return  # left unacked: redelivered once the channel closes
+        task = asyncio.current_task()
+        if task is not None:
+            self._in_flight.add(task)
+        try:
+            try:
+                job = RunNodeQueuedV1.model_validate_json(message.body)
+            except ValidationError:
+                log.error("run_workers.poison", message_id=message.message_id)
+                await message.reject(requeue=False)
+                return
+            delay = self.retry_delay
+            while True:
+                try:
+                    await self.process(job, message.message_id or "")
+                    break
+                except Exception:
+                    # Ours (the database away, execution-proxy unreachable, a bug), never the
+                    # job's: keep the message and try the same attempt again here rather than
+                    # returning it, which RabbitMQ would count towards the queue's delivery
+                    # limit. Processing again is harmless (see the module's doc).
+                    if self._stopping.is_set():
+                        return  # left unacked: redelivered once the channel closes
+                    log.warning(
+                        "run_workers.retry", run_id=str(job.run_id), node_id=job.node_id, exc_info=True
+                    )
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, MAX_RETRY_DELAY)
+            await message.ack()
+        finally:
+            if task is not None:
+                self._in_flight.discard(task)
+
+    async def process(self, job: RunNodeQueuedV1, message_id: str) -> None:
+        metadata = {
+            "correlationId": str(job.run_id),
+            "causationId": message_id or str(job.run_id),
+            "actor": "run-worker",
+        }
+        try:
+            work = await self.runs.start_node(job.run_id, job.node_id, job.attempt, metadata=metadata)
+        except RunNotFound:  # no such run: nothing will ever make this job runnable
+            log.error("run_workers.unknown_run", run_id=str(job.run_id))
+            return
+        if work is None:
+            return
+        timeout = self.node_timeout
+        if work.deadline_at is not None:
+            timeout = min(timeout, max(0.0, (work.deadline_at - datetime.now(UTC)).total_seconds()))
+        try:
+            execution = await self.proxy.execute(work, timeout=timeout)
+        except NodeExecutionFailed as failure:
+            if await self.runs.time_out_if_due(job.run_id, metadata=metadata):
+                return
+            await self.runs.node_failed(
+                work, failure.code, failure.message, transient=failure.transient, metadata=metadata
+            )
+            return
+        await self.runs.node_succeeded(work, execution, metadata=metadata)
+
+
+def node_message(event: RecordedEvent) -> RunNodeQueuedV1 | None:
+    """The outbox relay's mapping: each ``NodeQueued`` of a run is one job on the work queue."""
+    if event.type != "NodeQueued":
+        return None
+    return RunNodeQueuedV1(
+        occurred_at=event.recorded_at,
+        run_id=event.data["run_id"],
+        node_id=event.data["node_id"],
+        attempt=event.data["attempt"],
+    )
+
+
+class RunNodeRelay(Relay):
+    """The relay of ``NodeQueued``; it declares the work queue before it publishes, so a job
+    published before any worker has started is queued, not dropped as unroutable."""
+
+    def __init__(self, broker: Broker) -> None:
+        super().__init__(broker, to_message=node_message, types=["NodeQueued"])
+
+    async def _open_channel(self) -> AbstractRobustChannel:
+        fresh = self._channel is None or self._channel.is_closed
+        channel = await super()._open_channel()
+        if fresh:
+            await declare_work_queue(channel, SERVICE, ROUTING_KEYS)
+        return channel
