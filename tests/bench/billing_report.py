@@ -519,8 +519,8 @@ def analysis(r: dict[str, Any]) -> str:
         items.append(
             f"**Acceptance is {len(st['accept'])} round trips** (listed above): the session lookup on the pool, then"
             " `deliveries.record`'s transaction (BEGIN, lock the new stream's row, append, the `deliveries` projection,"
-            " COMMIT), whose commit waits for the WAL flush, and the append fires `pg_notify` (see the wallet's"
-            " findings on `events_notify`)."
+            " COMMIT), whose commit waits for the WAL flush; the processor is woken after it, with no NOTIFY"
+            " inside the transaction (see the wake-up section)."
         )
     if prof:
         a, n = prof["accepting"], prof["accepting"]["samples"] or 1
