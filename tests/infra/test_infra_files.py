@@ -659,7 +659,9 @@ def test_each_image_copies_exactly_the_members_it_needs(name, compose):
     assert f'exec python -m {package} "$@"' in written.splitlines()
 
 
-@pytest.mark.parametrize("settings", [WalletSettings, BillingSettings], ids=lambda s: s.__name__)
+@pytest.mark.parametrize(
+    "settings", [WalletSettings, BillingSettings, PlatformSettings], ids=lambda s: s.__name__
+)
 def test_env_example_lists_every_setting(settings):
     listed = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]*)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
     expected = set()
