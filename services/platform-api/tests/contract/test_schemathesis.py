@@ -11,6 +11,7 @@ Deterministic (``derandomize``, no example database) and bounded (a few examples
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
@@ -39,12 +40,61 @@ from lf_testing.waiting import eventually
 from platform_api.app import MIGRATIONS, OPENAPI, SCHEMA, create_app
 from platform_api.settings import PlatformSettings
 
+
+def frames_as_documented(ctx, response, case) -> None:
+    """An event stream as its operation's ``x-sse-events`` says: ``event: gap`` first or none, then
+    events of consecutive ids whose ``data`` is ``{eventType, payload, occurredAt}`` of that type,
+    then ``event: done`` with ``{status, runId}`` of the run asked, and nothing after it."""
+    if response.status_code != 200:
+        return
+    frames = [_fields(block) for block in response.text.split("\n\n") if _fields(block)]
+    assert frames and frames[-1]["event"] == "done", frames[-1:]
+    done = json.loads(frames[-1]["data"])
+    assert set(done) == {"status", "runId"} and done["runId"] == case.path_parameters["runId"], done
+    events = frames[:-1]
+    if events and events[0]["event"] == "gap":
+        assert set(json.loads(events[0]["data"])) == {"fromId", "toId"}, events[0]
+        events = events[1:]
+    ids = [int(event["id"]) for event in events]
+    assert ids == list(range(ids[0], ids[0] + len(ids))) if ids else True, ids
+    for event in events:
+        data = json.loads(event["data"])
+        assert set(data) == {"eventType", "payload", "occurredAt"}, data
+        assert data["eventType"] == event["event"], event
+
+
+def _fields(block: str) -> dict[str, str]:
+    """One SSE frame's fields (``data`` lines joined); comments (keep-alives) left out."""
+    fields: dict[str, str] = {}
+    for line in block.splitlines():
+        if line and not line.startswith(":"):
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            fields[name] = f"{fields[name]}\n{value}" if name == "data" and name in fields else value
+    return fields
+
+
+def _name_what_the_lenser_owns(case, owned: dict[str, str]) -> None:
+    for name in case.path_parameters or {}:
+        if name in owned:
+            case.path_parameters[name] = owned[name]
+    # A workflow's nodes name lenses: the lenser's, so that a well-formed graph is created (201).
+    if isinstance(case.body, dict) and isinstance(case.body.get("nodes"), list):
+        for node in case.body["nodes"]:
+            if isinstance(node, dict) and "lensId" in node:
+                node["lensId"] = owned["lensId"]
+
+
 T = TypeVar("T")
 LENSER = UUID("5c4e1f0a-0000-4000-8000-000000000001")
 """Owns what the second test names."""
 ANYONE = UUID("5c4e1f0a-0000-4000-8000-000000000002")
 """Calls the first test's operations (a rate limit of their own: they would leave LENSER none)."""
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+# An event stream's frames are checked by frames_as_documented, not against its response schema:
+# seed 001 (kept as it wrote it) describes the whole stream as one string, and schemathesis checks
+# each event against that schema, which no event ({id, event, data}) can match.
+STREAM_CHECKS = [*(c for c in CHECKS if c is not response_schema_conformance), frames_as_documented]
 EXAMPLES_PER_OPERATION = 8
 STREAM = "streamRunEvents"
 
@@ -218,15 +268,5 @@ def test_the_api_answers_as_its_document_says_of_what_the_lenser_owns(
     case, served: Served, owner: requests.Session
 ):
     _name_what_the_lenser_owns(case, served.owned)
-    case.call_and_validate(base_url=served.url, session=owner, checks=CHECKS, timeout=10)
-
-
-def _name_what_the_lenser_owns(case, owned: dict[str, str]) -> None:
-    for name in case.path_parameters or {}:
-        if name in owned:
-            case.path_parameters[name] = owned[name]
-    # A workflow's nodes name lenses: the lenser's, so that a well-formed graph is created (201).
-    if isinstance(case.body, dict) and isinstance(case.body.get("nodes"), list):
-        for node in case.body["nodes"]:
-            if isinstance(node, dict) and "lensId" in node:
-                node["lensId"] = owned["lensId"]
+    checks = STREAM_CHECKS if case.operation.definition.raw["operationId"] == STREAM else CHECKS
+    case.call_and_validate(base_url=served.url, session=owner, checks=checks, timeout=10)
