@@ -121,6 +121,23 @@ async def test_a_bad_path_id_or_query_is_a_validation_error(platform, lenser):
     assert (await platform.get("/v1/lenses", lenser, limit=0)).status == 400
 
 
+async def test_a_version_or_offset_past_what_postgresql_stores_is_a_validation_error_not_a_crash(
+    platform, lenser
+):
+    """Found by schemathesis: such numbers used to reach the query and fail to bind (a 500)."""
+    lens = await platform.lens(lenser)
+    for path, query in [
+        (f"/v1/lenses/{lens['id']}", {"version": 2**31}),
+        ("/v1/lenses", {"offset": 2**63}),
+        ("/v1/workflows", {"offset": 2**63}),
+        ("/v1/runs", {"offset": 2**63}),
+    ]:
+        response = await platform.get(path, lenser, **query)
+        assert response.status == 400, (path, await response.text())
+        assert error_of(await response.json())[0] == "validation_error"
+    assert (await platform.get(f"/v1/lenses/{lens['id']}", lenser, version=2**31 - 1)).status == 404
+
+
 async def test_every_catalogue_route_needs_a_lenser_s_token(api):
     for method, path in [
         ("POST", "/v1/lenses"),

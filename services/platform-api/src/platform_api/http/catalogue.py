@@ -22,15 +22,21 @@ from platform_api.http.keys import CATALOGUE
 routes = web.RouteTableDef()
 
 
+# The largest values PostgreSQL takes for what these become: a version is an ``int`` column, an
+# OFFSET a ``bigint``. Larger ones are refused here (400) rather than failing to bind (a 500).
+MAX_VERSION = 2**31 - 1
+MAX_OFFSET = 2**63 - 1
+
+
 class Page(BaseModel):
     model_config = ConfigDict(extra="forbid")
     limit: int = Field(default=20, ge=1, le=100)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
 
 
 class Version(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=MAX_VERSION)
 
 
 class LensBody(LensDefinition):
