@@ -106,6 +106,16 @@ async def test_an_oracle_that_hangs_gives_the_fallback_after_the_timeout(
     assert await oracle.btc_usd() == BtcPrice(FALLBACK, fallback=True)
 
 
+async def test_callers_during_an_outage_share_one_timeout(
+    oracle_server: FakePriceOracle, http: aiohttp.ClientSession, clock: Clock
+) -> None:
+    oracle_server.hang()
+    oracle = oracle_for(oracle_server, http, clock, timeout=0.2)
+    prices = await asyncio.gather(*(oracle.btc_usd() for _ in range(5)))
+    assert set(prices) == {BtcPrice(FALLBACK, fallback=True)}
+    assert oracle_server.requests == 1
+
+
 async def test_an_unreachable_oracle_gives_the_fallback(http: aiohttp.ClientSession, clock: Clock) -> None:
     fake = await FakePriceOracle().start()
     url = fake.oracle_url

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class BackendUnavailable(Exception):
@@ -75,6 +75,7 @@ class PaymentResult:
     fee_msat: int = 0
 
 
+@runtime_checkable
 class InvoiceBackend(Protocol):
     async def create_invoice(
         self,

@@ -8,8 +8,8 @@ As the seed does: an answer is reused for ``BTC_PRICE_CACHE_SECONDS`` (60), a ca
 ``BTC_PRICE_TIMEOUT_SECONDS`` (5), and when there is no usable answer the price is
 ``BTC_PRICE_USD_FALLBACK`` (100,000). What we add: the price says whether it is the fallback
 (``BtcPrice.fallback``), so a job priced with it can say so; a failure is not cached (the next call
-asks again), but callers waiting at the same moment share one request, so an outage costs each
-request at most one timeout, never a queue of them.
+asks again), but callers at the same moment share one request and its outcome, so an outage costs
+each of them at most one timeout, never a queue of them.
 """
 
 from __future__ import annotations
@@ -57,17 +57,23 @@ class PriceOracle:
         self._clock = clock
         self._cached: tuple[Decimal, float] | None = None
         self._lock = asyncio.Lock()
+        self._attempts = 0
 
     async def btc_usd(self) -> BtcPrice:
         """The price of a bitcoin in USD: cached, fetched, or the fallback (flagged)."""
         fresh = self._fresh()
         if fresh is not None:
             return BtcPrice(fresh, fallback=False)
+        attempts_before = self._attempts
         async with self._lock:
-            # Whoever waited on the lock finds the answer the holder fetched.
+            # Whoever waited on the lock shares the outcome of the fetch made meanwhile: its price,
+            # or its failure (asking again at once would only add a timeout per waiting caller).
             fresh = self._fresh()
             if fresh is not None:
                 return BtcPrice(fresh, fallback=False)
+            if self._attempts != attempts_before:
+                return BtcPrice(self._fallback, fallback=True)
+            self._attempts += 1
             price = await self._fetch()
             if price is None:
                 return BtcPrice(self._fallback, fallback=True)

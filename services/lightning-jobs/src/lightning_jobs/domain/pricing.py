@@ -235,7 +235,7 @@ def work_fee(request: str, model: str, btc_price_usd: Decimal, config: PricingCo
     input_tokens, output_tokens = estimate_tokens(request, config)
     token_cost = _token_cost(input_tokens, output_tokens, config.rates_for(model))
     infra = config.infra_per_request_usd
-    charge = _with_margin(token_cost + infra, config.originator_margin_pct)
+    charge = _with_margin(token_cost, infra, config.originator_margin_pct)
     return WorkFeeBreakdown(
         model=model,
         estimated_input_tokens=input_tokens,
@@ -257,7 +257,7 @@ def actual_cost(
     if input_tokens < 0 or output_tokens < 0:
         raise ValueError("token counts cannot be negative")
     cost = _token_cost(input_tokens, output_tokens, config.rates_for(model))
-    charge = _with_margin(cost + config.infra_per_request_usd, config.originator_margin_pct)
+    charge = _with_margin(cost, config.infra_per_request_usd, config.originator_margin_pct)
     return ActualCost(
         model=model,
         input_tokens=input_tokens,
@@ -305,9 +305,9 @@ def _token_cost(input_tokens: int, output_tokens: int, rates: ModelRates) -> Dec
         return (input_tokens * rates.input_per_mtok + output_tokens * rates.output_per_mtok) / MILLION
 
 
-def _with_margin(usd: Decimal, margin_pct: Decimal) -> Decimal:
+def _with_margin(token_cost: Decimal, infra: Decimal, margin_pct: Decimal) -> Decimal:
     with localcontext(_EXACT):
-        return usd * (HUNDRED + margin_pct) / HUNDRED
+        return (token_cost + infra) * (HUNDRED + margin_pct) / HUNDRED
 
 
 def _fraction_up(value: Fraction, quantum: Decimal) -> Decimal:
