@@ -62,7 +62,13 @@ def test_work_fee_prices_estimated_tokens_infra_and_margin_at_the_btc_price() ->
         "estimatedCostUsd": Decimal("0.02559375"),
         "marginPct": Decimal(25),
         "btcPriceUsd": BTC_100K,
+        "btcPriceFallback": False,
     }
+
+
+def test_a_fee_priced_at_the_fallback_btc_price_says_so() -> None:
+    fee = work_fee(SHORT_REQUEST, "claude-sonnet-4", BTC_100K, DEFAULTS, btc_price_is_fallback=True)
+    assert fee.pricing_breakdown()["btcPriceFallback"] is True
 
 
 def test_haiku_is_priced_at_haikus_rates() -> None:

@@ -132,13 +132,17 @@ class WorkFeeBreakdown:
     btc_price_usd: Decimal
     """Locked here: the cost ledger converts at this price too."""
     amount_sats: int
+    btc_price_is_fallback: bool = False
+    """The oracle had no answer and BTC_PRICE_USD_FALLBACK priced the invoice: the job says so."""
 
-    def pricing_breakdown(self) -> dict[str, Decimal]:
-        """The seed's ``PricingBreakdown`` (the HTTP layer renders the Decimals as JSON numbers)."""
+    def pricing_breakdown(self) -> dict[str, Decimal | bool]:
+        """The seed's ``PricingBreakdown`` (the HTTP layer renders the Decimals as JSON numbers),
+        plus ``btcPriceFallback``, ours: whether the price was the fallback rather than the oracle's."""
         return {
             "estimatedCostUsd": self.estimated_cost_usd,
             "marginPct": self.margin_pct,
             "btcPriceUsd": self.btc_price_usd,
+            "btcPriceFallback": self.btc_price_is_fallback,
         }
 
 
@@ -229,7 +233,14 @@ def usd_to_sats(usd: Decimal, btc_price_usd: Decimal) -> int:
     return max(1, sats)
 
 
-def work_fee(request: str, model: str, btc_price_usd: Decimal, config: PricingConfig) -> WorkFeeBreakdown:
+def work_fee(
+    request: str,
+    model: str,
+    btc_price_usd: Decimal,
+    config: PricingConfig,
+    *,
+    btc_price_is_fallback: bool = False,
+) -> WorkFeeBreakdown:
     """The work invoice: the estimated tokens of ``request`` on ``model``, priced and converted."""
     _check_price(btc_price_usd)
     input_tokens, output_tokens = estimate_tokens(request, config)
@@ -246,6 +257,7 @@ def work_fee(request: str, model: str, btc_price_usd: Decimal, config: PricingCo
         margin_pct=config.originator_margin_pct,
         btc_price_usd=btc_price_usd,
         amount_sats=usd_to_sats(charge, btc_price_usd),
+        btc_price_is_fallback=btc_price_is_fallback,
     )
 
 
