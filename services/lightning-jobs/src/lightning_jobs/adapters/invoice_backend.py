@@ -102,5 +102,6 @@ class InvoiceBackend(Protocol):
 
     async def payment_status(self, payment_hash: str) -> PaymentResult:
         """What became of a payment we may have sent, by the paid invoice's payment hash:
-        ``UNKNOWN_TO_BACKEND`` when it was never received."""
+        ``UNKNOWN_TO_BACKEND`` when it was never received. Any error raised here (unavailable or
+        refused) leaves the outcome unknown: never pay again on an error from this call."""
         ...
