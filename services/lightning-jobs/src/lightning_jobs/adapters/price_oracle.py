@@ -57,24 +57,26 @@ class PriceOracle:
         self._clock = clock
         self._cached: tuple[Decimal, float] | None = None
         self._lock = asyncio.Lock()
-        self._attempts = 0
+        self._fetches_done = 0
 
     async def btc_usd(self) -> BtcPrice:
         """The price of a bitcoin in USD: cached, fetched, or the fallback (flagged)."""
         fresh = self._fresh()
         if fresh is not None:
             return BtcPrice(fresh, fallback=False)
-        attempts_before = self._attempts
+        done_before = self._fetches_done
         async with self._lock:
-            # Whoever waited on the lock shares the outcome of the fetch made meanwhile: its price,
-            # or its failure (asking again at once would only add a timeout per waiting caller).
+            # A fetch that ended while this caller waited is shared: its price, or its failure
+            # (asking again at once would only add a timeout per waiting caller).
             fresh = self._fresh()
             if fresh is not None:
                 return BtcPrice(fresh, fallback=False)
-            if self._attempts != attempts_before:
+            if self._fetches_done != done_before:
                 return BtcPrice(self._fallback, fallback=True)
-            self._attempts += 1
-            price = await self._fetch()
+            try:
+                price = await self._fetch()
+            finally:
+                self._fetches_done += 1
             if price is None:
                 return BtcPrice(self._fallback, fallback=True)
             self._cached = (price, self._clock())
