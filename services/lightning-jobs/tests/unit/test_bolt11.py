@@ -6,7 +6,13 @@ from __future__ import annotations
 import pytest
 
 from lf_testing.fakes.lnbits import make_invoice
-from lightning_jobs.adapters.bolt11 import InvalidInvoice, Refusal, check_refund_invoice, decode
+from lightning_jobs.adapters.bolt11 import (
+    Bolt11RefundChecker,
+    InvalidInvoice,
+    Refusal,
+    check_refund_invoice,
+    decode,
+)
 
 # BOLT #11: "Please send $30 for coffee beans to the same peer, which supports features 9, 15 and
 # 99, using secret 0x11...11": 25 mBTC on mainnet, created at 1496314658, default expiry (3600 s).
@@ -178,3 +184,27 @@ def test_an_invoice_for_a_fraction_of_a_sat_more_is_refused() -> None:
 def test_an_unknown_network_setting_is_a_configuration_error() -> None:
     with pytest.raises(ValueError, match="LIGHTNING_NETWORK"):
         check_refund_invoice(COFFEE, amount_sats=COFFEE_SATS, network="mainnet", now=WHILE_VALID)
+
+
+def test_the_refund_checker_checks_network_and_expiry_at_its_clocks_time_and_leaves_the_amount() -> None:
+    now = [float(WHILE_VALID)]
+    checker = Bolt11RefundChecker("bc", clock=lambda: now[0])
+    invoice = checker.check(COFFEE)
+    assert (invoice.payment_hash, invoice.amount_sats) == (COFFEE_HASH, COFFEE_SATS)
+    now[0] = COFFEE_CREATED + 3600
+    with pytest.raises(InvalidInvoice) as refused:
+        checker.check(COFFEE)
+    assert refused.value.reason is Refusal.EXPIRED
+    with pytest.raises(InvalidInvoice) as refused:
+        Bolt11RefundChecker("tb", clock=lambda: float(WHILE_VALID)).check(COFFEE)
+    assert refused.value.reason is Refusal.WRONG_NETWORK
+
+
+def test_the_refund_checker_reads_an_invoice_without_an_amount_as_none() -> None:
+    made = make_invoice(None, network="bcrt")
+    assert Bolt11RefundChecker("bcrt").check(made.bolt11).amount_sats is None
+
+
+def test_the_refund_checker_refuses_an_unknown_network_setting() -> None:
+    with pytest.raises(ValueError, match="LIGHTNING_NETWORK"):
+        Bolt11RefundChecker("regtest")

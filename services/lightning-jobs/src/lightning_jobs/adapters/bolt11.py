@@ -1,10 +1,11 @@
 """Reading the BOLT11 invoice a user hands us to be refunded (BOLT #11), with the ``bolt11`` package.
 
-``check_refund_invoice`` is what ``POST /api/jobs/{id}/refund`` needs before paying anything: the
-invoice decodes (bech32 checksum, signature, a payment hash and a payment secret, as every current
-node requires), asks for exactly ``refundAmountSats`` (an invoice without an amount is refused: the
-payer would choose it), is for our network (``LIGHTNING_NETWORK``: ``bc`` mainnet, ``tb`` testnet,
-``tbs`` signet, ``bcrt`` regtest) and is not expired, with a margin left for the payment to arrive.
+``check_refund_invoice`` is what ``POST /api/jobs/{id}/refund`` needs before paying anything (or
+``Bolt11RefundChecker.check``, for a caller that compares the amount itself): the invoice decodes
+(bech32 checksum, signature, a payment hash and a payment secret, as every current node requires),
+asks for exactly ``refundAmountSats`` (an invoice without an amount is refused: the payer would
+choose it), is for our network (``LIGHTNING_NETWORK``: ``bc`` mainnet, ``tb`` testnet, ``tbs``
+signet, ``bcrt`` regtest) and is not expired, with a margin left for the payment to arrive.
 Each refusal is an ``InvalidInvoice`` with a ``reason`` the route turns into its 400.
 
 Two rules of BOLT #11 the package does not enforce, checked here: a mixed-case string is invalid
@@ -14,6 +15,8 @@ Two rules of BOLT #11 the package does not enforce, checked here: a mixed-case s
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -90,13 +93,7 @@ def check_refund_invoice(
     text: str, *, amount_sats: int, network: str, now: float, min_seconds_left: int = DEFAULT_MIN_SECONDS_LEFT
 ) -> DecodedInvoice:
     """The invoice, decoded, if we may pay it as a refund of exactly ``amount_sats`` on ``network``."""
-    if network not in NETWORKS:
-        raise ValueError(f"LIGHTNING_NETWORK must be one of {sorted(NETWORKS)}, not {network!r}")
-    invoice = decode(text)
-    if invoice.network != network:
-        raise InvalidInvoice(
-            Refusal.WRONG_NETWORK, f"the invoice is for network {invoice.network!r}; we pay on {network!r}"
-        )
+    invoice = check_payable(text, network=network, now=now, min_seconds_left=min_seconds_left)
     if invoice.amount_msat is None:
         raise InvalidInvoice(
             Refusal.WRONG_AMOUNT, f"the invoice has no amount; it must be for {amount_sats} sats"
@@ -106,9 +103,45 @@ def check_refund_invoice(
             Refusal.WRONG_AMOUNT,
             f"the invoice is for {invoice.amount_msat} msat; it must be for exactly {amount_sats} sats",
         )
+    return invoice
+
+
+def check_payable(
+    text: str, *, network: str, now: float, min_seconds_left: int = DEFAULT_MIN_SECONDS_LEFT
+) -> DecodedInvoice:
+    """The invoice, decoded, if it is one we could pay on ``network`` now: everything but the amount."""
+    if network not in NETWORKS:
+        raise ValueError(f"LIGHTNING_NETWORK must be one of {sorted(NETWORKS)}, not {network!r}")
+    invoice = decode(text)
+    if invoice.network != network:
+        raise InvalidInvoice(
+            Refusal.WRONG_NETWORK, f"the invoice is for network {invoice.network!r}; we pay on {network!r}"
+        )
     if invoice.expires_at - now < min_seconds_left:
         raise InvalidInvoice(Refusal.EXPIRED, "the invoice has expired (or is about to)")
     return invoice
+
+
+class Bolt11RefundChecker:
+    """``check(payment_request)`` for a flow that checks the amount itself: decodes, and checks the
+    network (``LIGHTNING_NETWORK``) and the expiry at the moment of the check. The result has
+    ``payment_hash`` and ``amount_sats`` (None for an invoice without a whole number of sats)."""
+
+    def __init__(
+        self,
+        network: str,
+        *,
+        clock: Callable[[], float] = time.time,
+        min_seconds_left: int = DEFAULT_MIN_SECONDS_LEFT,
+    ) -> None:
+        if network not in NETWORKS:
+            raise ValueError(f"LIGHTNING_NETWORK must be one of {sorted(NETWORKS)}, not {network!r}")
+        self._network, self._clock, self._min_seconds_left = network, clock, min_seconds_left
+
+    def check(self, payment_request: str) -> DecodedInvoice:
+        return check_payable(
+            payment_request, network=self._network, now=self._clock(), min_seconds_left=self._min_seconds_left
+        )
 
 
 def _strip(text: str) -> str:
