@@ -240,3 +240,49 @@ async def test_the_fakes_decode_endpoint_reads_its_invoices(
     assert decoded["payment_hash"] == created.payment_hash
     async with http.post(f"{lnbits.url}/api/v1/payments/decode", json={"data": "nonsense"}) as r:
         assert r.status == 400
+
+
+async def test_the_job_flows_port_is_paid_follows_the_invoice(
+    lnbits: FakeLNbits, backend: LNbitsBackend
+) -> None:
+    created = await backend.create_invoice(100, "eval fee")
+    assert await backend.is_paid(created.payment_hash) is False
+    await lnbits.settle(created.payment_hash)
+    assert await backend.is_paid(created.payment_hash) is True
+
+
+async def test_the_job_flows_port_pay_returns_the_hash_of_a_paid_refund(
+    lnbits: FakeLNbits, backend: LNbitsBackend
+) -> None:
+    refund = lnbits.make_invoice(8)
+    assert await backend.pay(refund.bolt11, 8) == refund.payment_hash
+    assert lnbits.paid_out(refund.payment_hash) == 8
+
+
+async def test_the_job_flows_port_never_sends_an_invoice_for_another_amount(
+    lnbits: FakeLNbits, backend: LNbitsBackend
+) -> None:
+    refund = lnbits.make_invoice(9)
+    with pytest.raises(BackendRefused):
+        await backend.pay(refund.bolt11, 8)
+    assert lnbits.pay_attempts == []
+
+
+async def test_the_job_flows_port_reports_a_payment_in_flight_as_unknown(
+    lnbits: FakeLNbits, backend: LNbitsBackend
+) -> None:
+    refund = lnbits.make_invoice(8)
+    lnbits.leave_payments_pending()
+    with pytest.raises(BackendUnavailable):
+        await backend.pay(refund.bolt11, 8)
+    assert (await backend.payment_status(refund.payment_hash)).state is PaymentState.PENDING
+
+
+async def test_the_job_flows_port_reports_a_failed_payment_as_refused(
+    lnbits: FakeLNbits, backend: LNbitsBackend
+) -> None:
+    refund = lnbits.make_invoice(8)
+    lnbits.fail_payments()
+    with pytest.raises(BackendRefused):
+        await backend.pay(refund.bolt11, 8)
+    assert lnbits.paid_out(refund.payment_hash) == 0

@@ -26,6 +26,7 @@ import aiohttp
 import structlog
 from prometheus_client import Counter, Histogram
 
+from lightning_jobs.adapters.bolt11 import InvalidInvoice, decode
 from lightning_jobs.adapters.invoice_backend import (
     BackendRefused,
     BackendUnavailable,
@@ -147,6 +148,29 @@ class LNbitsBackend:
         if state == "failed":
             return PaymentResult(payment_hash, PaymentState.FAILED)
         return PaymentResult(payment_hash, PaymentState.PENDING)
+
+    # The job flow's narrower port (s11-jobs' ``application/ports.py``): paid or not, paid or raise.
+
+    async def is_paid(self, payment_hash: str) -> bool:
+        return (await self.invoice_status(payment_hash)).paid
+
+    async def pay(self, payment_request: str, amount_sats: int) -> str:
+        """Pay a refund of exactly ``amount_sats`` and return its payment hash once LNbits says it
+        succeeded. ``BackendRefused``: not paid (also when the invoice is for another amount: it is
+        then never sent). ``BackendUnavailable``: the outcome is unknown, in flight included; look it
+        up with ``payment_status`` before any retry."""
+        try:
+            amount = decode(payment_request).amount_sats
+        except InvalidInvoice as invalid:
+            raise BackendRefused(f"not paid: {invalid.message}") from None
+        if amount != amount_sats:
+            raise BackendRefused(f"not paid: the invoice is not for {amount_sats} sats")
+        result = await self.pay_invoice(payment_request)
+        if result.state is PaymentState.SUCCEEDED:
+            return result.payment_hash
+        if result.state is PaymentState.FAILED:
+            raise BackendRefused("LNbits could not pay the invoice")
+        raise BackendUnavailable("the payment is in flight: its outcome is not known yet")
 
     async def _call(
         self,
