@@ -1,0 +1,1 @@
+"""lightning-jobs: Lightning-paid agent jobs and pre-funded sessions (seed 002)."""
