@@ -36,7 +36,8 @@ MIGRATIONS: list[MigrationSet] = [
     lf_projections.MIGRATIONS,
     lf_messaging.MIGRATIONS,
     lf_web.MIGRATIONS,
-    MigrationSet("lightning", "lightning_jobs"),
+    # The ledger is append-only for the runtime role too: a posting is never changed, only added.
+    MigrationSet("lightning", "lightning_jobs", privileges=(("ledger_postings", "SELECT, INSERT"),)),
 ]
 OPENAPI = openapi_spec(SERVICE)
 

@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 from uuid import uuid4
 
+from aiohttp.test_utils import TestClient, TestServer
+
 from lf_testing.waiting import eventually
+from lightning_jobs.app import create_app
 from lightning_jobs.application.flow import quote_of
 from lightning_jobs.application.queries import JobQueries
 from lightning_jobs.projections.ledger import EVAL_REVENUE, LIGHTNING, WORK_REVENUE, held, refund_owed
@@ -155,3 +158,17 @@ async def test_answers_are_seed_002_shapes(api, ledger):
         404,
         {"error": "No stub invoice with this payment hash"},
     )
+
+
+async def test_the_dev_payment_route_does_not_exist_in_production(settings, pricing, ledger):
+    production = settings.model_copy(update={"env_mode": "production", "platform_api_key": "p" * 40})
+    async with TestClient(TestServer(create_app(production, background=False, pricing=pricing))) as api:
+        created = await (await api.post("/api/jobs", json={"request": "hello"})).json()
+
+        paid = await api.post(f"/api/dev/stub/pay/{created['evalInvoice']['paymentHash']}")
+
+        assert paid.status == 404
+        assert set(await paid.json()) == {"error"}
+        assert (await (await api.get(f"/api/jobs/{created['jobId']}")).json())[
+            "state"
+        ] == "awaiting_eval_payment"

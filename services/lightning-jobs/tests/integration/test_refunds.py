@@ -11,7 +11,7 @@ from lightning_jobs.http.keys import STUB
 from lightning_jobs.projections.ledger import LIGHTNING, refund_owed
 
 
-async def test_the_refund_owed_is_paid_to_an_invoice_for_exactly_that_amount(lightning, api, ledger):
+async def test_the_refund_owed_is_paid_to_an_invoice_for_exactly_that_amount(lightning, api, ledger, pricing):
     job = await lightning.completed_job()
     owed = job["costLedger"]["refundAmountSats"]
     invoice = stub_invoice(owed)
@@ -30,7 +30,7 @@ async def test_the_refund_owed_is_paid_to_an_invoice_for_exactly_that_amount(lig
     balances = await ledger.balances(job["jobId"])
     assert balances[refund_owed(job["jobId"])] == 0
     # What came in less what went back out: the eval fee and the actual work charge.
-    assert -balances[LIGHTNING] == job["costLedger"]["workAmountSats"] - owed + 10
+    assert -balances[LIGHTNING] == job["costLedger"]["workAmountSats"] - owed + pricing.eval_fee_sats
 
 
 async def test_a_refund_is_paid_once_however_often_it_is_claimed(lightning, api, ledger):

@@ -297,7 +297,7 @@ class Job(Aggregate):
 
     def claim_refund(self, payment_hash: str, invoice: str, amount_sats: int) -> None:
         if self.state not in ("complete", "failed"):
-            raise RefundNotClaimable("Job is not complete")
+            raise RefundNotClaimable("Job not complete")
         if self.refund_state == "paid":
             raise RefundNotClaimable("Refund already paid")
         if self.refund_owed <= 0:
