@@ -24,6 +24,6 @@ async def test_verify_finds_the_live_read_models_equal_to_the_replayed_log(
     )
 
     assert code == 0, lines
-    for read_model in ("jobs", "ledger_postings"):
+    for read_model in ("jobs", "ledger"):
         [line] = [line for line in lines if line.startswith(f"{read_model}:")]
         assert line.endswith(", 0 differences"), line

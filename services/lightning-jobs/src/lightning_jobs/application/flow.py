@@ -93,6 +93,8 @@ class JobFlow:
             raise JobNotFound()
         claim = await self._claim(job)
         if claim is None:
+            if job["state"].startswith("awaiting"):  # another caller may have claimed it meanwhile
+                return await self.queries.job(job_id) or job
             return job
         step = asyncio.create_task(self._run(claim), name=f"job-step:{job_id}:{claim.step}")
         self._steps.add(step)
