@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from uuid import UUID
 
 from aiohttp.test_utils import TestClient, TestServer
 
 from lightning_jobs.app import create_app
+from lightning_jobs.http.keys import FLOW
 
 
 async def test_twenty_pollers_and_the_watcher_run_each_step_once(lightning, proxy, ledger):
@@ -66,3 +68,26 @@ async def test_an_execution_proxy_outage_delays_a_step_and_never_fails_it(
 
     assert quoted["state"] == "awaiting_work_payment"
     assert len(proxy.calls) == 2  # the one the outage refused, then the one after the lease
+
+
+async def test_a_step_whose_claimant_died_is_claimed_again_after_its_lease_and_runs_once(
+    proxy, settings, pricing, ledger, driver
+):
+    """A claimant that crashed between its claim and its report (here: a claim taken through the use
+    case and never run) leaves the step to lapse; the watcher claims it again, and execution-proxy
+    is asked under the step's one reference id."""
+    quick = settings.model_copy(update={"step_lease_seconds": 0.5})
+    async with TestClient(TestServer(create_app(quick, pricing=pricing))) as api:
+        lightning = driver(api)
+        created = await lightning.create_job()
+        # Claimed as a poller that saw the payment would (before the invoice is paid here, so that
+        # neither the watcher nor a GET claims it first), and then "dies" holding the claim.
+        flow = api.server.app[FLOW]
+        claim = await flow.jobs.eval_paid(UUID(created["jobId"]), metadata={"actor": "test"})
+        assert claim is not None
+        await lightning.pay(created["evalInvoice"])
+
+        quoted = await lightning.until(created["jobId"])
+
+    assert quoted["state"] == "awaiting_work_payment"
+    assert Counter(call["referenceId"] for call in proxy.calls) == {claim.reference_id: 1}
