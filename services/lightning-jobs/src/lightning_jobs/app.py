@@ -86,6 +86,7 @@ async def _job_flow(
         agent=agent,
         pricing=pricing,
         refund_checker=StubRefundChecker(),
+        refund_recheck_seconds=settings.refund_recheck_seconds,
     )
     yield
     await flow.close()

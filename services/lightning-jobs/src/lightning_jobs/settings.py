@@ -34,3 +34,6 @@ class LightningSettings(ServiceSettings):
     next poller or the watcher claims it again. Longer than ``AI_TIMEOUT_SECONDS``."""
     watch_interval_seconds: float = Field(default=2.0, gt=0)
     """How often the watcher looks at the jobs waiting on an invoice or on a lapsed step."""
+    refund_recheck_seconds: float = Field(default=60.0, gt=0)
+    """How long a refund claim may stay neither paid nor released before the watcher asks the backend
+    what became of its payment (a crash between paying and recording it); longer than a payment takes."""

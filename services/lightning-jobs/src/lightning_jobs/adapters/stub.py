@@ -74,6 +74,13 @@ class StubBackend:
             raise PaymentNotMade("invoice already paid")
         return invoice.payment_hash
 
+    async def payment_status(self, payment_hash: str) -> str:
+        """The stub pays in one statement: a payment it has no row of was never made."""
+        found = await self.pool.fetchval(
+            "SELECT true FROM stub_payments WHERE payment_hash = $1", payment_hash
+        )
+        return "paid" if found else "failed"
+
     async def payments(self) -> list[tuple[str, int]]:
         """What the stub node has paid out: (payment hash, sats) each."""
         rows = await self.pool.fetch("SELECT payment_hash, amount_sats FROM stub_payments ORDER BY paid_at")

@@ -58,11 +58,13 @@ class JobFlow:
         refund_checker: RefundInvoiceChecker,
         watch_batch: int = 100,
         watch_concurrency: int = 8,
+        refund_recheck_seconds: float = 60.0,
     ) -> None:
         self.jobs, self.queries = jobs, queries
         self.backend, self.agent, self.pricing = backend, agent, pricing
         self.refund_checker = refund_checker
         self.watch_batch, self.watch_concurrency = watch_batch, watch_concurrency
+        self.refund_recheck_seconds = refund_recheck_seconds
         self._steps: set[asyncio.Task[None]] = set()
 
     # --- jobs ------------------------------------------------------------------------------------
@@ -187,6 +189,26 @@ class JobFlow:
                     log.warning("job.watch_failed", job_id=str(job_id), exc_info=True)
 
         await asyncio.gather(*(advance(job_id) for job_id in await self.queries.pending(self.watch_batch)))
+        await self.settle_unsettled_refunds()
+
+    async def settle_unsettled_refunds(self) -> None:
+        """A refund claim left neither paid nor released (its claimant died around the payment) is
+        settled by what the backend says became of the payment, never by paying again: paid is
+        recorded paid, failed releases the claim (claimable again), pending waits."""
+        for job_id, payment_hash in await self.queries.unsettled_refunds(
+            self.refund_recheck_seconds, self.watch_batch
+        ):
+            try:
+                status = await self.backend.payment_status(payment_hash)
+            except BackendUnavailable:
+                log.warning("refund.status_unknown", job_id=str(job_id), exc_info=True)
+                continue
+            if status == "paid":
+                await self.jobs.refund_paid(job_id, payment_hash, metadata=SYSTEM)
+            elif status == "failed":
+                await self.jobs.refund_failed(
+                    job_id, payment_hash, "not paid (checked with the backend)", metadata=SYSTEM
+                )
 
     async def close(self) -> None:
         """Let running steps finish (a shutdown waits for them, bounded by the app's deadline)."""
@@ -211,7 +233,7 @@ class JobFlow:
             raise RefundPaymentFailed(f"Lightning payment failed: {refused}") from refused
         except Exception as unknown:
             # Whether it left the node is unknown: the claim stays, so nobody pays it again before
-            # the backend has been asked (LIGHTNING_BACKEND=lnbits checks the payment's status).
+            # the backend has been asked (``settle_unsettled_refunds``, after REFUND_RECHECK_SECONDS).
             log.error("refund.outcome_unknown", job_id=str(job_id), payment_hash=invoice.payment_hash)
             raise RefundPaymentFailed("Lightning payment outcome unknown; it will be checked") from unknown
         await self.jobs.refund_paid(job_id, invoice.payment_hash, metadata=metadata)

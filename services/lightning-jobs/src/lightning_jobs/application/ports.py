@@ -29,6 +29,11 @@ class InvoiceBackend(Protocol):
         ``PaymentNotMade`` when the backend says it was not paid."""
         ...
 
+    async def payment_status(self, payment_hash: str) -> str:
+        """What became of an outgoing payment: ``paid``, ``failed`` (nothing left the node: it may
+        be tried again) or ``pending`` (in flight, or not known yet: ask again later)."""
+        ...
+
 
 class PaymentNotMade(Exception):
     """The backend refused or failed the payment: nothing left the node, it may be tried again."""

@@ -31,6 +31,18 @@ class JobQueries:
         )
         return [row["job_id"] for row in rows]
 
+    async def unsettled_refunds(self, older_than_seconds: float, limit: int) -> list[tuple[UUID, str]]:
+        """Refund claims neither paid nor released for a while: their claimant died between paying
+        and reporting (or before paying). (job id, payment hash) each, the oldest first."""
+        rows = await self.pool.fetch(
+            "SELECT job_id, refund_payment_hash FROM jobs"
+            " WHERE refund_claimed_at < now() - make_interval(secs => $1)"
+            " ORDER BY refund_claimed_at LIMIT $2",
+            older_than_seconds,
+            limit,
+        )
+        return [(row["job_id"], row["refund_payment_hash"]) for row in rows]
+
     async def trial_balance(self) -> int:
         """The sum of every posting: zero, always (each event's postings balance)."""
         return await self.pool.fetchval("SELECT coalesce(sum(amount), 0)::bigint FROM ledger_postings")

@@ -17,6 +17,10 @@ CREATE TABLE jobs (
     cost_ledger         jsonb,
     refund_amount_sats  bigint,
     refund_state        text NOT NULL DEFAULT 'not_applicable',
+    -- The refund claim being paid (its invoice's hash) and since when: the watcher asks the backend
+    -- about a claim left unsettled (a crash between the payment and its report).
+    refund_payment_hash text,
+    refund_claimed_at   timestamptz,
     step_lease_until    timestamptz,
     created_at          timestamptz NOT NULL,
     completed_at        timestamptz,
@@ -25,6 +29,8 @@ CREATE TABLE jobs (
 -- What the invoice watcher reads: jobs waiting on a payment, or on a step whose claim may lapse.
 CREATE INDEX jobs_pending ON jobs (updated_at)
     WHERE state IN ('awaiting_eval_payment', 'awaiting_work_payment', 'evaluating', 'executing');
+
+CREATE INDEX jobs_refund_claimed ON jobs (refund_claimed_at) WHERE refund_claimed_at IS NOT NULL;
 
 -- The sats ledger, inline too (projections/ledger.py): every sat in and out of a job as balanced
 -- postings (one event's lines sum to zero, so all of them do: the trial balance).

@@ -25,8 +25,8 @@ JOB_TYPES = (
     "RefundPaymentFailed",
 )
 
-# The refund's lifecycle as seed 002 names it: a claim being paid is still ``pending``.
-_REFUND_STATES = {"RefundClaimed": "pending", "RefundPaymentFailed": "pending", "RefundPaid": "paid"}
+# The refund's lifecycle as seed 002 names it (``refund_state``): a claim being paid is still
+# ``pending``; ``refund_claimed_at`` tells a claim being paid from none.
 
 
 def _fold(events: list[RecordedEvent]) -> dict[str, Any]:
@@ -95,8 +95,14 @@ def _fold(events: list[RecordedEvent]) -> dict[str, Any]:
                     refund_amount_sats=refund,
                     refund_state="pending" if refund > 0 else "not_applicable",
                 )
-            case "RefundClaimed" | "RefundPaid" | "RefundPaymentFailed":
-                change["refund_state"] = _REFUND_STATES[event.type]
+            case "RefundClaimed":
+                change.update(
+                    refund_state="pending", refund_payment_hash=data["payment_hash"], refund_claimed_at=at
+                )
+            case "RefundPaid":
+                change.update(refund_state="paid", refund_claimed_at=None)
+            case "RefundPaymentFailed":
+                change.update(refund_state="pending", refund_payment_hash=None, refund_claimed_at=None)
     return change
 
 
@@ -119,7 +125,13 @@ def _update(job_id: str, change: dict[str, Any], at: Any) -> Statement:
 
 
 def _placeholder(column: str, n: int) -> str:
-    casts = {"pricing": "jsonb", "cost_ledger": "jsonb", "step_lease_until": "timestamptz", "job_id": "uuid"}
+    casts = {
+        "pricing": "jsonb",
+        "cost_ledger": "jsonb",
+        "step_lease_until": "timestamptz",
+        "refund_claimed_at": "timestamptz",
+        "job_id": "uuid",
+    }
     return f"${n}::{casts[column]}" if column in casts else f"${n}"
 
 
