@@ -247,6 +247,8 @@ service_env() {  # service_env NAME ROLE: `env` and the service's variables, NUL
         # stream looks like one (LOCAL_TOKEN_DELAY_MS=0 for answers at once).
         execution-proxy) vars+=(WALLET_API_URL="http://127.0.0.1:${PORTS[wallet-api]}"
             LOCAL_TOKEN_DELAY_MS="${LOCAL_TOKEN_DELAY_MS:-15}") ;;
+        # Its evaluation and work run at the dev execution-proxy (the `local` provider).
+        lightning-jobs) vars+=(EXECUTION_PROXY_URL="http://127.0.0.1:${PORTS[execution-proxy]}") ;;
     esac
     printf '%s\0' env "${vars[@]}"
 }

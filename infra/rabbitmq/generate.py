@@ -18,7 +18,7 @@ from wallet_api.handlers import HANDLERS
 # The services in docker-compose.yml, and what each consumes (execution-proxy and billing-webhook
 # only relay).
 CONSUMERS = {"wallet-api": sorted(model.routing_key for model in HANDLERS)}
-SERVICES = ("wallet-api", "execution-proxy", "billing-webhook", "platform-api")
+SERVICES = ("wallet-api", "execution-proxy", "billing-webhook", "lightning-jobs", "platform-api")
 # Work queues (<service>.work): platform-api's run workers take run nodes from theirs.
 WORK = {"platform-api": [RunNodeQueuedV1.routing_key]}
 PATH = Path(__file__).with_name("definitions.json")

@@ -42,6 +42,8 @@ from execution_proxy.settings import ExecutionSettings
 from lf_contracts.errors import CATALOGUE, UPSTREAM_UNAVAILABLE
 from lf_contracts.events import IntegrationEvent
 from lf_messaging import definitions
+from lightning_jobs import app as lightning_app
+from lightning_jobs.settings import LightningSettings
 from platform_api import app as platform_app
 from platform_api.settings import PlatformSettings
 from wallet_api import app as wallet_app
@@ -66,6 +68,7 @@ SERVICES = {
     "wallet-api": (wallet_app.SCHEMA, WalletSettings),
     "execution-proxy": (execution_app.SCHEMA, ExecutionSettings),
     "billing-webhook": (billing_app.SCHEMA, BillingSettings),
+    "lightning-jobs": (lightning_app.SCHEMA, LightningSettings),
     "platform-api": (platform_app.SCHEMA, PlatformSettings),
 }
 

@@ -118,6 +118,19 @@ RUN_IDEMPOTENCY_CONFLICT = _code(  # ours (platform-api)
     409,
     "This idempotencyKey was used within 24 hours for a different run request",
 )
+LIGHTNING_JOB_NOT_FOUND = _code("lightning.job_not_found", 404, "Job not found")  # ours (lightning-jobs)
+LIGHTNING_INVALID_INVOICE = _code(  # ours (lightning-jobs)
+    "lightning.invalid_invoice", 400, "Wrong amount, or not a BOLT11 invoice this service can pay"
+)
+LIGHTNING_REFUND_CONFLICT = _code(  # ours (lightning-jobs)
+    "lightning.refund_conflict", 409, "Job not complete, no refund owed, or the refund is paid or being paid"
+)
+LIGHTNING_PAYMENT_FAILED = _code(  # ours (lightning-jobs)
+    "lightning.payment_failed", 500, "The Lightning payment failed or its outcome is not known yet"
+)
+LIGHTNING_INVOICE_NOT_FOUND = _code(  # ours (lightning-jobs, development only)
+    "lightning.invoice_not_found", 404, "No stub invoice with this payment hash"
+)
 INTERNAL_ERROR = _code("internal_error", 500, "Unhandled server error")
 
 

@@ -77,3 +77,22 @@ async def test_unexpected_exception_is_logged_with_its_traceback(client: TestCli
     [entry] = [entry for entry in logs if entry["event"] == "http.unhandled_error"]
     assert entry["log_level"] == "error" and entry["exc_info"] is True
     assert entry["path"] == "/boom"
+
+
+async def test_a_service_s_own_error_shape_replaces_the_envelope_with_the_code_s_status(make_client) -> None:
+    """``create_app(..., error_shape=...)`` (lightning-jobs' seed 002 ``{error: "..."}``): every error
+    answer, the kit's own 404 and 400 included, in that shape."""
+    from lf_web.keys import ERROR_SHAPE
+
+    def shape(error) -> dict[str, object]:
+        return {"error": error.message, "was": error.error.code}
+
+    client = await make_client(setup=lambda app: app.__setitem__(ERROR_SHAPE, shape))
+
+    missing = await client.get("/nowhere")
+    invalid = await client.post("/things", json={"name": "x"})
+
+    assert missing.status == 404
+    assert await missing.json() == {"error": "No route matched the request path", "was": "not_found"}
+    assert invalid.status == 400
+    assert (await invalid.json())["was"] == "validation_error"

@@ -27,7 +27,7 @@ from lf_pg import create_pool
 from lf_web.auth import JWT_VERIFIER, JwtVerifier, internal_key_middleware
 from lf_web.errors import Refusals, domain_errors_middleware, error_middleware
 from lf_web.health import health_handler
-from lf_web.keys import BROKER_CHECK, PG_POOL, SETTINGS, STARTED_AT, WAKEUP
+from lf_web.keys import BROKER_CHECK, ERROR_SHAPE, PG_POOL, SETTINGS, STARTED_AT, WAKEUP, ErrorShape
 from lf_web.metrics import metrics_handler, metrics_middleware
 from lf_web.request_context import add_response_headers, request_context_middleware
 from lf_web.settings import ServiceSettings
@@ -47,8 +47,11 @@ def create_app(
     schema: str,
     openapi_path: Path | None = None,
     refusals: Refusals | None = None,
+    error_shape: ErrorShape | None = None,
 ) -> web.Application:
-    """``refusals``: the service's domain refusal classes and the catalogue code of each."""
+    """``refusals``: the service's domain refusal classes and the catalogue code of each.
+    ``error_shape``: the body of every error answer, for a service whose seed fixes its own (the
+    status stays the code's); without it, the envelope's."""
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         # Outermost first: context and metrics see the final answer, errors become envelopes
@@ -63,6 +66,8 @@ def create_app(
         ],
     )
     app[SETTINGS] = settings
+    if error_shape is not None:
+        app[ERROR_SHAPE] = error_shape
     app[STARTED_AT] = time.monotonic()
     app[JWT_VERIFIER] = JwtVerifier(settings)
     # One per process, shared by every writer and reader of the schema (lf_eventstore.wakeup).

@@ -18,6 +18,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from lf_contracts.errors import ApiError
+from lf_web.keys import ERROR_SHAPE
 from lf_web.request_context import REQUEST_ID, duration_ms
 
 
@@ -56,6 +57,10 @@ def ok(
 
 
 def error_response(request: web.Request, error: ApiError) -> web.Response:
+    """The envelope's error, or the body of the service's own ``error_shape`` (``create_app``) with
+    the code's status and headers all the same."""
+    if (shape := request.config_dict.get(ERROR_SHAPE)) is not None:
+        return web.json_response(shape(error), status=error.error.status, headers=error.headers, dumps=dumps)
     payload: dict[str, Any] = {"code": error.error.code, "message": error.message}
     if error.details is not None:
         payload["details"] = error.details

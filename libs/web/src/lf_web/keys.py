@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 from aiohttp import web
 
+from lf_contracts.errors import ApiError
 from lf_eventstore import Wakeup
 from lf_web.settings import ServiceSettings
 
@@ -23,3 +24,6 @@ BROKER_CHECK = web.AppKey("broker_check", BrokerCheck)
 STARTED_AT = web.AppKey("started_at_monotonic", float)
 WAKEUP = web.AppKey("wakeup", Wakeup)
 """The process's log wake-ups: its readers wait on it, its use cases call ``appended`` after commit."""
+ErrorShape = Callable[[ApiError], dict[str, object]]
+"""A service whose seed fixes another error body than the envelope's (lightning-jobs' ``{error}``)."""
+ERROR_SHAPE = web.AppKey("error_shape", ErrorShape)

@@ -1,9 +1,7 @@
 """execution-proxy's ``POST /internal/executions``, as a run worker calls it for one node attempt.
 
-Its wire format (execution-proxy ``http/internal.py``): camelCase body with ``funding``, the
-payer, ``provider``, ``model``, ``messages``, ``referenceId``; header ``X-Platform-Api-Key``; the
-answer enveloped, ``data: {content, usage: {input_tokens, output_tokens}, provider, model,
-creditsCharged, executionId, replayed}``. ``referenceId`` is the node attempt's
+The wire and its failures are ``lf_service.execution_proxy``'s (lightning-jobs calls it too); this
+adapter says what a node attempt asks for. ``referenceId`` is the node attempt's
 (``<runId>:<nodeId>:<attempt>``): a retried delivery of the same attempt is answered from the
 proxy's record of it, never executed or charged twice.
 
@@ -16,41 +14,21 @@ fault (the node fails with the proxy's error code).
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 from uuid import UUID
 
-import aiohttp
-
+from lf_service.execution_proxy import (
+    ExecutionFailed,
+    ExecutionProxyClient,
+    ExecutionProxyUnavailable,
+    provider_for,
+)
 from platform_api.domain.run import Execution, NodeWork
 
-# Providers execution-proxy knows, by the model names' usual prefixes; anything else goes to the
-# configured default (``local`` in development: the proxy's built-in provider, no key needed).
-_PROVIDER_PREFIXES = (
-    ("claude", "anthropic"),
-    ("gpt", "openai"),
-    ("o1", "openai"),
-    ("o3", "openai"),
-    ("gemini", "gemini"),
-    ("local", "local"),
-)
+NodeExecutionFailed = ExecutionFailed
+"""A node attempt's execution failed (``transient``: worth another attempt)."""
 
-
-class ExecutionProxyUnavailable(Exception):
-    """execution-proxy could not be asked: nothing was executed, so nothing was charged."""
-
-
-class NodeExecutionFailed(Exception):
-    def __init__(self, code: str, message: str, *, transient: bool) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code, self.message, self.transient = code, message, transient
-
-
-def provider_for(model: str, override: str | None, default: str) -> str:
-    if override:
-        return override
-    return next((provider for prefix, provider in _PROVIDER_PREFIXES if model.startswith(prefix)), default)
+__all__ = ["ExecutionProxy", "ExecutionProxyUnavailable", "NodeExecutionFailed", "provider_for"]
 
 
 class ExecutionProxy:
@@ -62,11 +40,9 @@ class ExecutionProxy:
         default_provider: str = "local",
         sponsor_id: UUID | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self.api_key = api_key
+        self.client = ExecutionProxyClient(base_url, api_key)
         self.default_provider = default_provider
         self.sponsor_id = sponsor_id
-        self._session: aiohttp.ClientSession | None = None
 
     def body(self, work: NodeWork) -> dict[str, Any]:
         """What the proxy is asked for one node attempt. ``user_byok_local`` runs on the lenser's
@@ -92,53 +68,17 @@ class ExecutionProxy:
         return body
 
     async def execute(self, work: NodeWork, *, timeout: float) -> Execution:
-        body = self.body(work)
-        started = time.monotonic()
-        try:
-            async with (
-                asyncio.timeout(timeout),
-                self._client().post(
-                    f"{self.base_url}/internal/executions",
-                    json=body,
-                    headers={"X-Platform-Api-Key": self.api_key},
-                ) as response,
-            ):
-                answer = await response.json(content_type=None)
-                status = response.status
-        except aiohttp.ClientConnectorError as failure:
-            raise ExecutionProxyUnavailable(str(failure)) from failure
-        except (TimeoutError, aiohttp.ClientError, ValueError) as failure:
-            raise NodeExecutionFailed(
-                "execution_unavailable", f"{type(failure).__name__}: {failure}", transient=True
-            ) from failure
-        if status == 503:
-            raise ExecutionProxyUnavailable(f"execution-proxy answered 503: {answer}")
-        if status >= 400 or not isinstance(answer, dict) or "data" not in answer:
-            error = (answer or {}).get("error") or {} if isinstance(answer, dict) else {}
-            code = error.get("code") or f"http_{status}"
-            raise NodeExecutionFailed(
-                code,
-                error.get("message") or f"execution-proxy answered {status}",
-                transient=status == 429 or status >= 500,
-            )
-        data = answer["data"]
-        usage = data.get("usage") or {}
+        answer = await self.client.execute(self.body(work), timeout=timeout)
         return Execution(
-            output=data.get("content") or "",
-            credits=int(data.get("creditsCharged") or 0),
-            input_tokens=int(usage.get("input_tokens") or 0),
-            output_tokens=int(usage.get("output_tokens") or 0),
-            model=data.get("model") or work.model,
-            provider=data.get("provider") or body["provider"],
-            execution_id=str(data["executionId"]) if data.get("executionId") else None,
-            latency_ms=int((time.monotonic() - started) * 1000),
+            output=answer.content,
+            credits=answer.credits,
+            input_tokens=answer.input_tokens,
+            output_tokens=answer.output_tokens,
+            model=answer.model,
+            provider=answer.provider,
+            execution_id=answer.execution_id,
+            latency_ms=answer.latency_ms,
         )
 
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
-        return self._session
-
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        await self.client.close()

@@ -1,0 +1,99 @@
+"""The composition root: settings in, a wired aiohttp application out. Tests use it as it is."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from functools import partial
+
+from aiohttp import web
+
+import lf_eventstore
+import lf_messaging
+import lf_projections
+import lf_web
+from lf_contracts import openapi_spec
+from lf_messaging import BackgroundWork
+from lf_pg import MigrationSet
+from lf_service import use_background_work
+from lf_service.execution_proxy import ExecutionProxyClient
+from lf_web import PG_POOL, WAKEUP
+from lightning_jobs.adapters.agent import ExecutionProxyAgent
+from lightning_jobs.adapters.stub import StubBackend, StubRefundChecker
+from lightning_jobs.application.flow import JobFlow
+from lightning_jobs.application.jobs import JobUseCases
+from lightning_jobs.application.pricing import Pricing, flat_pricing
+from lightning_jobs.application.queries import JobQueries
+from lightning_jobs.http import dev, health, jobs
+from lightning_jobs.http.errors import CODES, error_body
+from lightning_jobs.http.keys import FLOW, STUB
+from lightning_jobs.settings import LightningSettings
+
+SERVICE = "lightning-jobs"
+SCHEMA = "lightning"
+MIGRATIONS: list[MigrationSet] = [
+    lf_eventstore.MIGRATIONS,
+    lf_projections.MIGRATIONS,
+    lf_messaging.MIGRATIONS,
+    lf_web.MIGRATIONS,
+    # The ledger is append-only for the runtime role too: a posting is never changed, only added.
+    MigrationSet("lightning", "lightning_jobs", privileges=(("ledger_postings", "SELECT, INSERT"),)),
+]
+OPENAPI = openapi_spec(SERVICE)
+
+
+def create_app(
+    settings: LightningSettings, *, background: bool = True, pricing: Pricing | None = None
+) -> web.Application:
+    """``background=False`` leaves out the invoice watcher. ``pricing``: how jobs are priced (the
+    flat stand-in of the settings without it)."""
+    app = lf_web.create_app(
+        settings, service=SERVICE, schema=SCHEMA, openapi_path=OPENAPI, refusals=CODES, error_shape=error_body
+    )
+    app.add_routes(health.routes)
+    app.add_routes(jobs.routes)
+    if settings.development and settings.lightning_backend == "stub":
+        app.add_routes(dev.routes)  # production has no such path at all
+    if pricing is None:
+        pricing = flat_pricing(
+            settings.eval_fee_sats, settings.work_fee_sats, settings.btc_price_usd_fallback
+        )
+    app.cleanup_ctx.append(partial(_job_flow, settings=settings, pricing=pricing))
+    if background:
+        app.cleanup_ctx.append(use_background_work(settings, SCHEMA, partial(_background, settings=settings)))
+    return app
+
+
+async def _job_flow(
+    app: web.Application, *, settings: LightningSettings, pricing: Pricing
+) -> AsyncIterator[None]:
+    pool = app[PG_POOL]
+    app[STUB] = backend = StubBackend(pool)
+    agent = ExecutionProxyAgent(
+        ExecutionProxyClient(settings.execution_proxy_url, settings.platform_api_key or ""),
+        eval_model=settings.eval_model,
+        work_model=settings.work_model,
+        default_provider=settings.default_provider,
+        timeout_seconds=settings.ai_timeout_seconds,
+    )
+    jobs_ = JobUseCases(
+        pool, lease=timedelta(seconds=settings.step_lease_seconds), appended=app[WAKEUP].appended
+    )
+    app[FLOW] = flow = JobFlow(
+        jobs_,
+        JobQueries(pool),
+        backend=backend,
+        agent=agent,
+        pricing=pricing,
+        refund_checker=StubRefundChecker(),
+        refund_recheck_seconds=settings.refund_recheck_seconds,
+    )
+    yield
+    await flow.close()
+    await agent.close()
+
+
+def _background(app: web.Application, work: BackgroundWork, *, settings: LightningSettings) -> None:
+    """The invoice watcher: jobs move on with nobody polling. (Job status and the ledger are inline;
+    nothing is published or consumed yet.)"""
+    work.every(settings.watch_interval_seconds, app[FLOW].watch)

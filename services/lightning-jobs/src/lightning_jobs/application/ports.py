@@ -1,0 +1,81 @@
+"""What the job flow needs from the outside, as interfaces: a Lightning backend that issues and
+watches invoices and pays refunds (``adapters/stub.py`` now, LNbits next), a check of the refund
+invoices users send (``adapters/bolt11.py``'s decoder plugs in), and the AI that evaluates and does
+the work (``adapters/agent.py``, through execution-proxy)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+from uuid import UUID
+
+
+@dataclass(frozen=True)
+class Invoice:
+    payment_hash: str
+    payment_request: str
+    amount_sats: int
+
+
+class InvoiceBackend(Protocol):
+    async def create_invoice(self, amount_sats: int, memo: str) -> Invoice: ...
+
+    async def is_paid(self, payment_hash: str) -> bool:
+        """Whether the invoice is settled; an unknown or unpaid one is not."""
+        ...
+
+    async def pay(self, payment_request: str, amount_sats: int) -> str:
+        """Pay a user's invoice (a refund) and return its payment hash, or raise
+        ``PaymentNotMade`` when the backend says it was not paid."""
+        ...
+
+    async def payment_status(self, payment_hash: str) -> str:
+        """What became of an outgoing payment: ``paid``, ``failed`` (nothing left the node: it may
+        be tried again) or ``pending`` (in flight, or not known yet: ask again later)."""
+        ...
+
+
+class PaymentNotMade(Exception):
+    """The backend refused or failed the payment: nothing left the node, it may be tried again."""
+
+
+class BackendUnavailable(Exception):
+    """The backend could not be asked: a poll learns nothing (the job waits), an invoice is not issued."""
+
+
+@dataclass(frozen=True)
+class RefundInvoice:
+    """A user's BOLT11 invoice, decoded: what a refund would pay."""
+
+    payment_hash: str
+    amount_sats: int
+
+
+class RefundInvoiceChecker(Protocol):
+    def check(self, payment_request: str) -> RefundInvoice:
+        """Decode the invoice and check what does not depend on the job (network, expiry, form);
+        raise ``InvalidRefundInvoice`` with the reason. The amount is the job's to check."""
+        ...
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    accepted: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class WorkDone:
+    result: str
+    input_tokens: int
+    output_tokens: int
+
+
+class Agent(Protocol):
+    """The AI. ``reference_id`` is the step's: asked again (a claim taken over after a crash) it is
+    answered from the first execution. Raises ``lf_service.execution_proxy.ExecutionProxyUnavailable``
+    during an outage (the step waits) and ``ExecutionFailed`` when the step cannot be done."""
+
+    async def evaluate(self, job_id: UUID, request: str, reference_id: str) -> Evaluation: ...
+
+    async def work(self, job_id: UUID, request: str, reference_id: str) -> WorkDone: ...

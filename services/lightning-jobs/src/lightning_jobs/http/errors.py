@@ -1,0 +1,26 @@
+"""lightning-jobs' refusals as catalogue codes, answered in seed 002's shape ``{error: "..."}``
+(``error_body``: lf_web's ``error_shape``) with the code's status."""
+
+from __future__ import annotations
+
+from lf_contracts import errors as codes
+from lf_contracts.errors import ApiError
+from lf_web import Refusals
+from lightning_jobs.domain import errors
+
+CODES: Refusals = {
+    errors.JobNotFound: codes.LIGHTNING_JOB_NOT_FOUND,
+    errors.RefundNotClaimable: codes.LIGHTNING_REFUND_CONFLICT,
+    errors.InvalidRefundInvoice: codes.LIGHTNING_INVALID_INVOICE,
+    errors.RefundPaymentFailed: codes.LIGHTNING_PAYMENT_FAILED,
+    errors.StubInvoiceNotFound: codes.LIGHTNING_INVOICE_NOT_FOUND,
+}
+
+
+def error_body(error: ApiError) -> dict[str, object]:
+    """Seed 002's ``ErrorResponse``: one string. A validation error names its fields in it."""
+    fields = (error.details or {}).get("fields") if isinstance(error.details, dict) else None
+    if fields:
+        named = "; ".join(f"{field['field']}: {field['message']}" for field in fields)
+        return {"error": f"{error.message} ({named})"}
+    return {"error": error.message}

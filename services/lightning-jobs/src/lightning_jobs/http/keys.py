@@ -1,0 +1,7 @@
+from aiohttp import web
+
+from lightning_jobs.adapters.stub import StubBackend
+from lightning_jobs.application.flow import JobFlow
+
+FLOW = web.AppKey("job_flow", JobFlow)
+STUB = web.AppKey("stub_backend", StubBackend)

@@ -1,0 +1,39 @@
+from decimal import Decimal
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from lf_web import ServiceSettings
+
+
+class LightningSettings(ServiceSettings):
+    """lightning-jobs' settings. It verifies no lenser's token (seed 002's clients pay, they do not
+    sign in); its one secret is ``PLATFORM_API_KEY``, which it sends execution-proxy."""
+
+    verifies_user_tokens: ClassVar[bool] = False
+
+    port: int = 8104
+    lightning_backend: Literal["stub"] = "stub"
+    """Where invoices are issued and refunds paid: ``stub`` (in this service's database, paid through
+    ``POST /api/dev/stub/pay/{paymentHash}`` outside production). LNbits comes next."""
+
+    execution_proxy_url: str = "http://127.0.0.1:8102"
+    eval_model: str = "local-small"
+    work_model: str = "local-small"
+    default_provider: str = "local"
+    """execution-proxy provider for a model whose name says none."""
+    ai_timeout_seconds: float = Field(default=120.0, gt=0)
+
+    eval_fee_sats: int = Field(default=10, ge=1)
+    work_fee_sats: int = Field(default=250, ge=1)
+    """The work fee until the cost-based pricing is wired (every job the same)."""
+    btc_price_usd_fallback: Decimal = Field(default=Decimal(100_000), gt=0)
+
+    step_lease_seconds: float = Field(default=300.0, gt=0)
+    """How long a claimed evaluation or work step is its claimant's; past it (the claimant died) the
+    next poller or the watcher claims it again. Longer than ``AI_TIMEOUT_SECONDS``."""
+    watch_interval_seconds: float = Field(default=2.0, gt=0)
+    """How often the watcher looks at the jobs waiting on an invoice or on a lapsed step."""
+    refund_recheck_seconds: float = Field(default=60.0, gt=0)
+    """How long a refund claim may stay neither paid nor released before the watcher asks the backend
+    what became of its payment (a crash between paying and recording it); longer than a payment takes."""

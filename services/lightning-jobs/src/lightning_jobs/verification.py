@@ -1,0 +1,8 @@
+"""What ``python -m lightning_jobs verify`` checks: every aggregate by its stream prefix, every read
+model. A new aggregate or projection is added here too."""
+
+from lf_projections.verify import Verifiable
+from lightning_jobs.application.jobs import JOBS
+from lightning_jobs.projections import INLINE
+
+VERIFIABLE = Verifiable(aggregates=(JOBS,), projections=INLINE)

@@ -1,0 +1,29 @@
+"""``python -m lightning_jobs verify`` as an operator runs it: the log replayed into the read models
+(job status, the sats ledger) finds every row as the commands wrote it."""
+
+from __future__ import annotations
+
+from lf_testing.processes import operator_command
+from lightning_jobs.adapters.stub import stub_invoice
+
+
+async def test_verify_finds_the_live_read_models_equal_to_the_replayed_log(
+    lightning, settings, proxy, ledger
+):
+    job = await lightning.completed_job()
+    assert (
+        await lightning.refund(job["jobId"], stub_invoice(job["costLedger"]["refundAmountSats"]))
+    ).status == 200
+    proxy.reply = lambda prompt: '{"accepted": false, "reason": "no"}'
+    rejected = await lightning.create_job("no thanks")
+    await lightning.pay(rejected["evalInvoice"])
+    await lightning.until(rejected["jobId"])
+
+    code, lines = await operator_command(
+        "lightning_jobs", "verify", database_url=settings.database_url, db_role=settings.db_role
+    )
+
+    assert code == 0, lines
+    for read_model in ("jobs", "ledger"):
+        [line] = [line for line in lines if line.startswith(f"{read_model}:")]
+        assert line.endswith(", 0 differences"), line
