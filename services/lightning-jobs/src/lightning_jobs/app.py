@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from functools import partial
 
+import aiohttp
 from aiohttp import web
 
 import lf_eventstore
@@ -19,11 +21,13 @@ from lf_service import use_background_work
 from lf_service.execution_proxy import ExecutionProxyClient
 from lf_web import PG_POOL, WAKEUP
 from lightning_jobs.adapters.agent import ExecutionProxyAgent
+from lightning_jobs.adapters.price_oracle import PriceOracle
 from lightning_jobs.adapters.stub import StubBackend, StubRefundChecker
 from lightning_jobs.application.flow import JobFlow
 from lightning_jobs.application.jobs import JobUseCases
-from lightning_jobs.application.pricing import Pricing, flat_pricing
+from lightning_jobs.application.pricing import Pricing, cost_based_pricing
 from lightning_jobs.application.queries import JobQueries
+from lightning_jobs.domain.pricing import PricingConfig
 from lightning_jobs.http import dev, health, jobs
 from lightning_jobs.http.errors import CODES, error_body
 from lightning_jobs.http.keys import FLOW, STUB
@@ -45,8 +49,8 @@ OPENAPI = openapi_spec(SERVICE)
 def create_app(
     settings: LightningSettings, *, background: bool = True, pricing: Pricing | None = None
 ) -> web.Application:
-    """``background=False`` leaves out the invoice watcher. ``pricing``: how jobs are priced (the
-    flat stand-in of the settings without it)."""
+    """``background=False`` leaves out the invoice watcher. ``pricing``: how jobs are priced; without
+    it, seed 002's cost-based pricing at the BTC price oracle of the settings."""
     app = lf_web.create_app(
         settings, service=SERVICE, schema=SCHEMA, openapi_path=OPENAPI, refusals=CODES, error_shape=error_body
     )
@@ -54,10 +58,6 @@ def create_app(
     app.add_routes(jobs.routes)
     if settings.development and settings.lightning_backend == "stub":
         app.add_routes(dev.routes)  # production has no such path at all
-    if pricing is None:
-        pricing = flat_pricing(
-            settings.eval_fee_sats, settings.work_fee_sats, settings.btc_price_usd_fallback
-        )
     app.cleanup_ctx.append(partial(_job_flow, settings=settings, pricing=pricing))
     if background:
         app.cleanup_ctx.append(use_background_work(settings, SCHEMA, partial(_background, settings=settings)))
@@ -65,9 +65,24 @@ def create_app(
 
 
 async def _job_flow(
-    app: web.Application, *, settings: LightningSettings, pricing: Pricing
+    app: web.Application, *, settings: LightningSettings, pricing: Pricing | None
 ) -> AsyncIterator[None]:
     pool = app[PG_POOL]
+    http = aiohttp.ClientSession()  # the outside HTTP systems': the BTC price oracle
+    if pricing is None:
+        oracle = PriceOracle(
+            http,
+            url=settings.btc_price_url,
+            fallback_usd=settings.btc_price_usd_fallback,
+            cache_seconds=settings.btc_price_cache_seconds,
+            timeout_seconds=settings.btc_price_timeout_seconds,
+        )
+        pricing = cost_based_pricing(
+            settings.eval_fee_sats,
+            PricingConfig.from_env(os.environ),
+            work_model=settings.work_model,
+            btc_price=oracle.btc_usd,
+        )
     app[STUB] = backend = StubBackend(pool)
     agent = ExecutionProxyAgent(
         ExecutionProxyClient(settings.execution_proxy_url, settings.platform_api_key or ""),
@@ -91,6 +106,7 @@ async def _job_flow(
     yield
     await flow.close()
     await agent.close()
+    await http.close()
 
 
 def _background(app: web.Application, work: BackgroundWork, *, settings: LightningSettings) -> None:

@@ -4,6 +4,7 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from lf_web import ServiceSettings
+from lightning_jobs.adapters.price_oracle import DEFAULT_BTC_PRICE_URL, DEFAULT_FALLBACK_USD
 
 
 class LightningSettings(ServiceSettings):
@@ -25,9 +26,14 @@ class LightningSettings(ServiceSettings):
     ai_timeout_seconds: float = Field(default=120.0, gt=0)
 
     eval_fee_sats: int = Field(default=10, ge=1)
-    work_fee_sats: int = Field(default=250, ge=1)
-    """The work fee until the cost-based pricing is wired (every job the same)."""
-    btc_price_usd_fallback: Decimal = Field(default=Decimal(100_000), gt=0)
+    # The work fee's token rates, infra share and margin are ``domain.pricing.PricingConfig``'s,
+    # read from the environment by ``PricingConfig.from_env`` (its ``ENV_NAMES``), not copied here.
+    btc_price_url: str = DEFAULT_BTC_PRICE_URL
+    """A CoinGecko-compatible ``simple/price`` URL: the BTC price the work invoice is locked at."""
+    btc_price_cache_seconds: float = Field(default=60.0, ge=0)
+    btc_price_timeout_seconds: float = Field(default=5.0, gt=0)
+    btc_price_usd_fallback: Decimal = Field(default=DEFAULT_FALLBACK_USD, gt=0)
+    """The BTC price when the oracle has no usable answer (the job then says ``fallback``)."""
 
     step_lease_seconds: float = Field(default=300.0, gt=0)
     """How long a claimed evaluation or work step is its claimant's; past it (the claimant died) the
