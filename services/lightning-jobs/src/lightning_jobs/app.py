@@ -21,10 +21,13 @@ from lf_service import use_background_work
 from lf_service.execution_proxy import ExecutionProxyClient
 from lf_web import PG_POOL, WAKEUP
 from lightning_jobs.adapters.agent import ExecutionProxyAgent
+from lightning_jobs.adapters.bolt11 import Bolt11RefundInvoices
+from lightning_jobs.adapters.lnbits import LNbitsBackend
 from lightning_jobs.adapters.price_oracle import PriceOracle
 from lightning_jobs.adapters.stub import StubBackend, StubRefundChecker
 from lightning_jobs.application.flow import JobFlow
 from lightning_jobs.application.jobs import JobUseCases
+from lightning_jobs.application.ports import InvoiceBackend, RefundInvoiceChecker
 from lightning_jobs.application.pricing import Pricing, cost_based_pricing
 from lightning_jobs.application.queries import JobQueries
 from lightning_jobs.domain.pricing import PricingConfig
@@ -68,7 +71,7 @@ async def _job_flow(
     app: web.Application, *, settings: LightningSettings, pricing: Pricing | None
 ) -> AsyncIterator[None]:
     pool = app[PG_POOL]
-    http = aiohttp.ClientSession()  # the outside HTTP systems': the BTC price oracle
+    http = aiohttp.ClientSession()  # the outside HTTP systems': the BTC price oracle, LNbits
     if pricing is None:
         oracle = PriceOracle(
             http,
@@ -83,7 +86,22 @@ async def _job_flow(
             work_model=settings.work_model,
             btc_price=oracle.btc_usd,
         )
-    app[STUB] = backend = StubBackend(pool)
+    backend: InvoiceBackend
+    refund_checker: RefundInvoiceChecker
+    if settings.lightning_backend == "lnbits":
+        assert settings.lnbits_url and settings.lnbits_invoice_key and settings.lnbits_admin_key
+        backend = LNbitsBackend(
+            http,
+            url=settings.lnbits_url,
+            invoice_key=settings.lnbits_invoice_key,
+            admin_key=settings.lnbits_admin_key,
+            timeout_seconds=settings.lnbits_timeout_seconds,
+            pay_timeout_seconds=settings.lnbits_pay_timeout_seconds,
+        )
+        refund_checker = Bolt11RefundInvoices(settings.lightning_network)
+    else:
+        app[STUB] = backend = StubBackend(pool)
+        refund_checker = StubRefundChecker()
     agent = ExecutionProxyAgent(
         ExecutionProxyClient(settings.execution_proxy_url, settings.platform_api_key or ""),
         eval_model=settings.eval_model,
@@ -100,7 +118,7 @@ async def _job_flow(
         backend=backend,
         agent=agent,
         pricing=pricing,
-        refund_checker=StubRefundChecker(),
+        refund_checker=refund_checker,
         refund_recheck_seconds=settings.refund_recheck_seconds,
     )
     yield
