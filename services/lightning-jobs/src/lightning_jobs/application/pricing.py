@@ -14,10 +14,22 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Protocol
 
-from lightning_jobs.adapters.price_oracle import BtcPrice
 from lightning_jobs.domain import pricing
 from lightning_jobs.domain.pricing import PricingConfig
+
+
+class BtcPrice(Protocol):
+    """What the BTC price oracle answers (``adapters/price_oracle.py``'s ``BtcPrice``)."""
+
+    @property
+    def usd(self) -> Decimal: ...
+
+    @property
+    def fallback(self) -> bool:
+        """The oracle had no usable answer: this is ``BTC_PRICE_USD_FALLBACK``."""
+        ...
 
 
 @dataclass(frozen=True)
