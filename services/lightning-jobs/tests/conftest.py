@@ -1,6 +1,7 @@
 """lightning-jobs under test: the real app on a real PostgreSQL database, its AI at a fake
 execution-proxy, its Lightning the stub backend (invoices paid through the dev route), its pricing a
-fixed one (``FIXED_PRICING``: the seed's cost-based pricing plugs in behind the same interface)."""
+fixed one (``FIXED_PRICING``, a test helper behind the ``Pricing`` interface; the app's own
+cost-based pricing is tested in ``integration/test_cost_based_pricing.py``)."""
 
 from __future__ import annotations
 

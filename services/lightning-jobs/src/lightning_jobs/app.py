@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from functools import partial
 
+import aiohttp
 from aiohttp import web
 
 import lf_eventstore
@@ -19,11 +21,16 @@ from lf_service import use_background_work
 from lf_service.execution_proxy import ExecutionProxyClient
 from lf_web import PG_POOL, WAKEUP
 from lightning_jobs.adapters.agent import ExecutionProxyAgent
+from lightning_jobs.adapters.bolt11 import Bolt11RefundInvoices
+from lightning_jobs.adapters.lnbits import LNbitsBackend
+from lightning_jobs.adapters.price_oracle import PriceOracle
 from lightning_jobs.adapters.stub import StubBackend, StubRefundChecker
 from lightning_jobs.application.flow import JobFlow
 from lightning_jobs.application.jobs import JobUseCases
-from lightning_jobs.application.pricing import Pricing, flat_pricing
+from lightning_jobs.application.ports import InvoiceBackend, RefundInvoiceChecker
+from lightning_jobs.application.pricing import Pricing, cost_based_pricing
 from lightning_jobs.application.queries import JobQueries
+from lightning_jobs.domain.pricing import PricingConfig
 from lightning_jobs.http import dev, health, jobs
 from lightning_jobs.http.errors import CODES, error_body
 from lightning_jobs.http.keys import FLOW, STUB
@@ -45,8 +52,8 @@ OPENAPI = openapi_spec(SERVICE)
 def create_app(
     settings: LightningSettings, *, background: bool = True, pricing: Pricing | None = None
 ) -> web.Application:
-    """``background=False`` leaves out the invoice watcher. ``pricing``: how jobs are priced (the
-    flat stand-in of the settings without it)."""
+    """``background=False`` leaves out the invoice watcher. ``pricing``: how jobs are priced; without
+    it, seed 002's cost-based pricing at the BTC price oracle of the settings."""
     app = lf_web.create_app(
         settings, service=SERVICE, schema=SCHEMA, openapi_path=OPENAPI, refusals=CODES, error_shape=error_body
     )
@@ -54,10 +61,6 @@ def create_app(
     app.add_routes(jobs.routes)
     if settings.development and settings.lightning_backend == "stub":
         app.add_routes(dev.routes)  # production has no such path at all
-    if pricing is None:
-        pricing = flat_pricing(
-            settings.eval_fee_sats, settings.work_fee_sats, settings.btc_price_usd_fallback
-        )
     app.cleanup_ctx.append(partial(_job_flow, settings=settings, pricing=pricing))
     if background:
         app.cleanup_ctx.append(use_background_work(settings, SCHEMA, partial(_background, settings=settings)))
@@ -65,10 +68,40 @@ def create_app(
 
 
 async def _job_flow(
-    app: web.Application, *, settings: LightningSettings, pricing: Pricing
+    app: web.Application, *, settings: LightningSettings, pricing: Pricing | None
 ) -> AsyncIterator[None]:
     pool = app[PG_POOL]
-    app[STUB] = backend = StubBackend(pool)
+    http = aiohttp.ClientSession()  # the outside HTTP systems': the BTC price oracle, LNbits
+    if pricing is None:
+        oracle = PriceOracle(
+            http,
+            url=settings.btc_price_url,
+            fallback_usd=settings.btc_price_usd_fallback,
+            cache_seconds=settings.btc_price_cache_seconds,
+            timeout_seconds=settings.btc_price_timeout_seconds,
+        )
+        pricing = cost_based_pricing(
+            settings.eval_fee_sats,
+            PricingConfig.from_env(os.environ),
+            work_model=settings.work_model,
+            btc_price=oracle.btc_usd,
+        )
+    backend: InvoiceBackend
+    refund_checker: RefundInvoiceChecker
+    if settings.lightning_backend == "lnbits":
+        assert settings.lnbits_url and settings.lnbits_invoice_key and settings.lnbits_admin_key
+        backend = LNbitsBackend(
+            http,
+            url=settings.lnbits_url,
+            invoice_key=settings.lnbits_invoice_key,
+            admin_key=settings.lnbits_admin_key,
+            timeout_seconds=settings.lnbits_timeout_seconds,
+            pay_timeout_seconds=settings.lnbits_pay_timeout_seconds,
+        )
+        refund_checker = Bolt11RefundInvoices(settings.lightning_network)
+    else:
+        app[STUB] = backend = StubBackend(pool)
+        refund_checker = StubRefundChecker()
     agent = ExecutionProxyAgent(
         ExecutionProxyClient(settings.execution_proxy_url, settings.platform_api_key or ""),
         eval_model=settings.eval_model,
@@ -85,12 +118,13 @@ async def _job_flow(
         backend=backend,
         agent=agent,
         pricing=pricing,
-        refund_checker=StubRefundChecker(),
+        refund_checker=refund_checker,
         refund_recheck_seconds=settings.refund_recheck_seconds,
     )
     yield
     await flow.close()
     await agent.close()
+    await http.close()
 
 
 def _background(app: web.Application, work: BackgroundWork, *, settings: LightningSettings) -> None:

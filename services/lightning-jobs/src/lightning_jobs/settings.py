@@ -1,21 +1,58 @@
 from decimal import Decimal
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from lf_web import ServiceSettings
+from lightning_jobs.adapters.price_oracle import DEFAULT_BTC_PRICE_URL, DEFAULT_FALLBACK_USD
 
 
 class LightningSettings(ServiceSettings):
     """lightning-jobs' settings. It verifies no lenser's token (seed 002's clients pay, they do not
-    sign in); its one secret is ``PLATFORM_API_KEY``, which it sends execution-proxy."""
+    sign in); its secrets are ``PLATFORM_API_KEY``, which it sends execution-proxy, and with
+    ``LIGHTNING_BACKEND=lnbits`` LNbits' invoice and admin keys."""
 
     verifies_user_tokens: ClassVar[bool] = False
 
+    @model_validator(mode="after")
+    def _lnbits_is_configured(self) -> Self:
+        # No defaults for LNbits in any mode: a guessed URL or key would issue invoices nobody can
+        # pay, or pay refunds from the wrong wallet.
+        if self.lightning_backend == "lnbits":
+            missing = [
+                name
+                for name, value in (
+                    ("LNBITS_URL", self.lnbits_url),
+                    ("LNBITS_INVOICE_KEY", self.lnbits_invoice_key),
+                    ("LNBITS_ADMIN_KEY", self.lnbits_admin_key),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(f"LIGHTNING_BACKEND=lnbits needs {', '.join(missing)}")
+        return self
+
+    def required_secrets(self) -> dict[str, str | None]:
+        secrets = super().required_secrets()
+        if self.lightning_backend == "lnbits":
+            secrets["LNBITS_INVOICE_KEY"] = self.lnbits_invoice_key
+            secrets["LNBITS_ADMIN_KEY"] = self.lnbits_admin_key
+        return secrets
+
     port: int = 8104
-    lightning_backend: Literal["stub"] = "stub"
+    lightning_backend: Literal["stub", "lnbits"] = "stub"
     """Where invoices are issued and refunds paid: ``stub`` (in this service's database, paid through
-    ``POST /api/dev/stub/pay/{paymentHash}`` outside production). LNbits comes next."""
+    ``POST /api/dev/stub/pay/{paymentHash}`` outside production) or ``lnbits`` (its HTTP API)."""
+    lnbits_url: str | None = None
+    lnbits_invoice_key: str | None = None
+    """Creates and checks invoices."""
+    lnbits_admin_key: str | None = None
+    """Pays refunds (and looks up a refund whose outcome is unknown)."""
+    lnbits_timeout_seconds: float = Field(default=10.0, gt=0)
+    lnbits_pay_timeout_seconds: float = Field(default=60.0, gt=0)
+    """Paying a refund; past it the outcome is unknown and is looked up before any retry."""
+    lightning_network: Literal["bc", "tb", "tbs", "bcrt"] = "bc"
+    """The network a refund invoice must be for (checked with ``LIGHTNING_BACKEND=lnbits``)."""
 
     execution_proxy_url: str = "http://127.0.0.1:8102"
     eval_model: str = "local-small"
@@ -25,9 +62,14 @@ class LightningSettings(ServiceSettings):
     ai_timeout_seconds: float = Field(default=120.0, gt=0)
 
     eval_fee_sats: int = Field(default=10, ge=1)
-    work_fee_sats: int = Field(default=250, ge=1)
-    """The work fee until the cost-based pricing is wired (every job the same)."""
-    btc_price_usd_fallback: Decimal = Field(default=Decimal(100_000), gt=0)
+    # The work fee's token rates, infra share and margin are ``domain.pricing.PricingConfig``'s,
+    # read from the environment by ``PricingConfig.from_env`` (its ``ENV_NAMES``), not copied here.
+    btc_price_url: str = DEFAULT_BTC_PRICE_URL
+    """A CoinGecko-compatible ``simple/price`` URL: the BTC price the work invoice is locked at."""
+    btc_price_cache_seconds: float = Field(default=60.0, ge=0)
+    btc_price_timeout_seconds: float = Field(default=5.0, gt=0)
+    btc_price_usd_fallback: Decimal = Field(default=DEFAULT_FALLBACK_USD, gt=0)
+    """The BTC price when the oracle has no usable answer (the job then says ``fallback``)."""
 
     step_lease_seconds: float = Field(default=300.0, gt=0)
     """How long a claimed evaluation or work step is its claimant's; past it (the claimant died) the

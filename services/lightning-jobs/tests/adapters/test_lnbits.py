@@ -12,14 +12,8 @@ from aiohttp import web
 
 from lf_testing.fakes.lnbits import FakeLNbits
 from lightning_jobs.adapters.bolt11 import decode
-from lightning_jobs.adapters.invoice_backend import (
-    BackendRefused,
-    BackendUnavailable,
-    InvoiceBackend,
-    InvoiceState,
-    PaymentState,
-)
-from lightning_jobs.adapters.lnbits import LNbitsBackend
+from lightning_jobs.adapters.lnbits import InvoiceState, LNbitsBackend, PaymentState
+from lightning_jobs.application.ports import BackendRefused, BackendUnavailable, InvoiceBackend
 
 
 @pytest.fixture
@@ -119,7 +113,7 @@ async def test_a_refund_is_paid_with_the_admin_key(lnbits: FakeLNbits, backend: 
     assert lnbits.pay_attempts == [{"out": True, "bolt11": refund.bolt11}]
     assert lnbits.paid_out(refund.payment_hash) == 8
     assert lnbits.balance_sats == 10_000 - 8
-    assert (await backend.payment_status(refund.payment_hash)).state is PaymentState.SUCCEEDED
+    assert (await backend.payment_result(refund.payment_hash)).state is PaymentState.SUCCEEDED
 
 
 async def test_the_invoice_key_cannot_pay(lnbits: FakeLNbits, http: aiohttp.ClientSession) -> None:
@@ -146,7 +140,7 @@ async def test_a_payment_that_fails_is_refused_and_can_be_tried_again(
     with pytest.raises(BackendRefused) as refused:
         await backend.pay_invoice(refund.bolt11)
     assert refused.value.status == 520
-    assert (await backend.payment_status(refund.payment_hash)).state is PaymentState.FAILED
+    assert (await backend.payment_result(refund.payment_hash)).state is PaymentState.FAILED
     lnbits.recover()
     assert (await backend.pay_invoice(refund.bolt11)).state is PaymentState.SUCCEEDED
     assert lnbits.paid_out(refund.payment_hash) == 8
@@ -167,7 +161,7 @@ async def test_a_payment_whose_answer_is_lost_is_unknown_until_its_status_is_ask
     with pytest.raises(BackendUnavailable):
         await backend.pay_invoice(refund.bolt11)
     # Before any retry: LNbits did pay it, so there must be no retry.
-    assert (await backend.payment_status(refund.payment_hash)).state is PaymentState.SUCCEEDED
+    assert (await backend.payment_result(refund.payment_hash)).state is PaymentState.SUCCEEDED
     assert lnbits.paid_out(refund.payment_hash) == 8
 
 
@@ -179,7 +173,7 @@ async def test_a_payment_that_times_out_mid_way_is_unknown_and_its_status_tells(
     with pytest.raises(BackendUnavailable):
         await backend.pay_invoice(refund.bolt11)
     lnbits.recover()
-    assert (await backend.payment_status(refund.payment_hash)).state is PaymentState.SUCCEEDED
+    assert (await backend.payment_result(refund.payment_hash)).state is PaymentState.SUCCEEDED
     assert len(lnbits.pay_attempts) == 1
 
 
@@ -191,7 +185,7 @@ async def test_a_payment_that_never_reached_lnbits_is_unknown_to_it(
     with pytest.raises(BackendUnavailable):
         await backend.pay_invoice(refund.bolt11)
     lnbits.recover()
-    assert (await backend.payment_status(refund.payment_hash)).state is PaymentState.UNKNOWN_TO_BACKEND
+    assert (await backend.payment_result(refund.payment_hash)).state is PaymentState.UNKNOWN_TO_BACKEND
     assert lnbits.paid_out(refund.payment_hash) == 0
 
 
@@ -201,9 +195,9 @@ async def test_a_pending_payment_stays_pending_until_it_settles(
     refund = lnbits.make_invoice(8)
     lnbits.leave_payments_pending()
     assert (await backend.pay_invoice(refund.bolt11)).state is PaymentState.PENDING
-    assert (await backend.payment_status(refund.payment_hash)).state is PaymentState.PENDING
+    assert (await backend.payment_result(refund.payment_hash)).state is PaymentState.PENDING
     lnbits.finish_payment(refund.payment_hash)
-    assert (await backend.payment_status(refund.payment_hash)).state is PaymentState.SUCCEEDED
+    assert (await backend.payment_result(refund.payment_hash)).state is PaymentState.SUCCEEDED
 
 
 @pytest.mark.parametrize("status", [500, 503, 429])
@@ -275,7 +269,7 @@ async def test_the_job_flows_port_reports_a_payment_in_flight_as_unknown(
     lnbits.leave_payments_pending()
     with pytest.raises(BackendUnavailable):
         await backend.pay(refund.bolt11, 8)
-    assert (await backend.payment_status(refund.payment_hash)).state is PaymentState.PENDING
+    assert (await backend.payment_result(refund.payment_hash)).state is PaymentState.PENDING
 
 
 async def test_the_job_flows_port_reports_a_failed_payment_as_refused(
@@ -286,3 +280,24 @@ async def test_the_job_flows_port_reports_a_failed_payment_as_refused(
     with pytest.raises(BackendRefused):
         await backend.pay(refund.bolt11, 8)
     assert lnbits.paid_out(refund.payment_hash) == 0
+
+
+async def test_the_job_flows_port_payment_status_says_paid_failed_or_pending(
+    lnbits: FakeLNbits, backend: LNbitsBackend
+) -> None:
+    never_sent = lnbits.make_invoice(8)
+    assert await backend.payment_status(never_sent.payment_hash) == "failed"  # may be sent again
+    paid = lnbits.make_invoice(8)
+    await backend.pay(paid.bolt11, 8)
+    assert await backend.payment_status(paid.payment_hash) == "paid"
+    in_flight = lnbits.make_invoice(8)
+    lnbits.leave_payments_pending()
+    with pytest.raises(BackendUnavailable):
+        await backend.pay(in_flight.bolt11, 8)
+    assert await backend.payment_status(in_flight.payment_hash) == "pending"
+
+
+def test_the_stub_backend_implements_the_same_port() -> None:
+    from lightning_jobs.adapters.stub import StubBackend
+
+    assert isinstance(StubBackend(pool=None), InvoiceBackend)  # type: ignore[arg-type]

@@ -19,8 +19,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import bolt11 as bolt11_package
+
+from lightning_jobs.application.ports import RefundInvoice
+from lightning_jobs.domain.errors import InvalidRefundInvoice
 
 NETWORKS = frozenset({"bc", "tb", "tbs", "bcrt"})
 # Time left on a refund invoice when we accept it: a payment sent with less may expire on the way.
@@ -142,6 +146,24 @@ class Bolt11RefundChecker:
         return check_payable(
             payment_request, network=self._network, now=self._clock(), min_seconds_left=self._min_seconds_left
         )
+
+
+class Bolt11RefundInvoices:
+    """``application.ports.RefundInvoiceChecker`` with ``LIGHTNING_BACKEND=lnbits``: a real BOLT11
+    invoice, decoded and checked (network, expiry, form) by ``Bolt11RefundChecker``, its refusal said
+    as the job flow's ``InvalidRefundInvoice`` (400). The amount is the job's to check."""
+
+    def __init__(self, network: str, **options: Any) -> None:
+        self._checker = Bolt11RefundChecker(network, **options)
+
+    def check(self, payment_request: str) -> RefundInvoice:
+        try:
+            invoice = self._checker.check(payment_request)
+        except InvalidInvoice as invalid:
+            raise InvalidRefundInvoice(invalid.message) from None
+        if invoice.amount_sats is None:
+            raise InvalidRefundInvoice("Invoice must be for a whole number of sats")
+        return RefundInvoice(invoice.payment_hash, invoice.amount_sats)
 
 
 def _strip(text: str) -> str:

@@ -12,7 +12,7 @@
   hash, with the admin key: the key that paid, so the lookup is in the wallet that paid (a record in
   another wallet would not count, and "no record" is what allows a retry).
 
-Errors are ``invoice_backend.BackendUnavailable`` (no usable answer) and ``BackendRefused`` (a
+Errors are ``application.ports.BackendUnavailable`` (no usable answer) and ``BackendRefused`` (a
 definite no). The keys are sent, never logged.
 """
 
@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import aiohttp
@@ -27,15 +29,7 @@ import structlog
 from prometheus_client import Counter, Histogram
 
 from lightning_jobs.adapters.bolt11 import InvalidInvoice, decode
-from lightning_jobs.adapters.invoice_backend import (
-    BackendRefused,
-    BackendUnavailable,
-    CreatedInvoice,
-    InvoiceState,
-    InvoiceStatus,
-    PaymentResult,
-    PaymentState,
-)
+from lightning_jobs.application.ports import BackendRefused, BackendUnavailable, Invoice
 
 PAYMENTS = "/api/v1/payments"
 # LNbits answers a failed payment with 520 ("Payment or Invoice error"): a definite failure.
@@ -47,6 +41,51 @@ LNBITS_REQUESTS = Counter(
     "lightning_lnbits_requests_total", "Calls to LNbits, by operation and outcome", ["operation", "outcome"]
 )
 LNBITS_LATENCY = Histogram("lightning_lnbits_request_seconds", "Time LNbits took to answer", ["operation"])
+
+
+class InvoiceState(StrEnum):
+    PENDING = "pending"
+    PAID = "paid"
+    FAILED = "failed"
+    """Expired or cancelled: it will never be paid."""
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceStatus:
+    payment_hash: str
+    state: InvoiceState
+    preimage: str | None = None
+
+    @property
+    def paid(self) -> bool:
+        return self.state is InvoiceState.PAID
+
+
+class PaymentState(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    """Definitely not paid: another attempt cannot pay twice."""
+    PENDING = "pending"
+    """In flight: neither paid nor failed yet; ask again later, never pay again meanwhile."""
+    UNKNOWN_TO_BACKEND = "unknown_to_backend"
+    """LNbits has no record of paying it: the attempt never reached it, so it may be retried."""
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentResult:
+    payment_hash: str
+    state: PaymentState
+    preimage: str | None = None
+    fee_msat: int = 0
+
+
+# What the job flow's port (``application.ports.InvoiceBackend.payment_status``) calls each state.
+PORT_PAYMENT_STATUS = {
+    PaymentState.SUCCEEDED: "paid",
+    PaymentState.FAILED: "failed",
+    PaymentState.UNKNOWN_TO_BACKEND: "failed",
+    PaymentState.PENDING: "pending",
+}
 
 
 class LNbitsBackend:
@@ -73,7 +112,7 @@ class LNbitsBackend:
         *,
         expiry_seconds: int | None = None,
         webhook_url: str | None = None,
-    ) -> CreatedInvoice:
+    ) -> Invoice:
         if amount_sats <= 0:
             raise ValueError("an invoice is for a positive number of sats")
         body: dict[str, Any] = {"out": False, "amount": amount_sats, "unit": "sat", "memo": memo}
@@ -91,7 +130,7 @@ class LNbitsBackend:
                 raise ValueError("no BOLT11")
         except (KeyError, TypeError, ValueError, AttributeError):
             raise _bad_answer("create_invoice") from None
-        return CreatedInvoice(payment_hash, bolt11, amount_sats)
+        return Invoice(payment_hash, bolt11, amount_sats)
 
     async def invoice_status(self, payment_hash: str) -> InvoiceStatus:
         status, answer = await self._call(
@@ -134,7 +173,10 @@ class LNbitsBackend:
         # payment is in flight: not paid until payment_status says so.
         return PaymentResult(payment_hash, PaymentState.PENDING)
 
-    async def payment_status(self, payment_hash: str) -> PaymentResult:
+    async def payment_result(self, payment_hash: str) -> PaymentResult:
+        """What became of a payment we may have sent, by the paid invoice's payment hash:
+        ``UNKNOWN_TO_BACKEND`` when it was never received. Any error raised here leaves the outcome
+        unknown: never pay again on an error from this call."""
         status, answer = await self._call(
             "payment_status", "GET", f"{PAYMENTS}/{_hex(payment_hash)}", self._admin_key
         )
@@ -149,7 +191,7 @@ class LNbitsBackend:
             return PaymentResult(payment_hash, PaymentState.FAILED)
         return PaymentResult(payment_hash, PaymentState.PENDING)
 
-    # The job flow's narrower port (s11-jobs' ``application/ports.py``): paid or not, paid or raise.
+    # ``application.ports.InvoiceBackend``: what the job flow calls.
 
     async def is_paid(self, payment_hash: str) -> bool:
         return (await self.invoice_status(payment_hash)).paid
@@ -171,6 +213,11 @@ class LNbitsBackend:
         if result.state is PaymentState.FAILED:
             raise BackendRefused("LNbits could not pay the invoice")
         raise BackendUnavailable("the payment is in flight: its outcome is not known yet")
+
+    async def payment_status(self, payment_hash: str) -> str:
+        """``paid``, ``failed`` (also when LNbits never received it: it may be sent again) or
+        ``pending``; ``BackendUnavailable`` or ``BackendRefused`` when LNbits cannot say."""
+        return PORT_PAYMENT_STATUS[(await self.payment_result(payment_hash)).state]
 
     async def _call(
         self,

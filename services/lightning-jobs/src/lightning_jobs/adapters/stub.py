@@ -14,7 +14,7 @@ import secrets
 
 import asyncpg
 
-from lightning_jobs.application.ports import Invoice, PaymentNotMade, RefundInvoice
+from lightning_jobs.application.ports import BackendRefused, Invoice, RefundInvoice
 from lightning_jobs.domain.errors import InvalidRefundInvoice, StubInvoiceNotFound
 
 _STUB = re.compile(r"^lnbcrt(?P<sats>[1-9][0-9]*)stub1(?P<hash>[0-9a-f]{64})$")
@@ -62,7 +62,7 @@ class StubBackend:
     async def pay(self, payment_request: str, amount_sats: int) -> str:
         invoice = StubRefundChecker().check(payment_request)
         if invoice.amount_sats != amount_sats:
-            raise PaymentNotMade("the invoice is for another amount")
+            raise BackendRefused("the invoice is for another amount")
         paid = await self.pool.fetchval(
             "INSERT INTO stub_payments (payment_hash, payment_request, amount_sats) VALUES ($1, $2, $3)"
             " ON CONFLICT DO NOTHING RETURNING true",
@@ -71,7 +71,7 @@ class StubBackend:
             amount_sats,
         )
         if not paid:  # as a node does: an invoice is paid once
-            raise PaymentNotMade("invoice already paid")
+            raise BackendRefused("invoice already paid")
         return invoice.payment_hash
 
     async def payment_status(self, payment_hash: str) -> str:

@@ -28,9 +28,9 @@ from lf_service.execution_proxy import ExecutionFailed, ExecutionProxyUnavailabl
 from lightning_jobs.application.jobs import JobUseCases
 from lightning_jobs.application.ports import (
     Agent,
+    BackendRefused,
     BackendUnavailable,
     InvoiceBackend,
-    PaymentNotMade,
     RefundInvoiceChecker,
 )
 from lightning_jobs.application.pricing import Pricing, WorkQuote
@@ -228,7 +228,7 @@ class JobFlow:
         )
         try:
             await self.backend.pay(payment_request, invoice.amount_sats)
-        except PaymentNotMade as refused:
+        except BackendRefused as refused:
             await self.jobs.refund_failed(job_id, invoice.payment_hash, str(refused), metadata=metadata)
             raise RefundPaymentFailed(f"Lightning payment failed: {refused}") from refused
         except Exception as unknown:

@@ -1,12 +1,12 @@
 """What the job flow needs from the outside, as interfaces: a Lightning backend that issues and
-watches invoices and pays refunds (``adapters/stub.py`` now, LNbits next), a check of the refund
+watches invoices and pays refunds (``adapters/stub.py`` or ``adapters/lnbits.py``), a check of the refund
 invoices users send (``adapters/bolt11.py``'s decoder plugs in), and the AI that evaluates and does
 the work (``adapters/agent.py``, through execution-proxy)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 from uuid import UUID
 
 
@@ -14,10 +14,18 @@ from uuid import UUID
 class Invoice:
     payment_hash: str
     payment_request: str
+    """The BOLT11 string to show the payer."""
     amount_sats: int
 
 
+@runtime_checkable
 class InvoiceBackend(Protocol):
+    """A Lightning node: the stub (``adapters/stub.py``) or LNbits (``adapters/lnbits.py``).
+
+    Errors say what the caller may do next: ``BackendUnavailable``, nothing is known (for an invoice,
+    try later; for a payment, its outcome is unknown: ``payment_status`` must be asked before any
+    retry); ``BackendRefused``, a definite no and nothing happened."""
+
     async def create_invoice(self, amount_sats: int, memo: str) -> Invoice: ...
 
     async def is_paid(self, payment_hash: str) -> bool:
@@ -25,8 +33,9 @@ class InvoiceBackend(Protocol):
         ...
 
     async def pay(self, payment_request: str, amount_sats: int) -> str:
-        """Pay a user's invoice (a refund) and return its payment hash, or raise
-        ``PaymentNotMade`` when the backend says it was not paid."""
+        """Pay a user's invoice (a refund) of exactly ``amount_sats`` and return its payment hash;
+        ``BackendRefused`` when it was not paid, ``BackendUnavailable`` when the outcome is unknown
+        (in flight included)."""
         ...
 
     async def payment_status(self, payment_hash: str) -> str:
@@ -35,12 +44,17 @@ class InvoiceBackend(Protocol):
         ...
 
 
-class PaymentNotMade(Exception):
-    """The backend refused or failed the payment: nothing left the node, it may be tried again."""
-
-
 class BackendUnavailable(Exception):
-    """The backend could not be asked: a poll learns nothing (the job waits), an invoice is not issued."""
+    """No usable answer from the backend: the outcome is unknown. A poll learns nothing (the job
+    waits), an invoice is not issued, a payment is looked up before any retry."""
+
+
+class BackendRefused(Exception):
+    """A definite no from the backend; nothing was done (a refused payment was not made)."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
 """How a job is priced, behind one small interface the job flow calls: the eval fee (a flat number
 of sats from the settings), the work fee quoted before the work (``work_fee``: the BTC price is
 locked then) and the actual charge after it (``actual_cost``, from the tokens used, at the locked
-price). The cost-based pricing of seed 002 (``domain/pricing.py`` and the BTC price oracle) plugs in
-as a ``Pricing`` of its own functions; ``flat_pricing`` stands in until it does.
+price). ``cost_based_pricing`` is seed 002's (``domain/pricing.py`` at the BTC price oracle's price);
+a test may build a ``Pricing`` of its own (a fixed one) behind the same interface. The refund owed
+after the work (``workAmountSats - actualAmountSats``, never negative) is the job aggregate's to
+decide (``Job.completed``).
 
 Amounts in sats are integers; USD amounts and the BTC price are exact decimals.
 """
@@ -12,6 +14,22 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Protocol
+
+from lightning_jobs.domain import pricing
+from lightning_jobs.domain.pricing import PricingConfig
+
+
+class BtcPrice(Protocol):
+    """What the BTC price oracle answers (``adapters/price_oracle.py``'s ``BtcPrice``)."""
+
+    @property
+    def usd(self) -> Decimal: ...
+
+    @property
+    def fallback(self) -> bool:
+        """The oracle had no usable answer: this is ``BTC_PRICE_USD_FALLBACK``."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -43,16 +61,32 @@ class Pricing:
     """The quote and the input and output tokens used, the charge out (pure)."""
 
 
-def flat_pricing(eval_fee_sats: int, work_fee_sats: int, btc_price_usd: Decimal) -> Pricing:
-    """A fixed work fee, charged in full (no refund is ever owed): a stand-in for development until
-    the cost-based pricing is wired."""
-    sat_usd = btc_price_usd / Decimal(100_000_000)
-    quote = WorkQuote(work_fee_sats, work_fee_sats * sat_usd, Decimal(0), btc_price_usd, "fixed")
+def cost_based_pricing(
+    eval_fee_sats: int,
+    config: PricingConfig,
+    *,
+    work_model: str,
+    btc_price: Callable[[], Awaitable[BtcPrice]],
+) -> Pricing:
+    """Seed 002's pricing (``domain/pricing.py``): the work invoice is the estimated tokens of the
+    request on ``work_model`` at the BTC price asked of ``btc_price`` (the oracle) then, and that
+    price is locked in the quote (the job's event keeps it), so the actual cost after the work is
+    converted at the same price. An oracle with no answer prices at its fallback, and the quote says
+    so (``btc_price_source="fallback"``)."""
 
     async def work_fee(request: str) -> WorkQuote:
-        return quote
+        price = await btc_price()
+        fee = pricing.work_fee(request, work_model, price.usd, config, btc_price_is_fallback=price.fallback)
+        return WorkQuote(
+            amount_sats=fee.amount_sats,
+            estimated_cost_usd=fee.estimated_cost_usd,
+            margin_pct=fee.margin_pct,
+            btc_price_usd=fee.btc_price_usd,
+            btc_price_source="fallback" if fee.btc_price_is_fallback else "oracle",
+        )
 
     def actual_cost(quote: WorkQuote, input_tokens: int, output_tokens: int) -> ActualCost:
-        return ActualCost(quote.estimated_cost_usd, quote.estimated_cost_usd, quote.amount_sats)
+        cost = pricing.actual_cost(input_tokens, output_tokens, work_model, quote.btc_price_usd, config)
+        return ActualCost(cost.cost_usd, cost.charge_usd, cost.amount_sats)
 
     return Pricing(eval_fee_sats, work_fee, actual_cost)

@@ -34,6 +34,7 @@ from uuid import UUID
 
 from lf_eventstore import Aggregate, DomainEvent, by_name
 from lightning_jobs.domain.errors import InvalidRefundInvoice, JobNotFound, RefundNotClaimable
+from lightning_jobs.domain.pricing import refund_owed
 
 EVAL, WORK = "eval", "work"
 TERMINAL = ("rejected", "complete", "failed")
@@ -270,7 +271,8 @@ class Job(Aggregate):
         assert self.job_id is not None and self.work_amount_sats is not None
         # The charge is capped at what was paid: an estimate that fell short is the platform's loss,
         # never a debt of the user's (and a refund is never negative).
-        charged = min(actual_amount_sats, self.work_amount_sats)
+        refund = refund_owed(self.work_amount_sats, actual_amount_sats)
+        charged = self.work_amount_sats - refund
         self._record(
             JobCompleted(
                 job_id=self.job_id,
@@ -281,7 +283,7 @@ class Job(Aggregate):
                 actual_charge_usd=actual_charge_usd,
                 actual_amount_sats=charged,
                 work_amount_sats=self.work_amount_sats,
-                refund_amount_sats=self.work_amount_sats - charged,
+                refund_amount_sats=refund,
             )
         )
 
