@@ -23,6 +23,7 @@ from lf_web import PG_POOL, WAKEUP
 from lightning_jobs.adapters.agent import ExecutionProxyAgent
 from lightning_jobs.adapters.bolt11 import Bolt11RefundInvoices
 from lightning_jobs.adapters.lnbits import LNbitsBackend
+from lightning_jobs.adapters.macaroons import SessionMacaroons
 from lightning_jobs.adapters.price_oracle import PriceOracle
 from lightning_jobs.adapters.stub import StubBackend, StubRefundChecker
 from lightning_jobs.application.flow import JobFlow
@@ -30,10 +31,11 @@ from lightning_jobs.application.jobs import JobUseCases
 from lightning_jobs.application.ports import InvoiceBackend, RefundInvoiceChecker
 from lightning_jobs.application.pricing import Pricing, cost_based_pricing
 from lightning_jobs.application.queries import JobQueries
+from lightning_jobs.application.sessions import SessionFlow, SessionQueries, SessionUseCases
 from lightning_jobs.domain.pricing import PricingConfig
-from lightning_jobs.http import dev, health, jobs
+from lightning_jobs.http import dev, health, jobs, sessions
 from lightning_jobs.http.errors import CODES, error_body
-from lightning_jobs.http.keys import FLOW, STUB
+from lightning_jobs.http.keys import FLOW, SESSION_FLOW, STUB
 from lightning_jobs.settings import LightningSettings
 
 SERVICE = "lightning-jobs"
@@ -59,6 +61,7 @@ def create_app(
     )
     app.add_routes(health.routes)
     app.add_routes(jobs.routes)
+    app.add_routes(sessions.routes)
     if settings.development and settings.lightning_backend == "stub":
         app.add_routes(dev.routes)  # production has no such path at all
     app.cleanup_ctx.append(partial(_job_flow, settings=settings, pricing=pricing))
@@ -121,7 +124,20 @@ async def _job_flow(
         refund_checker=refund_checker,
         refund_recheck_seconds=settings.refund_recheck_seconds,
     )
+    assert settings.macaroon_root_key  # development has a dev key; production refuses to start without
+    app[SESSION_FLOW] = session_flow = SessionFlow(
+        SessionUseCases(pool, appended=app[WAKEUP].appended),
+        SessionQueries(pool),
+        backend=backend,
+        agent=agent,
+        pricing=pricing,
+        macaroons=SessionMacaroons(
+            settings.macaroon_root_key, timedelta(seconds=settings.macaroon_ttl_seconds)
+        ),
+        idle=timedelta(seconds=settings.session_idle_seconds),
+    )
     yield
+    await session_flow.close()
     await flow.close()
     await agent.close()
     await http.close()
@@ -131,3 +147,4 @@ def _background(app: web.Application, work: BackgroundWork, *, settings: Lightni
     """The invoice watcher: jobs move on with nobody polling. (Job status and the ledger are inline;
     nothing is published or consumed yet.)"""
     work.every(settings.watch_interval_seconds, app[FLOW].watch)
+    work.every(settings.watch_interval_seconds, app[SESSION_FLOW].watch)

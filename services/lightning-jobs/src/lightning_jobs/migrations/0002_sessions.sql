@@ -1,0 +1,22 @@
+-- Session status, the inline read model of each session's stream (projections/sessions.py).
+-- GET /api/sessions/{id} and the session watcher read it, never the log.
+CREATE TABLE sessions (
+    session_id           uuid PRIMARY KEY,
+    state                text NOT NULL,
+    balance_sats         bigint NOT NULL DEFAULT 0,
+    minimum_balance_sats bigint NOT NULL,
+    deposit_payment_hash text NOT NULL,
+    deposit_invoice      text NOT NULL,
+    deposit_amount_sats  bigint NOT NULL,
+    topup_payment_hash   text,
+    topup_invoice        text,
+    topup_amount_sats    bigint,
+    -- What an expired session owes back (its balance then): claimable like a job's refund.
+    owed_sats            bigint NOT NULL DEFAULT 0,
+    last_activity_at     timestamptz,
+    created_at           timestamptz NOT NULL,
+    updated_at           timestamptz NOT NULL
+);
+-- What the session watcher reads: sessions waiting on an invoice, and live ones that may expire.
+CREATE INDEX sessions_pending ON sessions (updated_at)
+    WHERE state IN ('awaiting_payment', 'active', 'paused');
