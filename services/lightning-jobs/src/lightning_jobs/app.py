@@ -135,6 +135,8 @@ async def _job_flow(
             settings.macaroon_root_key, timedelta(seconds=settings.macaroon_ttl_seconds)
         ),
         idle=timedelta(seconds=settings.session_idle_seconds),
+        refund_checker=refund_checker,
+        refund_recheck_seconds=settings.refund_recheck_seconds,
     )
     yield
     await session_flow.close()

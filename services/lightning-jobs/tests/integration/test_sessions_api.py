@@ -15,8 +15,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from lf_eventstore import utc_now
 from lf_testing.waiting import eventually
 from lightning_jobs.adapters.macaroons import SessionMacaroons
+from lightning_jobs.adapters.stub import stub_invoice
 from lightning_jobs.app import create_app
 from lightning_jobs.domain.verdict import evaluation_prompt
+from lightning_jobs.http.keys import STUB
 from lightning_jobs.projections.ledger import EVAL_REVENUE, LIGHTNING, WORK_REVENUE
 from lightning_jobs.settings import DEV_MACAROON_ROOT_KEY
 
@@ -61,6 +63,13 @@ class Sessions:
         headers = {"Authorization": f"Bearer {macaroon}"} if macaroon is not None else {}
         return await self.api.post(
             f"/api/sessions/{session_id}/request", json={"request": text}, headers=headers
+        )
+
+    async def refund(self, session_id: str, macaroon: str, invoice: str):
+        return await self.api.post(
+            f"/api/sessions/{session_id}/refund",
+            json={"invoice": invoice},
+            headers={"Authorization": f"Bearer {macaroon}"},
         )
 
     async def topup(self, session_id: str, macaroon: str, amount_sats: int):
@@ -179,3 +188,18 @@ async def test_an_idle_session_expires_owing_its_balance_back(settings, pricing,
         balances = await ledger.balances(session["sessionId"])
         assert balances[f"session:{session['sessionId']}:refund_owed"] == 150
         assert balances[f"session:{session['sessionId']}:balance"] == 0
+
+        # Claimed like a job's refund, with the session's last macaroon (its expiry not checked).
+        sid, macaroon = session["sessionId"], session["macaroon"]
+        assert (await sessions.refund(sid, macaroon, stub_invoice(149))).status == 400
+        other = await sessions.active(100)
+        assert (await sessions.refund(sid, other["macaroon"], stub_invoice(150))).status == 401
+        claims = await asyncio.gather(*(sessions.refund(sid, macaroon, stub_invoice(150)) for _ in range(5)))
+        assert sorted(c.status for c in claims) == [200, 409, 409, 409, 409]  # paid once
+        assert [amount for _, amount in await api.server.app[STUB].payments()] == [150]
+        after = await sessions.get(sid)
+        assert after["refundState"] == "paid" and after["owedSats"] == 150
+        balances = await ledger.balances(sid)
+        assert balances[f"session:{sid}:refund_owed"] == 0
+        assert balances[LIGHTNING] == 0  # 150 in, 150 back out
+        assert (await sessions.refund(sid, macaroon, stub_invoice(150))).status == 409

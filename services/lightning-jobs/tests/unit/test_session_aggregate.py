@@ -8,7 +8,7 @@ from uuid import uuid4
 
 import pytest
 
-from lightning_jobs.domain.errors import TopupRefused
+from lightning_jobs.domain.errors import InvalidRefundInvoice, RefundNotClaimable, TopupRefused
 from lightning_jobs.domain.session import Refusal, Session, SessionExpired, Started
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
@@ -82,3 +82,23 @@ def test_a_snapshot_round_trips():
     session.start_request(uuid4(), 10, NOW, IDLE)
     again = Session.from_snapshot(session.to_snapshot())
     assert again.to_snapshot() == session.to_snapshot()
+
+
+def test_an_owed_balance_is_claimed_for_exactly_its_amount_once_and_released_on_failure():
+    session = active(deposit=100)
+    with pytest.raises(RefundNotClaimable):
+        session.claim_refund("h1", "lnbc", 100)  # live: nothing owed yet
+    session.expire_if_idle(NOW + IDLE, IDLE)
+    with pytest.raises(InvalidRefundInvoice):
+        session.claim_refund("h1", "lnbc", 99)
+    session.claim_refund("h1", "lnbc", 100)
+    with pytest.raises(RefundNotClaimable):
+        session.claim_refund("h2", "lnbc", 100)  # one claim at a time
+    session.refund_failed("h1", "no route")
+    session.claim_refund("h2", "lnbc", 100)
+    session.refund_paid("h2")
+    session.refund_paid("h2")  # reported twice: once
+    paid = [e for e in session.pending() if type(e).__name__ == "SessionRefundPaid"]
+    assert [e.amount_sats for e in paid] == [100]
+    with pytest.raises(RefundNotClaimable):
+        session.claim_refund("h3", "lnbc", 100)

@@ -22,10 +22,17 @@ import structlog
 from lf_eventstore import AggregateRepository, Command, CommandRunner, Decision, UseCases, utc_now
 from lf_service.execution_proxy import ExecutionFailed, ExecutionProxyUnavailable
 from lightning_jobs.adapters.macaroons import SessionMacaroons
-from lightning_jobs.application.ports import Agent, BackendUnavailable, InvoiceBackend
+from lightning_jobs.application.ports import (
+    Agent,
+    BackendRefused,
+    BackendUnavailable,
+    InvoiceBackend,
+    RefundInvoiceChecker,
+)
 from lightning_jobs.application.pricing import Pricing
 from lightning_jobs.domain.errors import (
     InsufficientBalance,
+    RefundPaymentFailed,
     SessionExpiredError,
     SessionNotActive,
     SessionNotFound,
@@ -77,6 +84,16 @@ class SessionQueries:
         )
         return [row["session_id"] for row in rows]
 
+    async def unsettled_refunds(self, older_than_seconds: float, limit: int) -> list[tuple[UUID, str]]:
+        rows = await self.pool.fetch(
+            "SELECT session_id, refund_payment_hash FROM sessions"
+            " WHERE refund_claimed_at < now() - make_interval(secs => $1)"
+            " ORDER BY refund_claimed_at LIMIT $2",
+            older_than_seconds,
+            limit,
+        )
+        return [(row["session_id"], row["refund_payment_hash"]) for row in rows]
+
 
 class SessionFlow:
     def __init__(
@@ -89,8 +106,11 @@ class SessionFlow:
         pricing: Pricing,
         macaroons: SessionMacaroons,
         idle: timedelta,
+        refund_checker: RefundInvoiceChecker,
+        refund_recheck_seconds: float = 60.0,
         watch_batch: int = 100,
     ) -> None:
+        self.refund_checker, self.refund_recheck_seconds = refund_checker, refund_recheck_seconds
         self.sessions, self.queries = sessions, queries
         self.backend, self.agent, self.pricing = backend, agent, pricing
         self.macaroons, self.idle, self.watch_batch = macaroons, idle, watch_batch
@@ -210,8 +230,53 @@ class SessionFlow:
         )
         return answer
 
-    def verify(self, macaroon: str | None, session_id: UUID) -> None:
-        self.macaroons.verify(macaroon, session_id, utc_now())
+    def verify(self, macaroon: str | None, session_id: UUID, *, check_expiry: bool = True) -> None:
+        self.macaroons.verify(macaroon, session_id, utc_now(), check_expiry=check_expiry)
+
+    async def claim_refund(
+        self, session_id: UUID, payment_request: str, *, metadata: dict[str, Any]
+    ) -> dict[str, Any]:
+        """An expired session's owed balance, claimed and paid as a job's refund (``JobFlow.claim_refund``):
+        the claim is a command before the payment (concurrent claims pay once), a refused payment
+        releases it, an unknown outcome keeps it until the watcher has asked the backend."""
+        invoice = self.refund_checker.check(payment_request)
+        await self.sessions.on_session(
+            session_id,
+            lambda _, s: s.claim_refund(invoice.payment_hash, payment_request, invoice.amount_sats),
+            metadata,
+        )
+        try:
+            await self.backend.pay(payment_request, invoice.amount_sats)
+        except BackendRefused as refused:
+            reason = str(refused)
+            await self.sessions.on_session(
+                session_id, lambda _, s: s.refund_failed(invoice.payment_hash, reason), metadata
+            )
+            raise RefundPaymentFailed(f"Lightning payment failed: {refused}") from refused
+        except Exception as unknown:
+            log.error("session_refund.outcome_unknown", session_id=str(session_id))
+            raise RefundPaymentFailed("Lightning payment outcome unknown; it will be checked") from unknown
+        await self.sessions.on_session(session_id, lambda _, s: s.refund_paid(invoice.payment_hash), metadata)
+        return {"refundAmountSats": invoice.amount_sats, "paymentHash": invoice.payment_hash}
+
+    async def settle_unsettled_refunds(self) -> None:
+        """A claim left neither paid nor released is settled by what the backend says became of its
+        payment, never by paying again."""
+        for session_id, payment_hash in await self.queries.unsettled_refunds(
+            self.refund_recheck_seconds, self.watch_batch
+        ):
+            try:
+                status = await self.backend.payment_status(payment_hash)
+            except BackendUnavailable:
+                continue
+            if status == "paid":
+                await self.sessions.on_session(
+                    session_id, lambda _, s, h=payment_hash: s.refund_paid(h), SYSTEM
+                )
+            elif status == "failed":
+                await self.sessions.on_session(
+                    session_id, lambda _, s, h=payment_hash: s.refund_failed(h, "not paid (checked)"), SYSTEM
+                )
 
     def macaroon(self, session_id: UUID) -> str:
         return self.macaroons.mint(session_id, utc_now())
@@ -224,6 +289,7 @@ class SessionFlow:
                 await self.advance(session_id)
             except Exception:
                 log.warning("session.watch_failed", session_id=str(session_id), exc_info=True)
+        await self.settle_unsettled_refunds()
 
     async def close(self) -> None:
         if self._requests:

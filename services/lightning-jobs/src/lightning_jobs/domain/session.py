@@ -11,7 +11,8 @@ reserves what it may cost at most (the eval fee and the work fee quoted for it),
 never overdraw. ``settle_request`` debits what it actually cost (the eval fee, and the work's actual
 cost, never more than its quote) and releases the rest. A balance below the minimum (the eval fee:
 the least a request costs) pauses the session; a paid top-up resumes it. A session idle for
-``idle`` expires, and a balance left is owed back (``SessionExpired.owed_sats``), never kept.
+``idle`` expires, and a balance left is owed back (``SessionExpired.owed_sats``), never kept: it
+is claimed for one BOLT11 invoice of exactly that amount and paid at most once, as a job's refund.
 
 Money is integer sats.
 """
@@ -25,7 +26,12 @@ from typing import Any, Self
 from uuid import UUID
 
 from lf_eventstore import Aggregate, DomainEvent, by_name
-from lightning_jobs.domain.errors import SessionNotFound, TopupRefused
+from lightning_jobs.domain.errors import (
+    InvalidRefundInvoice,
+    RefundNotClaimable,
+    SessionNotFound,
+    TopupRefused,
+)
 
 MIN_DEPOSIT_SATS, MAX_DEPOSIT_SATS = 100, 10_000
 
@@ -81,6 +87,27 @@ class SessionExpired(DomainEvent):
     owed_sats: int
 
 
+class SessionRefundClaimed(DomainEvent):
+    """The owed balance claimed for one BOLT11 invoice, before anything is paid."""
+
+    session_id: UUID
+    payment_hash: str
+    invoice: str
+    amount_sats: int
+
+
+class SessionRefundPaid(DomainEvent):
+    session_id: UUID
+    payment_hash: str
+    amount_sats: int
+
+
+class SessionRefundFailed(DomainEvent):
+    session_id: UUID
+    payment_hash: str
+    reason: str
+
+
 SESSION_EVENTS = (
     SessionOpened,
     DepositPaid,
@@ -89,6 +116,9 @@ SESSION_EVENTS = (
     RequestSettled,
     SessionPaused,
     SessionExpired,
+    SessionRefundClaimed,
+    SessionRefundPaid,
+    SessionRefundFailed,
 )
 
 
@@ -121,6 +151,9 @@ class Session(Aggregate):
         self.topup_payment_hash: str | None = None
         self.topup_amount_sats = 0
         self.last_activity_at: datetime | None = None
+        self.owed_sats = 0
+        self.refund_state = "not_applicable"  # | pending | claimed | paid
+        self.refund_payment_hash: str | None = None
 
     @property
     def available_sats(self) -> int:
@@ -249,6 +282,44 @@ class Session(Aggregate):
         self._record(SessionExpired(session_id=self.session_id, owed_sats=self.balance_sats))
         return True
 
+    def claim_refund(self, payment_hash: str, invoice: str, amount_sats: int) -> None:
+        """Claim an expired session's owed balance for an invoice of exactly that amount (as a
+        job's refund: one claim at a time, paid at most once)."""
+        if self.state != "expired" or self.refund_state != "pending":
+            raise RefundNotClaimable(
+                "Nothing to claim: the session has not expired, owes nothing, or its refund is paid"
+                " or being paid"
+            )
+        if amount_sats != self.owed_sats:
+            raise InvalidRefundInvoice(f"Invoice must be for exactly {self.owed_sats} sats")
+        assert self.session_id is not None
+        self._record(
+            SessionRefundClaimed(
+                session_id=self.session_id,
+                payment_hash=payment_hash,
+                invoice=invoice,
+                amount_sats=amount_sats,
+            )
+        )
+
+    def refund_paid(self, payment_hash: str) -> None:
+        if self.refund_state != "claimed" or self.refund_payment_hash != payment_hash:
+            return  # reported already
+        assert self.session_id is not None
+        self._record(
+            SessionRefundPaid(
+                session_id=self.session_id, payment_hash=payment_hash, amount_sats=self.owed_sats
+            )
+        )
+
+    def refund_failed(self, payment_hash: str, reason: str) -> None:
+        if self.refund_state != "claimed" or self.refund_payment_hash != payment_hash:
+            return
+        assert self.session_id is not None
+        self._record(
+            SessionRefundFailed(session_id=self.session_id, payment_hash=payment_hash, reason=reason)
+        )
+
     # --- state ---------------------------------------------------------------------------------
 
     def _apply(self, event: DomainEvent) -> None:
@@ -280,6 +351,14 @@ class Session(Aggregate):
             case SessionExpired():
                 self.state = "expired"
                 self.balance_sats = 0
+                self.owed_sats = event.owed_sats
+                self.refund_state = "pending" if event.owed_sats > 0 else "not_applicable"
+            case SessionRefundClaimed():
+                self.refund_state, self.refund_payment_hash = "claimed", event.payment_hash
+            case SessionRefundPaid():
+                self.refund_state = "paid"
+            case SessionRefundFailed():
+                self.refund_state, self.refund_payment_hash = "pending", None
 
     def to_snapshot(self) -> dict[str, Any]:
         return {
@@ -293,6 +372,9 @@ class Session(Aggregate):
             "topup_payment_hash": self.topup_payment_hash,
             "topup_amount_sats": self.topup_amount_sats,
             "last_activity_at": self.last_activity_at.isoformat() if self.last_activity_at else None,
+            "owed_sats": self.owed_sats,
+            "refund_state": self.refund_state,
+            "refund_payment_hash": self.refund_payment_hash,
         }
 
     @classmethod

@@ -85,6 +85,21 @@ async def topup(request: web.Request) -> web.Response:
     return answer({"sessionId": row["session_id"], "topup": pending_topup(row)})
 
 
+class ClaimRefundRequest(RequestBody):
+    invoice: str = Field(min_length=1, max_length=2_000)
+
+
+@routes.post("/api/sessions/{id}/refund")
+async def claim_refund(request: web.Request) -> web.Response:
+    """Ours (seed 002 keeps an expired session's balance): claim what it owes back."""
+    session_id = session_id_of(request)
+    flow = request.app[SESSION_FLOW]
+    flow.verify(bearer(request), session_id, check_expiry=False)
+    body = await parse_body(request, ClaimRefundRequest)
+    paid = await flow.claim_refund(session_id, body.invoice, metadata=event_metadata(request, "client"))
+    return answer({"ok": True, **paid, "message": f"Refund of {paid['refundAmountSats']} sats sent"})
+
+
 def deposit_invoice(row: dict[str, Any]) -> dict[str, Any]:
     return invoice_info(row["deposit_invoice"], row["deposit_amount_sats"], row["deposit_payment_hash"])
 
@@ -107,5 +122,6 @@ def session_view(row: dict[str, Any], idle: timedelta) -> dict[str, Any]:
     if row["topup_payment_hash"] is not None:
         view["pendingTopup"] = pending_topup(row)
     if row["state"] == "expired":
-        view["owedSats"] = row["owed_sats"]  # ours: what is owed back (claim: not served yet)
+        view["owedSats"] = row["owed_sats"]  # ours: what is owed back (POST .../refund claims it)
+        view["refundState"] = row["refund_state"]
     return view

@@ -13,6 +13,11 @@ CREATE TABLE sessions (
     topup_amount_sats    bigint,
     -- What an expired session owes back (its balance then): claimable like a job's refund.
     owed_sats            bigint NOT NULL DEFAULT 0,
+    refund_state         text NOT NULL DEFAULT 'not_applicable',
+    -- The owed balance's claim being paid and since when (the watcher asks the backend about a
+    -- claim left unsettled: a crash between the payment and its report).
+    refund_payment_hash  text,
+    refund_claimed_at    timestamptz,
     last_activity_at     timestamptz,
     created_at           timestamptz NOT NULL,
     updated_at           timestamptz NOT NULL
@@ -20,3 +25,4 @@ CREATE TABLE sessions (
 -- What the session watcher reads: sessions waiting on an invoice, and live ones that may expire.
 CREATE INDEX sessions_pending ON sessions (updated_at)
     WHERE state IN ('awaiting_payment', 'active', 'paused');
+CREATE INDEX sessions_refund_claimed ON sessions (refund_claimed_at) WHERE refund_claimed_at IS NOT NULL;

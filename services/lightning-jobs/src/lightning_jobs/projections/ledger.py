@@ -58,6 +58,8 @@ def postings(event: RecordedEvent) -> list[tuple[str, int]]:
                 (session_balance(owner(event)), -d["owed_sats"]),
                 (session_owed(owner(event)), d["owed_sats"]),
             ]
+        case "SessionRefundPaid":
+            lines = [(session_owed(owner(event)), -d["amount_sats"]), (LIGHTNING, d["amount_sats"])]
         case "EvalPaid" | "WorkPaid":
             lines = [(LIGHTNING, -d["amount_sats"]), (held(job), d["amount_sats"])]
         case "JobRejected" | "WorkInvoiced":  # the evaluation is done: its fee is earned
@@ -88,6 +90,7 @@ LEDGER_TYPES = (
     "DepositPaid",
     "RequestSettled",
     "SessionExpired",
+    "SessionRefundPaid",
 )
 
 

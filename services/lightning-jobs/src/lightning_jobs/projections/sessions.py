@@ -17,6 +17,9 @@ SESSION_TYPES = (
     "RequestSettled",
     "SessionPaused",
     "SessionExpired",
+    "SessionRefundClaimed",
+    "SessionRefundPaid",
+    "SessionRefundFailed",
 )
 
 
@@ -57,9 +60,19 @@ def _fold(events: list[RecordedEvent]) -> tuple[dict[str, Any], int]:
             case "SessionPaused":
                 change["state"] = "paused"
             case "SessionExpired":
-                change.update(state="expired", owed_sats=d["owed_sats"])
+                change.update(
+                    state="expired",
+                    owed_sats=d["owed_sats"],
+                    refund_state="pending" if d["owed_sats"] > 0 else "not_applicable",
+                )
                 delta = 0
                 change["balance_zero"] = True
+            case "SessionRefundClaimed":
+                change.update(refund_payment_hash=d["payment_hash"], refund_claimed_at=at)
+            case "SessionRefundPaid":
+                change.update(refund_state="paid", refund_claimed_at=None)
+            case "SessionRefundFailed":
+                change.update(refund_payment_hash=None, refund_claimed_at=None)
     return change, delta
 
 
