@@ -137,6 +137,7 @@ async def _job_flow(
         idle=timedelta(seconds=settings.session_idle_seconds),
         refund_checker=refund_checker,
         refund_recheck_seconds=settings.refund_recheck_seconds,
+        lease=timedelta(seconds=settings.step_lease_seconds),
     )
     yield
     await session_flow.close()

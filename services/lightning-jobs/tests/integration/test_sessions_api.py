@@ -9,6 +9,7 @@ import asyncio
 import json
 from datetime import timedelta
 from typing import Any
+from uuid import UUID, uuid4
 
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -18,7 +19,7 @@ from lightning_jobs.adapters.macaroons import SessionMacaroons
 from lightning_jobs.adapters.stub import stub_invoice
 from lightning_jobs.app import create_app
 from lightning_jobs.domain.verdict import evaluation_prompt
-from lightning_jobs.http.keys import STUB
+from lightning_jobs.http.keys import SESSION_FLOW, STUB
 from lightning_jobs.projections.ledger import EVAL_REVENUE, LIGHTNING, WORK_REVENUE
 from lightning_jobs.settings import DEV_MACAROON_ROOT_KEY
 
@@ -203,3 +204,28 @@ async def test_an_idle_session_expires_owing_its_balance_back(settings, pricing,
         assert balances[f"session:{sid}:refund_owed"] == 0
         assert balances[LIGHTNING] == 0  # 150 in, 150 back out
         assert (await sessions.refund(sid, macaroon, stub_invoice(150))).status == 409
+
+
+async def test_a_request_whose_process_died_has_its_reservation_released_after_its_lease(
+    settings, pricing, ledger, db
+):
+    short = settings.model_copy(update={"step_lease_seconds": 1.0})
+    async with TestClient(TestServer(create_app(short, pricing=pricing))) as api:
+        sessions = Sessions(api)
+        session = await sessions.active(150)
+        sid = UUID(session["sessionId"])
+        # A request reserved by a process that died before settling (the reservation command alone).
+        flow = api.server.app[SESSION_FLOW]
+        await flow.sessions.on_session(
+            sid, lambda d, s: s.start_request(uuid4(), 110, d.now, flow.idle, flow.lease), {"actor": "test"}
+        )
+        assert (await sessions.request(session["sessionId"], session["macaroon"])).status == 402
+
+        async def released_by_the_watcher() -> bool:  # nobody asks: no GET, no request
+            open_requests = await db.fetchval("SELECT open_requests FROM sessions WHERE session_id = $1", sid)
+            return open_requests == 0
+
+        # The watcher releases it once its lease has passed, for nothing: the session runs again.
+        await eventually(released_by_the_watcher, timeout=15)
+        assert (await sessions.get(session["sessionId"]))["balanceSats"] == 150
+        assert (await sessions.request(session["sessionId"], session["macaroon"])).status == 200

@@ -102,3 +102,14 @@ def test_an_owed_balance_is_claimed_for_exactly_its_amount_once_and_released_on_
     assert [e.amount_sats for e in paid] == [100]
     with pytest.raises(RefundNotClaimable):
         session.claim_refund("h3", "lnbc", 100)
+
+
+def test_a_reservation_whose_process_died_is_released_after_its_lease_and_a_late_report_changes_nothing():
+    session = active(deposit=200)
+    started = session.start_request(uuid4(), 110, NOW, IDLE, timedelta(minutes=5))
+    assert isinstance(started, Started)
+    assert session.release_lapsed(NOW + timedelta(minutes=4)) == 0
+    assert session.available_sats == 90
+    assert session.release_lapsed(NOW + timedelta(minutes=5)) == 1
+    assert (session.available_sats, session.balance_sats) == (200, 200)  # released, nothing debited
+    assert session.settle_request(started.request_id, "complete", 10, 50, NOW) == 200

@@ -78,6 +78,7 @@ class SessionQueries:
             "SELECT session_id FROM sessions"
             " WHERE state = 'awaiting_payment' OR topup_payment_hash IS NOT NULL"
             " OR (state IN ('active', 'paused') AND last_activity_at <= now() - make_interval(secs => $1))"
+            " OR (open_requests > 0 AND leases_until <= now())"
             " ORDER BY updated_at LIMIT $2",
             idle_seconds,
             limit,
@@ -108,8 +109,10 @@ class SessionFlow:
         idle: timedelta,
         refund_checker: RefundInvoiceChecker,
         refund_recheck_seconds: float = 60.0,
+        lease: timedelta = timedelta(minutes=5),
         watch_batch: int = 100,
     ) -> None:
+        self.lease = lease
         self.refund_checker, self.refund_recheck_seconds = refund_checker, refund_recheck_seconds
         self.sessions, self.queries = sessions, queries
         self.backend, self.agent, self.pricing = backend, agent, pricing
@@ -141,7 +144,8 @@ class SessionFlow:
 
     async def advance(self, session_id: UUID) -> dict[str, Any]:
         """Credit what has been paid (the deposit: activation; a top-up: resumes a paused session),
-        expire an idle one; its row afterwards."""
+        release the reservations of requests whose process died, expire an idle one; its row
+        afterwards."""
         row = await self._row(session_id)
         try:
             if row["state"] == "awaiting_payment" and await self.backend.is_paid(row["deposit_payment_hash"]):
@@ -153,7 +157,7 @@ class SessionFlow:
             log.warning("session.payment_unknown", session_id=str(session_id), exc_info=True)
         if row["state"] in ("active", "paused"):
             await self.sessions.on_session(
-                session_id, lambda d, s: s.expire_if_idle(d.now, self.idle), SYSTEM
+                session_id, lambda d, s: (s.release_lapsed(d.now), s.expire_if_idle(d.now, self.idle)), SYSTEM
             )
         return await self._row(session_id)
 
@@ -175,7 +179,9 @@ class SessionFlow:
         at_most = self.pricing.eval_fee_sats + quote.amount_sats
         request_id = uuid4()
         started = await self.sessions.on_session(
-            session_id, lambda d, s: s.start_request(request_id, at_most, d.now, self.idle), metadata
+            session_id,
+            lambda d, s: s.start_request(request_id, at_most, d.now, self.idle, self.lease),
+            metadata,
         )
         match started:
             case Refusal.EXPIRED:

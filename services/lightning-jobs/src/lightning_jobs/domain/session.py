@@ -66,6 +66,8 @@ class RequestStarted(DomainEvent):
     request_id: UUID
     reserved_sats: int
     at: datetime
+    lease_until: datetime
+    """Past it with no settlement, the request's process died: ``release_lapsed`` settles it."""
 
 
 class RequestSettled(DomainEvent):
@@ -148,6 +150,7 @@ class Session(Aggregate):
         self.minimum_balance_sats = 0
         self.balance_sats = 0
         self.reserved: dict[str, int] = {}  # running requests' reservations, by request id
+        self.leases: dict[str, str] = {}  # and until when each is its process's (ISO time)
         self.topup_payment_hash: str | None = None
         self.topup_amount_sats = 0
         self.last_activity_at: datetime | None = None
@@ -224,10 +227,16 @@ class Session(Aggregate):
         return True
 
     def start_request(
-        self, request_id: UUID, cost_at_most_sats: int, now: datetime, idle: timedelta
+        self,
+        request_id: UUID,
+        cost_at_most_sats: int,
+        now: datetime,
+        idle: timedelta,
+        lease: timedelta = timedelta(minutes=5),
     ) -> Started | Refusal:
         """Reserve what the request may cost, or say why it may not run. An idle session expires
         here (recorded, and answered ``EXPIRED``: a refusal that raised would record nothing)."""
+        self.release_lapsed(now)  # a dead request's reservation holds nothing past its lease
         if self.expire_if_idle(now, idle) or self.state == "expired":
             return Refusal.EXPIRED
         if self.state == "paused":
@@ -243,6 +252,7 @@ class Session(Aggregate):
                 request_id=request_id,
                 reserved_sats=cost_at_most_sats,
                 at=now,
+                lease_until=now + lease,
             )
         )
         return Started(request_id, cost_at_most_sats)
@@ -271,6 +281,15 @@ class Session(Aggregate):
         if self.state == "active" and self.balance_sats < self.minimum_balance_sats:
             self._record(SessionPaused(session_id=self.session_id))
         return self.balance_sats
+
+    def release_lapsed(self, now: datetime) -> int:
+        """Settle, for nothing, every request whose lease passed unsettled (its process died between
+        reserving and settling): the reservation is released, never kept; whatever AI it ran is the
+        platform's loss. A late settlement of it changes nothing. How many were released."""
+        lapsed = [rid for rid, until in self.leases.items() if datetime.fromisoformat(until) <= now]
+        for rid in lapsed:
+            self.settle_request(UUID(rid), "failed", 0, 0, now)
+        return len(lapsed)
 
     def expire_if_idle(self, now: datetime, idle: timedelta) -> bool:
         """Expire a session idle for ``idle`` (no running request): its balance is owed back."""
@@ -341,9 +360,11 @@ class Session(Aggregate):
                 self.topup_payment_hash, self.topup_amount_sats = event.payment_hash, event.amount_sats
             case RequestStarted():
                 self.reserved[str(event.request_id)] = event.reserved_sats
+                self.leases[str(event.request_id)] = event.lease_until.isoformat()
                 self.last_activity_at = event.at
             case RequestSettled():
                 self.reserved.pop(str(event.request_id), None)
+                self.leases.pop(str(event.request_id), None)
                 self.balance_sats -= event.eval_sats + event.work_sats
                 self.last_activity_at = event.at
             case SessionPaused():
@@ -369,6 +390,7 @@ class Session(Aggregate):
             "minimum_balance_sats": self.minimum_balance_sats,
             "balance_sats": self.balance_sats,
             "reserved": dict(self.reserved),
+            "leases": dict(self.leases),
             "topup_payment_hash": self.topup_payment_hash,
             "topup_amount_sats": self.topup_amount_sats,
             "last_activity_at": self.last_activity_at.isoformat() if self.last_activity_at else None,

@@ -19,6 +19,10 @@ CREATE TABLE sessions (
     refund_payment_hash  text,
     refund_claimed_at    timestamptz,
     last_activity_at     timestamptz,
+    -- Requests reserved and not yet settled, and the latest of their leases: past it with some
+    -- still open, their process died, and the watcher releases them.
+    open_requests        integer NOT NULL DEFAULT 0,
+    leases_until         timestamptz,
     created_at           timestamptz NOT NULL,
     updated_at           timestamptz NOT NULL
 );
@@ -26,3 +30,4 @@ CREATE TABLE sessions (
 CREATE INDEX sessions_pending ON sessions (updated_at)
     WHERE state IN ('awaiting_payment', 'active', 'paused');
 CREATE INDEX sessions_refund_claimed ON sessions (refund_claimed_at) WHERE refund_claimed_at IS NOT NULL;
+CREATE INDEX sessions_open_requests ON sessions (leases_until) WHERE open_requests > 0;

@@ -3,6 +3,7 @@ row per session, inline as ``writes`` (one statement per session a batch touches
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from lf_eventstore import RecordedEvent
@@ -29,6 +30,7 @@ def _fold(events: list[RecordedEvent]) -> tuple[dict[str, Any], int]:
     credited only to a session awaiting it or live, so a credit always leaves it ``active``."""
     change: dict[str, Any] = {}
     delta = 0
+    opened = 0  # requests started less settled
     for event in events:
         d, at = event.data, event.recorded_at
         match event.type:
@@ -54,9 +56,13 @@ def _fold(events: list[RecordedEvent]) -> tuple[dict[str, Any], int]:
                 )
             case "RequestStarted":
                 change["last_activity_at"] = at
+                opened += 1
+                lease = _moment(d["lease_until"])
+                change["leases_until"] = max(lease, change.get("leases_until") or lease)
             case "RequestSettled":
                 delta -= d["eval_sats"] + d["work_sats"]
                 change["last_activity_at"] = at
+                opened -= 1
             case "SessionPaused":
                 change["state"] = "paused"
             case "SessionExpired":
@@ -73,25 +79,37 @@ def _fold(events: list[RecordedEvent]) -> tuple[dict[str, Any], int]:
                 change.update(refund_state="paid", refund_claimed_at=None)
             case "SessionRefundFailed":
                 change.update(refund_payment_hash=None, refund_claimed_at=None)
+    change["open_delta"] = opened
     return change, delta
+
+
+def _moment(value: str | datetime) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
 
 def _statement(session_id: str, events: list[RecordedEvent]) -> Statement:
     change, delta = _fold(events)
     at = events[-1].recorded_at
     zero = change.pop("balance_zero", False)
+    open_delta = change.pop("open_delta")
     if any(e.type == "SessionOpened" for e in events):
-        columns = ["session_id", *change, "balance_sats", "updated_at"]
-        values = [session_id, *change.values(), 0 if zero else delta, at]
+        columns = ["session_id", *change, "balance_sats", "open_requests", "updated_at"]
+        values = [session_id, *change.values(), 0 if zero else delta, open_delta, at]
         marks = ", ".join(f"${n}::uuid" if n == 1 else f"${n}" for n in range(1, len(columns) + 1))
         return Statement(f"INSERT INTO sessions ({', '.join(columns)}) VALUES ({marks})", tuple(values))
-    sets = [f"{column} = ${n}" for n, column in enumerate(change, start=3)]
+    leases = change.pop("leases_until", None)
+    sets = [f"{column} = ${n}" for n, column in enumerate(change, start=5)]
     balance = "$2" if zero else "balance_sats + $2"  # expired: $2 is 0, the balance owed back
-    n = len(change) + 3
+    n = len(change) + 5
+    sets += [
+        f"balance_sats = {balance}",
+        "open_requests = open_requests + $3",
+        "leases_until = GREATEST(leases_until, $4::timestamptz)",
+        f"updated_at = ${n}",
+    ]
     return Statement(
-        f"UPDATE sessions SET {', '.join([*sets, f'balance_sats = {balance}', f'updated_at = ${n}'])}"
-        " WHERE session_id = $1::uuid",
-        (session_id, delta, *change.values(), at),
+        f"UPDATE sessions SET {', '.join(sets)} WHERE session_id = $1::uuid",
+        (session_id, delta, open_delta, leases, *change.values(), at),
     )
 
 
