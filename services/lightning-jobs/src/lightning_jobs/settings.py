@@ -71,6 +71,13 @@ class LightningSettings(ServiceSettings):
     btc_price_usd_fallback: Decimal = Field(default=DEFAULT_FALLBACK_USD, gt=0)
     """The BTC price when the oracle has no usable answer (the job then says ``fallback``)."""
 
+    trusted_proxies: str = "127.0.0.1"
+    """Comma-separated addresses or CIDR networks of the gateway: only a request whose peer is one of
+    them has its client IP taken from ``X-Real-IP`` (else the last ``X-Forwarded-For`` hop); any other
+    request's client is its peer address. In a deployment, the gateway's address(es)."""
+    demo_limit_per_hour: int = Field(default=5, ge=1)
+    """``GET /api/demo`` requests per client IP per hour (seed 002: 5), shared by every replica."""
+
     step_lease_seconds: float = Field(default=300.0, gt=0)
     """How long a claimed evaluation or work step is its claimant's; past it (the claimant died) the
     next poller or the watcher claims it again. Longer than ``AI_TIMEOUT_SECONDS``."""
