@@ -22,19 +22,21 @@ from lf_service.execution_proxy import ExecutionProxyClient
 from lf_web import PG_POOL, WAKEUP, RateLimiter
 from lightning_jobs.adapters.agent import ExecutionProxyAgent
 from lightning_jobs.adapters.bolt11 import Bolt11RefundInvoices
+from lightning_jobs.adapters.gemini import GeminiChat
 from lightning_jobs.adapters.lnbits import LNbitsBackend
 from lightning_jobs.adapters.price_oracle import PriceOracle
 from lightning_jobs.adapters.stub import StubBackend, StubRefundChecker
+from lightning_jobs.application.conversations import Conversations
 from lightning_jobs.application.flow import JobFlow
 from lightning_jobs.application.jobs import JobUseCases
 from lightning_jobs.application.ports import InvoiceBackend, RefundInvoiceChecker
 from lightning_jobs.application.pricing import Pricing, cost_based_pricing
 from lightning_jobs.application.queries import JobQueries
 from lightning_jobs.domain.pricing import PricingConfig
-from lightning_jobs.http import demo, dev, health, jobs
+from lightning_jobs.http import demo, dev, gemini, health, jobs
 from lightning_jobs.http.client_ip import trusted_networks
 from lightning_jobs.http.errors import CODES, error_body
-from lightning_jobs.http.keys import AGENT, DEMO, FLOW, STUB, DemoLimit
+from lightning_jobs.http.keys import AGENT, CONVERSATIONS, DEMO, FLOW, GEMINI, STUB, DemoLimit, Gemini
 from lightning_jobs.settings import LightningSettings
 
 SERVICE = "lightning-jobs"
@@ -61,6 +63,7 @@ def create_app(
     app.add_routes(health.routes)
     app.add_routes(jobs.routes)
     app.add_routes(demo.routes)
+    app.add_routes(gemini.routes)
     if settings.development and settings.lightning_backend == "stub":
         app.add_routes(dev.routes)  # production has no such path at all
     app.cleanup_ctx.append(partial(_job_flow, settings=settings, pricing=pricing))
@@ -117,6 +120,16 @@ async def _job_flow(
         trusted_networks(settings.trusted_proxies),
         limit=settings.demo_limit_per_hour,
         period_seconds=3600,
+    )
+    app[CONVERSATIONS] = Conversations(pool)
+    app[GEMINI] = Gemini(
+        GeminiChat(
+            http,
+            base_url=settings.execution_proxy_url,
+            api_key=settings.platform_api_key or "",
+            timeout_seconds=settings.ai_timeout_seconds,
+        ),
+        model=settings.gemini_model,
     )
     jobs_ = JobUseCases(
         pool, lease=timedelta(seconds=settings.step_lease_seconds), appended=app[WAKEUP].appended

@@ -61,6 +61,9 @@ class LightningSettings(ServiceSettings):
     """execution-proxy provider for a model whose name says none."""
     ai_timeout_seconds: float = Field(default=120.0, gt=0)
 
+    gemini_model: str = "gemini-3-flash-preview"
+    """The Gemini routes' model (execution-proxy's ``gemini`` provider) when a message names none."""
+
     eval_fee_sats: int = Field(default=10, ge=1)
     # The work fee's token rates, infra share and margin are ``domain.pricing.PricingConfig``'s,
     # read from the environment by ``PricingConfig.from_env`` (its ``ENV_NAMES``), not copied here.
