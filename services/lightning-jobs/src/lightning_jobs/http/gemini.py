@@ -11,6 +11,7 @@ nothing of it)."""
 from __future__ import annotations
 
 import json
+from contextlib import aclosing
 from typing import Any
 
 from aiohttp import web
@@ -116,12 +117,16 @@ async def send_message(request: web.Request) -> web.StreamResponse:
     await response.prepare(request)
     pieces: list[str] = []
     try:
-        async for piece in gemini.chat.stream(body.model or gemini.model, prompt):
-            pieces.append(piece)
-            await response.write(_frame({"content": piece}))
+        # aclosing: a client that leaves closes the call to execution-proxy too, at once.
+        async with aclosing(gemini.chat.stream(body.model or gemini.model, prompt)) as stream:
+            async for piece in stream:
+                pieces.append(piece)
+                await response.write(_frame({"content": piece}))
     except (ExecutionFailed, ExecutionProxyUnavailable) as failure:
         await response.write(_frame({"error": f"Gemini failed: {failure}"}))
         return response
+    except ConnectionError:
+        return response  # the client left: nobody reads the answer, so none is kept
     await store.add_message(conversation["id"], "assistant", "".join(pieces))
     await response.write(_frame({"done": True}))
     return response
