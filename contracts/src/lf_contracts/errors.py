@@ -131,6 +131,9 @@ LIGHTNING_PAYMENT_FAILED = _code(  # ours (lightning-jobs)
 LIGHTNING_INVOICE_NOT_FOUND = _code(  # ours (lightning-jobs, development only)
     "lightning.invoice_not_found", 404, "No stub invoice with this payment hash"
 )
+LIGHTNING_CONVERSATION_NOT_FOUND = _code(  # ours (lightning-jobs, seed 002's Gemini routes)
+    "lightning.conversation_not_found", 404, "Conversation not found"
+)
 INTERNAL_ERROR = _code("internal_error", 500, "Unhandled server error")
 
 
