@@ -146,6 +146,9 @@ LIGHTNING_SESSION_NOT_ACTIVE = _code(  # ours (lightning-jobs)
 LIGHTNING_SESSION_EXPIRED = _code(  # ours (lightning-jobs)
     "lightning.session_expired", 410, "Session expired"
 )
+LIGHTNING_CONVERSATION_NOT_FOUND = _code(  # ours (lightning-jobs, seed 002's Gemini routes)
+    "lightning.conversation_not_found", 404, "Conversation not found"
+)
 INTERNAL_ERROR = _code("internal_error", 500, "Unhandled server error")
 
 

@@ -19,13 +19,15 @@ from lf_messaging import BackgroundWork
 from lf_pg import MigrationSet
 from lf_service import use_background_work
 from lf_service.execution_proxy import ExecutionProxyClient
-from lf_web import PG_POOL, WAKEUP
+from lf_web import PG_POOL, WAKEUP, RateLimiter
 from lightning_jobs.adapters.agent import ExecutionProxyAgent
 from lightning_jobs.adapters.bolt11 import Bolt11RefundInvoices
+from lightning_jobs.adapters.gemini import GeminiChat
 from lightning_jobs.adapters.lnbits import LNbitsBackend
 from lightning_jobs.adapters.macaroons import SessionMacaroons
 from lightning_jobs.adapters.price_oracle import PriceOracle
 from lightning_jobs.adapters.stub import StubBackend, StubRefundChecker
+from lightning_jobs.application.conversations import Conversations
 from lightning_jobs.application.flow import JobFlow
 from lightning_jobs.application.jobs import JobUseCases
 from lightning_jobs.application.ports import InvoiceBackend, RefundInvoiceChecker
@@ -33,9 +35,20 @@ from lightning_jobs.application.pricing import Pricing, cost_based_pricing
 from lightning_jobs.application.queries import JobQueries
 from lightning_jobs.application.sessions import SessionFlow, SessionQueries, SessionUseCases
 from lightning_jobs.domain.pricing import PricingConfig
-from lightning_jobs.http import dev, health, jobs, sessions
+from lightning_jobs.http import demo, dev, gemini, health, jobs, sessions
+from lightning_jobs.http.client_ip import trusted_networks
 from lightning_jobs.http.errors import CODES, error_body
-from lightning_jobs.http.keys import FLOW, SESSION_FLOW, STUB
+from lightning_jobs.http.keys import (
+    AGENT,
+    CONVERSATIONS,
+    DEMO,
+    FLOW,
+    GEMINI,
+    SESSION_FLOW,
+    STUB,
+    DemoLimit,
+    Gemini,
+)
 from lightning_jobs.settings import LightningSettings
 
 SERVICE = "lightning-jobs"
@@ -62,6 +75,8 @@ def create_app(
     app.add_routes(health.routes)
     app.add_routes(jobs.routes)
     app.add_routes(sessions.routes)
+    app.add_routes(demo.routes)
+    app.add_routes(gemini.routes)
     if settings.development and settings.lightning_backend == "stub":
         app.add_routes(dev.routes)  # production has no such path at all
     app.cleanup_ctx.append(partial(_job_flow, settings=settings, pricing=pricing))
@@ -112,6 +127,23 @@ async def _job_flow(
         default_provider=settings.default_provider,
         timeout_seconds=settings.ai_timeout_seconds,
     )
+    app[AGENT] = agent
+    app[DEMO] = DemoLimit(
+        RateLimiter(pool),
+        trusted_networks(settings.trusted_proxies),
+        limit=settings.demo_limit_per_hour,
+        period_seconds=3600,
+    )
+    app[CONVERSATIONS] = Conversations(pool)
+    app[GEMINI] = Gemini(
+        GeminiChat(
+            http,
+            base_url=settings.execution_proxy_url,
+            api_key=settings.platform_api_key or "",
+            timeout_seconds=settings.ai_timeout_seconds,
+        ),
+        model=settings.gemini_model,
+    )
     jobs_ = JobUseCases(
         pool, lease=timedelta(seconds=settings.step_lease_seconds), appended=app[WAKEUP].appended
     )
@@ -151,3 +183,4 @@ def _background(app: web.Application, work: BackgroundWork, *, settings: Lightni
     nothing is published or consumed yet.)"""
     work.every(settings.watch_interval_seconds, app[FLOW].watch)
     work.every(settings.watch_interval_seconds, app[SESSION_FLOW].watch)
+    work.every(3600, app[DEMO].limiter.prune)  # expired rate-limit keys are bookkeeping

@@ -75,6 +75,9 @@ class LightningSettings(ServiceSettings):
     """execution-proxy provider for a model whose name says none."""
     ai_timeout_seconds: float = Field(default=120.0, gt=0)
 
+    gemini_model: str = "gemini-3-flash-preview"
+    """The Gemini routes' model (execution-proxy's ``gemini`` provider) when a message names none."""
+
     eval_fee_sats: int = Field(default=10, ge=1)
     # The work fee's token rates, infra share and margin are ``domain.pricing.PricingConfig``'s,
     # read from the environment by ``PricingConfig.from_env`` (its ``ENV_NAMES``), not copied here.
@@ -84,6 +87,13 @@ class LightningSettings(ServiceSettings):
     btc_price_timeout_seconds: float = Field(default=5.0, gt=0)
     btc_price_usd_fallback: Decimal = Field(default=DEFAULT_FALLBACK_USD, gt=0)
     """The BTC price when the oracle has no usable answer (the job then says ``fallback``)."""
+
+    trusted_proxies: str = "127.0.0.1"
+    """Comma-separated addresses or CIDR networks of the gateway: only a request whose peer is one of
+    them has its client IP taken from ``X-Real-IP`` (else the last ``X-Forwarded-For`` hop); any other
+    request's client is its peer address. In a deployment, the gateway's address(es)."""
+    demo_limit_per_hour: int = Field(default=5, ge=1)
+    """``GET /api/demo`` requests per client IP per hour (seed 002: 5), shared by every replica."""
 
     step_lease_seconds: float = Field(default=300.0, gt=0)
     """How long a claimed evaluation or work step is its claimant's; past it (the claimant died) the

@@ -7,6 +7,9 @@ first outcome (``replayed: true``; one still executing is waited for) and charge
 Knobs: ``credits`` per execution, ``reply(prompt) -> text``, ``fail_if(prompt) -> status | None``,
 ``fail_next`` (statuses to answer, in
 order, before succeeding again), ``delay`` (seconds each execution takes), ``api_key``.
+``stream: true`` is answered as the real one streams (``http/execute.py`` ``stream_sse``): ``start``,
+a ``token`` per word of the reply, ``end``; ``stream_fails_after`` (a number of tokens) makes the
+provider fail there: an ``error`` frame, then ``end`` when tokens went out (none: ``error`` alone).
 
     async with FakeExecutionProxy() as proxy:   # proxy.url: http://127.0.0.1:<port>
         ...
@@ -15,6 +18,7 @@ order, before succeeding again), ``delay`` (seconds each execution takes), ``api
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +35,7 @@ class FakeExecutionProxy:
         self.fail_next: list[int] = []
         self.fail_if: Callable[[str], int | None] = lambda prompt: None
         self.delay = 0.0
+        self.stream_fails_after: int | None = None
         self.calls: list[dict[str, Any]] = []
         self.charges: Counter[str] = Counter()
         self.in_flight = 0
@@ -60,7 +65,7 @@ class FakeExecutionProxy:
     def prompts(self) -> list[str]:
         return [call["messages"][0]["content"] for call in self.calls]
 
-    async def _execute(self, request: web.Request) -> web.Response:
+    async def _execute(self, request: web.Request) -> web.StreamResponse:
         if request.headers.get("X-Platform-Api-Key") != self.api_key:
             return _error(401, "auth.invalid_platform_key", "bad X-Platform-Api-Key")
         body = await request.json()
@@ -77,6 +82,8 @@ class FakeExecutionProxy:
             return _error(
                 status, "execute.provider_error" if status >= 500 else "validation_error", "fake failure"
             )
+        if body.get("stream"):
+            return await self._stream(request, body)
         # A task of its own: a caller that disconnects (or dies) does not stop an execution, as
         # with a real provider; it is recorded and charged all the same.
         execution = asyncio.ensure_future(self._run(body, reference))
@@ -84,6 +91,30 @@ class FakeExecutionProxy:
             self._running[reference] = execution
         outcome = await asyncio.shield(execution)
         return web.json_response({"data": {**outcome, "replayed": False}})
+
+    async def _stream(self, request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        execution_id = str(uuid4())
+        await _sse(response, "start", {"run_id": execution_id})
+        pieces = self.reply(body["messages"][-1]["content"]).split(" ")
+        tokens = [piece + " " for piece in pieces[:-1]] + pieces[-1:]
+        for sent, token in enumerate(tokens):
+            if self.stream_fails_after is not None and sent >= self.stream_fails_after:
+                await _sse(response, "error", {"message": "fake failure", "code": "execute.provider_failed"})
+                if sent == 0:
+                    return response
+                break
+            await _sse(response, "token", {"content": token})
+        usage = {"input_tokens": 10, "output_tokens": len(tokens)}
+        end = {
+            "usage": usage,
+            "credits_charged": self.credits,
+            "balance_after": None,
+            "execution_id": execution_id,
+        }
+        await _sse(response, "end", end)
+        return response
 
     async def _run(self, body: dict[str, Any], reference: str | None) -> dict[str, Any]:
         self.in_flight += 1
@@ -107,6 +138,10 @@ class FakeExecutionProxy:
             self.charges[reference] += 1
             del self._running[reference]
         return outcome
+
+
+async def _sse(response: web.StreamResponse, event: str, data: dict[str, Any]) -> None:
+    await response.write(f"event: {event}\ndata: {json.dumps(data)}\n\n".encode())
 
 
 def _error(status: int, code: str, message: str) -> web.Response:

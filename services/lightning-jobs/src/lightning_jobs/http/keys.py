@@ -1,9 +1,38 @@
+from dataclasses import dataclass
+
 from aiohttp import web
 
+from lf_web import RateLimiter
+from lightning_jobs.adapters.gemini import GeminiChat
 from lightning_jobs.adapters.stub import StubBackend
+from lightning_jobs.application.conversations import Conversations
 from lightning_jobs.application.flow import JobFlow
+from lightning_jobs.application.ports import Agent
 from lightning_jobs.application.sessions import SessionFlow
+from lightning_jobs.http.client_ip import Networks
+
+
+@dataclass(frozen=True)
+class DemoLimit:
+    """The demo's allowance per client IP, and whose forwarded headers are believed."""
+
+    limiter: RateLimiter
+    trusted_proxies: Networks
+    limit: int
+    period_seconds: int
+
+
+@dataclass(frozen=True)
+class Gemini:
+    chat: GeminiChat
+    model: str
+    """The model of a message that names none (seed 002: ``gemini-3-flash-preview``)."""
+
 
 FLOW = web.AppKey("job_flow", JobFlow)
 STUB = web.AppKey("stub_backend", StubBackend)
+AGENT = web.AppKey("agent", Agent)
+DEMO = web.AppKey("demo_limit", DemoLimit)
+CONVERSATIONS = web.AppKey("gemini_conversations", Conversations)
+GEMINI = web.AppKey("gemini", Gemini)
 SESSION_FLOW = web.AppKey("session_flow", SessionFlow)
