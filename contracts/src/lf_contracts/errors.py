@@ -131,6 +131,21 @@ LIGHTNING_PAYMENT_FAILED = _code(  # ours (lightning-jobs)
 LIGHTNING_INVOICE_NOT_FOUND = _code(  # ours (lightning-jobs, development only)
     "lightning.invoice_not_found", 404, "No stub invoice with this payment hash"
 )
+LIGHTNING_SESSION_NOT_FOUND = _code(  # ours (lightning-jobs)
+    "lightning.session_not_found", 404, "Session not found"
+)
+LIGHTNING_INVALID_MACAROON = _code(  # ours (lightning-jobs)
+    "lightning.invalid_macaroon", 401, "Missing, tampered, foreign or expired session macaroon"
+)
+LIGHTNING_INSUFFICIENT_BALANCE = _code(  # ours (lightning-jobs)
+    "lightning.insufficient_balance", 402, "The session balance cannot cover this request"
+)
+LIGHTNING_SESSION_NOT_ACTIVE = _code(  # ours (lightning-jobs)
+    "lightning.session_not_active", 409, "Session not active, or a top-up is pending already"
+)
+LIGHTNING_SESSION_EXPIRED = _code(  # ours (lightning-jobs)
+    "lightning.session_expired", 410, "Session expired"
+)
 LIGHTNING_CONVERSATION_NOT_FOUND = _code(  # ours (lightning-jobs, seed 002's Gemini routes)
     "lightning.conversation_not_found", 404, "Conversation not found"
 )

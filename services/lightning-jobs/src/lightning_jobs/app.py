@@ -24,6 +24,7 @@ from lightning_jobs.adapters.agent import ExecutionProxyAgent
 from lightning_jobs.adapters.bolt11 import Bolt11RefundInvoices
 from lightning_jobs.adapters.gemini import GeminiChat
 from lightning_jobs.adapters.lnbits import LNbitsBackend
+from lightning_jobs.adapters.macaroons import SessionMacaroons
 from lightning_jobs.adapters.price_oracle import PriceOracle
 from lightning_jobs.adapters.stub import StubBackend, StubRefundChecker
 from lightning_jobs.application.conversations import Conversations
@@ -32,11 +33,22 @@ from lightning_jobs.application.jobs import JobUseCases
 from lightning_jobs.application.ports import InvoiceBackend, RefundInvoiceChecker
 from lightning_jobs.application.pricing import Pricing, cost_based_pricing
 from lightning_jobs.application.queries import JobQueries
+from lightning_jobs.application.sessions import SessionFlow, SessionQueries, SessionUseCases
 from lightning_jobs.domain.pricing import PricingConfig
-from lightning_jobs.http import demo, dev, gemini, health, jobs
+from lightning_jobs.http import demo, dev, gemini, health, jobs, sessions
 from lightning_jobs.http.client_ip import trusted_networks
 from lightning_jobs.http.errors import CODES, error_body
-from lightning_jobs.http.keys import AGENT, CONVERSATIONS, DEMO, FLOW, GEMINI, STUB, DemoLimit, Gemini
+from lightning_jobs.http.keys import (
+    AGENT,
+    CONVERSATIONS,
+    DEMO,
+    FLOW,
+    GEMINI,
+    SESSION_FLOW,
+    STUB,
+    DemoLimit,
+    Gemini,
+)
 from lightning_jobs.settings import LightningSettings
 
 SERVICE = "lightning-jobs"
@@ -62,6 +74,7 @@ def create_app(
     )
     app.add_routes(health.routes)
     app.add_routes(jobs.routes)
+    app.add_routes(sessions.routes)
     app.add_routes(demo.routes)
     app.add_routes(gemini.routes)
     if settings.development and settings.lightning_backend == "stub":
@@ -143,7 +156,23 @@ async def _job_flow(
         refund_checker=refund_checker,
         refund_recheck_seconds=settings.refund_recheck_seconds,
     )
+    assert settings.macaroon_root_key  # development has a dev key; production refuses to start without
+    app[SESSION_FLOW] = session_flow = SessionFlow(
+        SessionUseCases(pool, appended=app[WAKEUP].appended),
+        SessionQueries(pool),
+        backend=backend,
+        agent=agent,
+        pricing=pricing,
+        macaroons=SessionMacaroons(
+            settings.macaroon_root_key, timedelta(seconds=settings.macaroon_ttl_seconds)
+        ),
+        idle=timedelta(seconds=settings.session_idle_seconds),
+        refund_checker=refund_checker,
+        refund_recheck_seconds=settings.refund_recheck_seconds,
+        lease=timedelta(seconds=settings.step_lease_seconds),
+    )
     yield
+    await session_flow.close()
     await flow.close()
     await agent.close()
     await http.close()
@@ -153,4 +182,5 @@ def _background(app: web.Application, work: BackgroundWork, *, settings: Lightni
     """The invoice watcher: jobs move on with nobody polling. (Job status and the ledger are inline;
     nothing is published or consumed yet.)"""
     work.every(settings.watch_interval_seconds, app[FLOW].watch)
+    work.every(settings.watch_interval_seconds, app[SESSION_FLOW].watch)
     work.every(3600, app[DEMO].limiter.prune)  # expired rate-limit keys are bookkeeping

@@ -4,7 +4,11 @@ from typing import ClassVar, Literal, Self
 from pydantic import Field, model_validator
 
 from lf_web import ServiceSettings
+from lf_web.settings import DEV_SECRETS
 from lightning_jobs.adapters.price_oracle import DEFAULT_BTC_PRICE_URL, DEFAULT_FALLBACK_USD
+
+# Public (in this repository): development only; production refuses it like any dev secret.
+DEV_MACAROON_ROOT_KEY = "dev-macaroon-root-key-change-me-0123456789abcdef"
 
 
 class LightningSettings(ServiceSettings):
@@ -32,8 +36,18 @@ class LightningSettings(ServiceSettings):
                 raise ValueError(f"LIGHTNING_BACKEND=lnbits needs {', '.join(missing)}")
         return self
 
+    def apply_mode_defaults(self) -> None:
+        super().apply_mode_defaults()
+        if self.development and self.macaroon_root_key is None:
+            self.macaroon_root_key = DEV_MACAROON_ROOT_KEY
+
+    def dev_secrets(self) -> frozenset[str]:
+        return DEV_SECRETS | {DEV_MACAROON_ROOT_KEY}
+
     def required_secrets(self) -> dict[str, str | None]:
         secrets = super().required_secrets()
+        # Signs every session's macaroon: a guessable one lets anyone spend any session's balance.
+        secrets["MACAROON_ROOT_KEY"] = self.macaroon_root_key
         if self.lightning_backend == "lnbits":
             secrets["LNBITS_INVOICE_KEY"] = self.lnbits_invoice_key
             secrets["LNBITS_ADMIN_KEY"] = self.lnbits_admin_key
@@ -89,3 +103,10 @@ class LightningSettings(ServiceSettings):
     refund_recheck_seconds: float = Field(default=60.0, gt=0)
     """How long a refund claim may stay neither paid nor released before the watcher asks the backend
     what became of its payment (a crash between paying and recording it); longer than a payment takes."""
+
+    macaroon_root_key: str | None = None
+    """Signs session macaroons (development: a public dev key; production: required, no default)."""
+    macaroon_ttl_seconds: float = Field(default=86_400.0, gt=0)
+    """How long a macaroon handed out by ``GET /api/sessions/{id}`` is good for (its expiry caveat)."""
+    session_idle_seconds: float = Field(default=86_400.0, gt=0)
+    """A session with no activity for this long expires; its balance is owed back."""

@@ -52,7 +52,7 @@ def test_the_document_lists_exactly_the_routes_a_development_app_registers(spec)
 
 
 def test_production_registers_no_development_route(spec):
-    settings = LightningSettings(env_mode="production", platform_api_key="p" * 40)
+    settings = LightningSettings(env_mode="production", platform_api_key="p" * 40, macaroon_root_key="m" * 40)
     app = lightning_app.create_app(settings, background=False)
     development_only = _served_under(spec, _marked(spec, "x-development-only"))
     assert development_only

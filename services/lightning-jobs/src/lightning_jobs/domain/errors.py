@@ -26,3 +26,34 @@ class RefundPaymentFailed(JobError):
 class StubInvoiceNotFound(JobError):
     def __init__(self) -> None:
         super().__init__("No stub invoice with this payment hash")
+
+
+class SessionNotFound(JobError):
+    def __init__(self) -> None:
+        super().__init__("Session not found")
+
+
+class InvalidMacaroon(JobError):
+    """401: missing, tampered, of another session, or expired."""
+
+    def __init__(self) -> None:
+        super().__init__("Missing or invalid macaroon")
+
+
+class InsufficientBalance(JobError):
+    """402: the balance (less what running requests hold) cannot cover what the request may cost."""
+
+
+class SessionNotActive(JobError):
+    """409: the deposit is not paid yet."""
+
+
+class SessionExpiredError(JobError):
+    """410: idle for longer than a session lives; its balance is owed back."""
+
+    def __init__(self) -> None:
+        super().__init__("Session expired")
+
+
+class TopupRefused(JobError):
+    """409: the session is neither active nor paused, or a top-up is pending already."""

@@ -14,6 +14,12 @@ CODES: Refusals = {
     errors.InvalidRefundInvoice: codes.LIGHTNING_INVALID_INVOICE,
     errors.RefundPaymentFailed: codes.LIGHTNING_PAYMENT_FAILED,
     errors.StubInvoiceNotFound: codes.LIGHTNING_INVOICE_NOT_FOUND,
+    errors.SessionNotFound: codes.LIGHTNING_SESSION_NOT_FOUND,
+    errors.InvalidMacaroon: codes.LIGHTNING_INVALID_MACAROON,
+    errors.InsufficientBalance: codes.LIGHTNING_INSUFFICIENT_BALANCE,
+    errors.SessionNotActive: codes.LIGHTNING_SESSION_NOT_ACTIVE,
+    errors.TopupRefused: codes.LIGHTNING_SESSION_NOT_ACTIVE,
+    errors.SessionExpiredError: codes.LIGHTNING_SESSION_EXPIRED,
 }
 
 

@@ -8,6 +8,7 @@ from lightning_jobs.adapters.stub import StubBackend
 from lightning_jobs.application.conversations import Conversations
 from lightning_jobs.application.flow import JobFlow
 from lightning_jobs.application.ports import Agent
+from lightning_jobs.application.sessions import SessionFlow
 from lightning_jobs.http.client_ip import Networks
 
 
@@ -34,3 +35,4 @@ AGENT = web.AppKey("agent", Agent)
 DEMO = web.AppKey("demo_limit", DemoLimit)
 CONVERSATIONS = web.AppKey("gemini_conversations", Conversations)
 GEMINI = web.AppKey("gemini", Gemini)
+SESSION_FLOW = web.AppKey("session_flow", SessionFlow)

@@ -1,8 +1,8 @@
 """lightning-jobs' read models, both inline (``writes``: composed into each job command's one
-write): job status and the sats ledger."""
+write): job status, session status and the sats ledger."""
 
 from lf_projections import Projection
-from lightning_jobs.projections import jobs, ledger
+from lightning_jobs.projections import jobs, ledger, sessions
 
-INLINE: tuple[Projection, ...] = (jobs.JOBS, ledger.LEDGER)
+INLINE: tuple[Projection, ...] = (jobs.JOBS, sessions.SESSIONS, ledger.LEDGER)
 ALL: dict[str, Projection] = {p.name: p for p in INLINE}

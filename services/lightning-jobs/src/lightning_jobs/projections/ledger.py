@@ -26,10 +26,40 @@ def refund_owed(job_id: str) -> str:
     return f"job:{job_id}:refund_owed"
 
 
+def session_balance(session_id: str) -> str:
+    return f"session:{session_id}:balance"
+
+
+def session_owed(session_id: str) -> str:
+    return f"session:{session_id}:refund_owed"
+
+
+def owner(event: RecordedEvent) -> str:
+    """The job or the session the posting is of (the ``job_id`` column holds either: both are uuids)."""
+    return str(event.data.get("job_id") or event.data["session_id"])
+
+
 def postings(event: RecordedEvent) -> list[tuple[str, int]]:
     d = event.data
     job = str(d.get("job_id"))
     match event.type:
+        # Sessions: a deposit or top-up is the session's balance; a request's debit is earned; an
+        # expired session's balance is owed back.
+        case "DepositPaid":
+            lines = [(LIGHTNING, -d["amount_sats"]), (session_balance(owner(event)), d["amount_sats"])]
+        case "RequestSettled":
+            lines = [
+                (session_balance(owner(event)), -(d["eval_sats"] + d["work_sats"])),
+                (EVAL_REVENUE, d["eval_sats"]),
+                (WORK_REVENUE, d["work_sats"]),
+            ]
+        case "SessionExpired":
+            lines = [
+                (session_balance(owner(event)), -d["owed_sats"]),
+                (session_owed(owner(event)), d["owed_sats"]),
+            ]
+        case "SessionRefundPaid":
+            lines = [(session_owed(owner(event)), -d["amount_sats"]), (LIGHTNING, d["amount_sats"])]
         case "EvalPaid" | "WorkPaid":
             lines = [(LIGHTNING, -d["amount_sats"]), (held(job), d["amount_sats"])]
         case "JobRejected" | "WorkInvoiced":  # the evaluation is done: its fee is earned
@@ -57,13 +87,17 @@ LEDGER_TYPES = (
     "JobCompleted",
     "JobFailed",
     "RefundPaid",
+    "DepositPaid",
+    "RequestSettled",
+    "SessionExpired",
+    "SessionRefundPaid",
 )
 
 
 def ledger_writes(events: list[RecordedEvent]) -> list[Statement]:
     """All the batch's postings in one statement."""
     rows = [
-        (str(event.event_id), line, str(event.data["job_id"]), account, amount, event.recorded_at)
+        (str(event.event_id), line, owner(event), account, amount, event.recorded_at)
         for event in events
         for line, (account, amount) in enumerate(postings(event))
     ]
