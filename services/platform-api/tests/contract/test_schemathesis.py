@@ -201,7 +201,9 @@ async def _serve() -> Served:
         chainabit_timeout_seconds=2.0,
     )
     await DatabaseAccess.of(settings_, SCHEMA).migrate(MIGRATIONS)
-    runner = web.AppRunner(create_app(settings_), shutdown_timeout=2)
+    # access_log=None as lf_web serves (its middleware writes the access line): aiohttp's own logger
+    # wrote to a stream pytest had already closed, a "Logging error" per request in the CI output.
+    runner = web.AppRunner(create_app(settings_), shutdown_timeout=2, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
