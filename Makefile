@@ -30,7 +30,7 @@ token: ## a dev JWT for a lenser: make -s token SUB=<uuid>
 	@test -n "$(SUB)" || { echo "usage: make -s token SUB=<lenser uuid>" >&2; exit 2; }
 	@uv run python -m lf_testing.tokens "$(SUB)"
 
-bench: ## the benchmarks, report in build/bench/benchmarks.md (UPDATE_DOCS=1: docs/benchmarks.md, on an idle machine)
+bench: ## the benchmarks, report in tests/bench/out/benchmarks.md (UPDATE_DOCS=1: docs/benchmarks.md, on an idle machine)
 	bash tests/bench/run.sh
 
 migrate: ## create the database if needed and apply every service's migrations (as make dev does)

@@ -5,8 +5,8 @@ once, ours beside LiteLLM's proxy, in one run on one machine.
 Run by ``tests/bench/run.sh`` after the billing benchmark: it writes the "Execution: added latency"
 section of the report (between the markers of execution_report.py). On its own:
 
-    uv run python tests/bench/execution_bench.py --out build/bench/execution.md
-    uv run python tests/bench/execution_bench.py --splice-into build/bench/benchmarks.md
+    uv run python tests/bench/execution_bench.py --out tests/bench/out/execution.md
+    uv run python tests/bench/execution_bench.py --splice-into tests/bench/out/benchmarks.md
     BENCH_ONLY=execution make bench     # the same through run.sh
 
 Processes, each on a free port of 127.0.0.1: a fake OpenAI (lf_testing.fakes.openai, answering at
@@ -66,7 +66,7 @@ from lf_testing import infra
 
 log = logger("execution-bench")
 JSON = {"Content-Type": "application/json"}
-LOGS = REPO / "build/bench"
+LOGS = REPO / "tests/bench/out"
 
 
 def encode(body: dict[str, Any]) -> bytes:
@@ -269,5 +269,5 @@ if __name__ == "__main__":
     parser.add_argument("--splice-into", type=Path, help="replace the section in this file (or append it)")
     args = parser.parse_args()
     if args.out is None and args.splice_into is None:
-        raise SystemExit("--out FILE or --splice-into FILE (e.g. build/bench/benchmarks.md)")
+        raise SystemExit("--out FILE or --splice-into FILE (e.g. tests/bench/out/benchmarks.md)")
     asyncio.run(main(args.out, args.splice_into))

@@ -232,7 +232,7 @@ requests/s**. Knobs: `BENCH_SECONDS`, `BENCH_EXECUTION_REQUESTS`, `BENCH_EXECUTI
   requests cycling over funded lensers, each with a BYOK key stored through `POST /execute/keys`.
 * **LiteLLM {litellm_version}** (`litellm[proxy]`, pinned with its whole closure in
   tests/bench/litellm/requirements.txt, installed by tests/bench/litellm/setup.sh into
-  build/bench/litellm-venv, never in the workspace's lock), started as `litellm --config
+  tests/bench/out/litellm-venv, never in the workspace's lock), started as `litellm --config
   tests/bench/litellm/config.yaml --host 127.0.0.1 --port N --num_workers 1` with {litellm_env}: one
   uvicorn worker (our service is one process too), no database, no callbacks, no retries, a fixed master
   key (it refuses to start without one; with no database checking it is a comparison of strings),

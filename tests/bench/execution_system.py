@@ -31,7 +31,7 @@ from lf_testing.waiting import eventually, queue_declared
 log = logger("execution-bench")
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-LITELLM_VENV = REPO / "build/bench/litellm-venv"
+LITELLM_VENV = REPO / "tests/bench/out/litellm-venv"
 LITELLM_CONFIG = HERE / "litellm/config.yaml"
 LITELLM_SETUP = HERE / "litellm/setup.sh"
 # LiteLLM refuses to start without a master key; a fixed one, long enough for its check. Not a secret.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make bench`: the benchmarks, written to build/bench/benchmarks.md (ignored by git), or to
+# `make bench`: the benchmarks, written to tests/bench/out/benchmarks.md (ignored by git), or to
 # docs/benchmarks.md with UPDATE_DOCS=1 (for a run on an idle machine, to be committed).
 #
 # 1. wallet-api: creates a scratch database on DATABASE_URL's server (default: the local one), runs
@@ -12,7 +12,7 @@
 #    processes and measures signed deliveries to wallet credits; it drops both when done. About
 #    20 s + 10 x BENCH_SECONDS (2 minutes at the default), more if the pipeline is slow to drain.
 # 3. execution-proxy: tests/bench/execution_bench.py runs a fake OpenAI, LiteLLM's proxy (installed on
-#    first use into build/bench/litellm-venv by tests/bench/litellm/setup.sh, about a minute) and, once
+#    first use into tests/bench/out/litellm-venv by tests/bench/litellm/setup.sh, about a minute) and, once
 #    the service serves, wallet-api and execution-proxy on a scratch database and vhost; it measures
 #    the added latency of each path, 3 times in alternating order. About 40 s + 12 x BENCH_SECONDS
 #    with direct and LiteLLM only (3 minutes at the default), up to 40 s + 36 x BENCH_SECONDS with
@@ -58,7 +58,7 @@ for url in "$DATABASE_URL" "$AMQP_URL"; do
 done
 
 case "$UPDATE_DOCS" in
-    "" | 0) out=build/bench/benchmarks.md ;;
+    "" | 0) out=tests/bench/out/benchmarks.md ;;
     1) out=docs/benchmarks.md ;;
     *) echo "bench: UPDATE_DOCS is 1 or empty, not '$UPDATE_DOCS'" >&2; exit 2 ;;
 esac

@@ -2,7 +2,7 @@
 """wallet-api benchmarks (``make bench``): throughput, latency and rebuild, each beside a baseline.
 
 Run through ``tests/bench/run.sh``, which creates a scratch database, runs this against it, drops it
-and puts the report in build/bench/benchmarks.md (docs/benchmarks.md with UPDATE_DOCS=1). It can
+and puts the report in tests/bench/out/benchmarks.md (docs/benchmarks.md with UPDATE_DOCS=1). It can
 also run on its own:
 
     BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/<scratch db> \
@@ -243,7 +243,7 @@ if __name__ == "__main__":
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
-    parser.add_argument("--out", default="build/bench/wallet.md", type=Path)
+    parser.add_argument("--out", default="tests/bench/out/wallet.md", type=Path)
     args = parser.parse_args()
     if not args.database_url:
         raise SystemExit("--database-url or BENCH_DATABASE_URL: a scratch database (run.sh makes one)")

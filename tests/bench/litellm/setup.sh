@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# LiteLLM's proxy for the execution benchmark, in a venv of its own: build/bench/litellm-venv (ignored
+# LiteLLM's proxy for the execution benchmark, in a venv of its own: tests/bench/out/litellm-venv (ignored
 # by git), never in the workspace's uv.lock. Installs requirements.txt beside this file (litellm[proxy]
 # and its whole closure, pinned with hashes; requirements.in says how it was made), compiled to
 # bytecode as an image would ship it: with PYTHONDONTWRITEBYTECODE set (as on this machine) LiteLLM
@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 
-venv=build/bench/litellm-venv
+venv=tests/bench/out/litellm-venv
 here=tests/bench/litellm
 stamp="$venv/.requirements.sha256"
 want="$(cat "$here/requirements.txt" "$0" | sha256sum | cut -d' ' -f1)"
@@ -19,7 +19,7 @@ if [ -x "$venv/bin/litellm" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want
     exit 0
 fi
 echo "litellm: installing into $venv (about a minute)" >&2
-mkdir -p build/bench
+mkdir -p tests/bench/out
 [ -x "$venv/bin/python" ] || uv venv --quiet --python 3.11 "$venv" >&2
 VIRTUAL_ENV="$venv" uv pip sync --quiet --require-hashes --compile-bytecode --python "$venv/bin/python" "$here/requirements.txt" >&2
 printf '%s\n' "$want" > "$stamp"
