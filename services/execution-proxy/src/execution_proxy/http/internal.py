@@ -129,6 +129,14 @@ async def execute(request: web.Request) -> web.StreamResponse:
     return ok(request, {**outcome_view(await executions.complete(prepared)), "replayed": False})
 
 
+def _record_view(record: ChatOutcome) -> dict[str, Any]:
+    return {
+        "status": "failed" if record.failed else "succeeded",
+        **outcome_view(record),
+        "cancelled": record.cancelled,
+    }
+
+
 async def _outcome_of(running: Detached) -> ChatOutcome:
     """A running detached execution's outcome for a buffered retry of its reference."""
     outcome = await running.outcome()
@@ -154,7 +162,7 @@ async def cancel(request: web.Request) -> web.Response:
             "referenceId": body.reference_id,
             "executionId": cancellation.execution_id,
             "state": cancellation.state,
-            "execution": None if record is None else {**outcome_view(record), "cancelled": record.cancelled},
+            "execution": None if record is None else _record_view(record),
         },
     )
 
