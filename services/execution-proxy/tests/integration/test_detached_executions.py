@@ -44,8 +44,12 @@ async def openai() -> AsyncIterator[FakeOpenAI]:
 
 
 @pytest.fixture
-async def settings(settings: ExecutionSettings, openai: FakeOpenAI) -> ExecutionSettings:
-    return settings.model_copy(update={"openai_api_url": openai.url, "openai_api_key": KEY})
+async def settings(
+    request: pytest.FixtureRequest, settings: ExecutionSettings, openai: FakeOpenAI
+) -> ExecutionSettings:
+    """Indirectly parametrized with a dict, changed by it."""
+    changes = {"openai_api_url": openai.url, "openai_api_key": KEY, **getattr(request, "param", {})}
+    return settings.model_copy(update=changes)
 
 
 @pytest.fixture
@@ -257,4 +261,24 @@ async def test_a_server_stopping_drains_its_detached_executions_to_their_end(api
 
     execution = await record(db, execution_id)  # recorded before the server finished closing
     assert (execution["status"], execution["output_tokens"]) == ("succeeded", len(openai.deltas))
+    response.close()
+
+
+@pytest.mark.parametrize("settings", [{"shutdown_timeout_seconds": 1}], indirect=True)
+async def test_one_still_running_past_the_drain_is_cut_short_and_charged_for_what_it_produced(
+    api, driver, lenser, db, openai, catalogue, settings
+):
+    await driver.fund(lenser, FUNDS)
+    response = await api.post("/internal/executions", json=body(lenser, "node-7"), headers=INTERNAL)
+    async for frame in sse.events(response):
+        if frame.name == "start":
+            execution_id = frame.data["run_id"]
+            break
+
+    await api.server.close()  # the handler gets 1 s, the drain half of it: less than the answer's 3 s
+
+    execution = await record(db, execution_id)
+    assert execution["status"] == "succeeded"
+    assert 0 < execution["output_tokens"] < len(openai.deltas)
+    assert execution["credits_charged"] == await cost(catalogue, settings, execution)
     response.close()

@@ -17,7 +17,8 @@ cancelling replica's NOTIFY (through the process's ``Wakeup``) or every ``check_
 only while it runs some: a cancelled execution is stopped like a stream whose client left (its
 input and the output produced so far charged, never more than reserved) and recorded cancelled.
 
-Shutdown drains them (``drain``): they run to their end and are recorded before the pool closes.
+Shutdown drains them (``drain``): they run to their end and are recorded before the pool closes
+(those still running after a while are cut short, charged for what they produced).
 """
 
 from __future__ import annotations
@@ -251,11 +252,17 @@ class DetachedExecutions:
 
     # --- shutdown ------------------------------------------------------------------------------
 
-    async def drain(self) -> None:
-        """Wait for every detached execution to end and be recorded (cancels still stop them
-        meanwhile), then stop watching."""
-        while self._running:
-            await asyncio.gather(*(d.task for d in list(self._running.values())), return_exceptions=True)
+    async def drain(self, seconds: float) -> None:
+        """Let every detached execution run to its end and be recorded, for up to ``seconds``
+        (cancels still stop them meanwhile); then cut short those still running, recorded and
+        charged for what they produced (the settlement of a server stopping), rather than left to
+        the process's exit deadline with nothing recorded. Then stop watching."""
+        tasks = [detached.task for detached in self._running.values()]
+        if tasks:
+            _, running = await asyncio.wait(tasks, timeout=seconds)
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
         if self._watcher is not None:
             self._watcher.cancel()
             # gather, not suppress(CancelledError): a cancellation of the caller must go on.
