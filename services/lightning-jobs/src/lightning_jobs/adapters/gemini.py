@@ -14,7 +14,6 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
-from uuid import uuid4
 
 import aiohttp
 
@@ -90,8 +89,8 @@ class GeminiImages:
             "model": self.model,
             "prompt": prompt,
             "num_images": 1,
-            # Its own execution: a retry by execution-proxy's client would be answered from the record.
-            "referenceId": f"lightning-gemini-image:{uuid4()}",
+            # No referenceId: nothing here retries a request, and with one execution-proxy would keep
+            # every image (a free route's, megabytes each) a day for a retry that never comes.
         }
         answer = await self.client.image(body, timeout=self.timeout_seconds)
         inline = DATA_URI.fullmatch(answer.urls[0]) if answer.urls else None
