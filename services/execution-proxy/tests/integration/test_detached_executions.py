@@ -233,6 +233,16 @@ async def test_a_cancel_before_the_start_is_kept_and_the_execution_is_refused_wi
     assert await wallet_db.fetchval("SELECT count(*) FROM reservations WHERE lenser_id = $1", lenser) == 0
 
 
+async def test_a_start_the_wallet_refused_leaves_a_cancel_pending_not_waiting(api, lenser, openai):
+    refused = await api.post("/internal/executions", json=body(lenser, "node-8"), headers=INTERNAL)
+    assert refused.status == 404  # no wallet yet: wallet.not_found, after the start was claimed
+
+    answer = await cancel(api, lenser, "node-8")
+
+    assert (answer["state"], answer["execution"]) == ("pending", None)
+    assert openai.requests == []
+
+
 async def test_a_cancel_after_the_end_answers_ended_with_the_record(api, driver, lenser, wallet_db, openai):
     await driver.fund(lenser, FUNDS)
     response = await api.post("/internal/executions", json=body(lenser, "node-5"), headers=INTERNAL)
