@@ -18,12 +18,14 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from execution_proxy.app import create_app
+from execution_proxy.app import SCHEMA, create_app
 from execution_proxy.application.catalogue import CatalogueAdmin
 from execution_proxy.domain import tokens
 from execution_proxy.domain.pricing import Metered
 from execution_proxy.settings import ExecutionSettings
+from execution_proxy.verification import VERIFIABLE
 from lf_contracts.errors import EXECUTE_CANCELLED
+from lf_projections.verify import verify
 from lf_testing import sse
 from lf_testing.fakes.openai import FakeOpenAI
 from lf_testing.servers import ServedAsInProduction
@@ -212,6 +214,8 @@ async def test_a_cancel_mid_stream_stops_it_and_charges_only_what_was_produced(
     assert (openai.streams_completed, openai.disconnects) == (0, 1)  # the provider was stopped
 
     assert await cancel(other_replica, lenser, "node-3") == answer  # twice: the same answer
+    findings = await verify(settings.database_url, SCHEMA, VERIFIABLE, role=settings.db_role)
+    assert [str(d) for f in findings for d in f.differences] == []  # the log replays to `cancelled`
 
 
 async def test_a_cancel_before_the_start_is_kept_and_the_execution_is_refused_without_a_reservation(
