@@ -45,14 +45,18 @@ async def test_a_run_on_platform_credit_is_charged_what_the_proxy_charged_once_t
     assert run["creditCost"] > 0
     assert await charged_by_proxy(executions, run["id"]) == [run["creditCost"]]
     balance: dict = {}
+    spends: list[dict] = []
 
-    async def captured() -> bool:
+    async def captured() -> bool:  # the balance at once, the ledger's transaction behind its follower
         balance.update(await lenser_wallet.balance(lenser))
-        return balance["reserved"] == 0 and balance["balance"] < FUNDS
+        spends[:] = [t for t in await lenser_wallet.transactions(lenser) if t["txType"] == "spend"]
+        return balance["reserved"] == 0 and balance["balance"] < FUNDS and bool(spends)
 
     await eventually(captured, timeout=20)
     assert FUNDS - balance["balance"] == run["creditCost"]
     assert balance["lifetimeSpent"] == run["creditCost"]
+    [spend] = spends
+    assert spend["amount"] == run["creditCost"] and spend["referenceId"].startswith(run["id"])
 
 
 async def test_a_lenser_short_of_credit_gets_the_wallets_code_and_is_charged_nothing(
