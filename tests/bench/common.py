@@ -3,6 +3,7 @@ machine, their log lines, their statistics and a PostgreSQL server of their own.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
@@ -35,6 +36,24 @@ def check_local(url: str) -> None:
         raise SystemExit(
             f"refusing to benchmark a non-local server ({host}); set BENCH_ALLOW_REMOTE=1 to insist"
         )
+
+
+def report_arguments(doc: str | None) -> argparse.ArgumentParser:
+    """The command line every bench takes (``--out``, ``--splice-into``); a bench adds its own."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, help="write the section (with its markers) to this file")
+    parser.add_argument("--splice-into", type=Path, help="replace the section in this file (or append it)")
+    return parser
+
+
+async def publish(
+    section: str, out: Path | None, splice_into: Path | None, splice: Callable[[Path, str], None]
+) -> None:
+    """The report section to ``--out`` and into ``--splice-into`` (with the bench's ``splice``)."""
+    if out is not None:
+        await asyncio.to_thread(out.write_text, section)
+    if splice_into is not None:
+        splice(splice_into, section)
 
 
 def logger(name: str) -> Callable[[str], None]:

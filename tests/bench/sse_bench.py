@@ -49,7 +49,16 @@ import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import check_local, env_float, env_int, logger, scratch_database, summary
+from common import (
+    check_local,
+    env_float,
+    env_int,
+    logger,
+    publish,
+    report_arguments,
+    scratch_database,
+    summary,
+)
 from cpu import CpuMeter
 from report import machine_facts
 from sse_report import render, splice
@@ -371,20 +380,12 @@ async def main(out: Path | None, splice_into: Path | None) -> None:
         for count in counts:
             for design in ("poll", "push"):
                 r["phases"].append(await phase(design, count, database_url, runs, versions, seconds))
-    section = render(r)
-    if out is not None:
-        await asyncio.to_thread(out.write_text, section)
-    if splice_into is not None:
-        splice(splice_into, section)
+    await publish(render(r), out, splice_into, splice)
     log("done")
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--out", type=Path, help="write the section (with its markers) to this file")
-    parser.add_argument("--splice-into", type=Path, help="replace the section in this file (or append it)")
+    parser = report_arguments(__doc__)
     parser.add_argument("--poll-server", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--database-url", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)

@@ -43,7 +43,16 @@ import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import check_local, env_float, env_int, logger, scratch_database, summary
+from common import (
+    check_local,
+    env_float,
+    env_int,
+    logger,
+    publish,
+    report_arguments,
+    scratch_database,
+    summary,
+)
 from report import machine_facts
 from wakeup_report import render, splice
 
@@ -219,20 +228,12 @@ async def main(out: Path | None, splice_into: Path | None) -> None:
         for pattern in ("steady", "burst"):
             for mode in ("old", "new"):  # the baseline first, each beside the other
                 r["phases"][f"{mode}-{pattern}"] = await phase(database_url, mode, pattern, seconds)
-    section = render(r)
-    if out is not None:
-        await asyncio.to_thread(out.write_text, section)
-    if splice_into is not None:
-        splice(splice_into, section)
+    await publish(render(r), out, splice_into, splice)
     log("done")
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--out", type=Path, help="write the section (with its markers) to this file")
-    parser.add_argument("--splice-into", type=Path, help="replace the section in this file (or append it)")
+    parser = report_arguments(__doc__)
     parser.add_argument("--writer", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--database-url", help=argparse.SUPPRESS)
     parser.add_argument("--mode", choices=sorted(SCHEMAS), help=argparse.SUPPRESS)
