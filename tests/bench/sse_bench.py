@@ -49,16 +49,8 @@ import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (
-    check_local,
-    env_float,
-    env_int,
-    logger,
-    publish,
-    report_arguments,
-    scratch_database,
-    summary,
-)
+import common
+from common import check_local, env_float, env_int, logger, summary
 from cpu import CpuMeter
 from report import machine_facts
 from sse_report import render, splice
@@ -360,7 +352,7 @@ async def main(out: Path | None, splice_into: Path | None) -> None:
         "phases": [],
         "load": os.getloadavg()[0],
     }
-    async with scratch_database("BENCH_SSE_SERVER", DATABASE, log) as (database_url, server):
+    async with common.scratch_database("BENCH_SSE_SERVER", DATABASE, log) as (database_url, server):
         r["server"] = server
         admin = await asyncpg.connect(database_url)
         try:
@@ -380,12 +372,12 @@ async def main(out: Path | None, splice_into: Path | None) -> None:
         for count in counts:
             for design in ("poll", "push"):
                 r["phases"].append(await phase(design, count, database_url, runs, versions, seconds))
-    await publish(render(r), out, splice_into, splice)
+    await common.publish(render(r), out, splice_into, splice)
     log("done")
 
 
 if __name__ == "__main__":
-    parser = report_arguments(__doc__)
+    parser = common.report_arguments(__doc__)
     parser.add_argument("--poll-server", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--database-url", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)

@@ -43,16 +43,8 @@ import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (
-    check_local,
-    env_float,
-    env_int,
-    logger,
-    publish,
-    report_arguments,
-    scratch_database,
-    summary,
-)
+import common
+from common import check_local, env_float, env_int, logger, summary
 from report import machine_facts
 from wakeup_report import render, splice
 
@@ -211,7 +203,7 @@ async def main(out: Path | None, splice_into: Path | None) -> None:
         "phases": {},
         "load": os.getloadavg()[0],
     }
-    async with scratch_database("BENCH_WAKEUP_SERVER", "wakeup_bench", log) as (database_url, server):
+    async with common.scratch_database("BENCH_WAKEUP_SERVER", "wakeup_bench", log) as (database_url, server):
         r["server"] = server
         admin = await asyncpg.connect(database_url)
         try:
@@ -228,12 +220,12 @@ async def main(out: Path | None, splice_into: Path | None) -> None:
         for pattern in ("steady", "burst"):
             for mode in ("old", "new"):  # the baseline first, each beside the other
                 r["phases"][f"{mode}-{pattern}"] = await phase(database_url, mode, pattern, seconds)
-    await publish(render(r), out, splice_into, splice)
+    await common.publish(render(r), out, splice_into, splice)
     log("done")
 
 
 if __name__ == "__main__":
-    parser = report_arguments(__doc__)
+    parser = common.report_arguments(__doc__)
     parser.add_argument("--writer", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--database-url", help=argparse.SUPPRESS)
     parser.add_argument("--mode", choices=sorted(SCHEMAS), help=argparse.SUPPRESS)
