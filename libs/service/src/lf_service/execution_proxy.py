@@ -16,7 +16,9 @@ is the request's own fault (``ExecutionFailed`` says which with ``transient``).
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,9 +41,11 @@ class ExecutionProxyUnavailable(Exception):
 
 
 class ExecutionFailed(Exception):
-    def __init__(self, code: str, message: str, *, transient: bool) -> None:
+    """``credits``: what the failed execution was charged all the same (a stream cut short)."""
+
+    def __init__(self, code: str, message: str, *, transient: bool, credits: int = 0) -> None:
         super().__init__(f"{code}: {message}")
-        self.code, self.message, self.transient = code, message, transient
+        self.code, self.message, self.transient, self.credits = code, message, transient, credits
 
 
 def provider_for(model: str, override: str | None, default: str) -> str:
@@ -63,6 +67,23 @@ class ExecutionAnswer:
     execution_id: str | None
     replayed: bool
     latency_ms: int
+    cancelled: bool = False
+    """Stopped by ``POST /internal/executions/cancel`` (charged for what it used): not a result."""
+
+
+CANCEL_IDENTITY = ("funding", "lenserId", "sponsorId", "referenceId")
+"""The fields of an execution's body that name it to ``POST /internal/executions/cancel``."""
+
+
+@dataclass(frozen=True)
+class CancelAnswer:
+    """execution-proxy's answer to a cancel: ``state`` ``cancelled`` (it was running and is now
+    stopped and recorded), ``ended`` (it had ended before), ``pending`` (none had started; a later
+    execution of the reference is refused), ``cancelling`` (being stopped, not recorded yet: ask
+    again); ``execution``: its record (the first two), else None."""
+
+    state: str
+    execution: ExecutionAnswer | None
 
 
 class ExecutionProxyClient:
@@ -93,25 +114,102 @@ class ExecutionProxyClient:
         if status == 503:
             raise ExecutionProxyUnavailable(f"execution-proxy answered 503: {answer}")
         if status >= 400 or not isinstance(answer, dict) or "data" not in answer:
-            error = (answer or {}).get("error") or {} if isinstance(answer, dict) else {}
-            code = error.get("code") or f"http_{status}"
+            raise _refusal(status, answer)
+        return _answer(answer["data"], body, started)
+
+    async def execute_stream(
+        self, body: dict[str, Any], *, timeout: float, on_text: Callable[[str], None]
+    ) -> ExecutionAnswer:
+        """``body`` with ``stream: true``: each ``token`` frame's text is handed to ``on_text`` as it
+        arrives; the answer is the ``end`` frame's (its content the texts joined). Failures as
+        ``execute``; an ``error`` frame is ``ExecutionFailed`` (transient: ``execute.provider_failed``
+        is the provider's, worth another attempt), with the charge of an ``end`` that followed it
+        in ``credits``."""
+        started = time.monotonic()
+        texts: list[str] = []
+        frames: dict[str, dict[str, Any]] = {}
+        try:
+            async with (
+                asyncio.timeout(timeout),
+                self._client().post(
+                    f"{self.base_url}/internal/executions",
+                    json={**body, "stream": True},
+                    headers={"X-Platform-Api-Key": self.api_key},
+                ) as response,
+            ):
+                if response.status == 503:
+                    raise ExecutionProxyUnavailable(f"execution-proxy answered 503: {await response.text()}")
+                if response.status >= 400 or "json" in response.content_type:
+                    answer = await response.json(content_type=None)
+                    if response.status < 400 and isinstance(answer, dict) and "data" in answer:
+                        return _answer(answer["data"], body, started)  # a replayed record, as JSON
+                    raise _refusal(response.status, answer)
+                async for event, data in _sse_frames(response.content):
+                    if event == "token":
+                        text = str(data.get("content") or "")
+                        texts.append(text)
+                        on_text(text)
+                    elif event in ("end", "error"):
+                        frames[event] = data
+                        if event == "end":
+                            break
+        except aiohttp.ClientConnectorError as failure:
+            raise ExecutionProxyUnavailable(str(failure)) from failure
+        except (TimeoutError, aiohttp.ClientError, ValueError) as failure:
+            raise ExecutionFailed(
+                "execution_unavailable", f"{type(failure).__name__}: {failure}", transient=True
+            ) from failure
+        end = frames.get("end")
+        if "error" in frames or end is None:
+            error = frames.get("error") or {}
+            code = str(error.get("code") or "execution_unavailable")
             raise ExecutionFailed(
                 code,
-                error.get("message") or f"execution-proxy answered {status}",
-                transient=status == 429 or status >= 500,
+                str(error.get("message") or "the stream ended without its end"),
+                transient=code in ("execute.provider_failed", "execution_unavailable"),
+                credits=int((end or {}).get("credits_charged") or 0),
             )
-        data = answer["data"]
-        usage = data.get("usage") or {}
+        usage = end.get("usage") or {}
         return ExecutionAnswer(
-            content=data.get("content") or "",
+            content="".join(texts),
             input_tokens=int(usage.get("input_tokens") or 0),
             output_tokens=int(usage.get("output_tokens") or 0),
-            provider=data.get("provider") or body.get("provider", ""),
-            model=data.get("model") or body.get("model", ""),
-            credits=int(data.get("creditsCharged") or 0),
-            execution_id=str(data["executionId"]) if data.get("executionId") else None,
-            replayed=bool(data.get("replayed")),
+            provider=body.get("provider", ""),
+            model=body.get("model", ""),
+            credits=int(end.get("credits_charged") or 0),
+            execution_id=str(end["execution_id"]) if end.get("execution_id") else None,
+            replayed=bool(end.get("replayed")),
             latency_ms=int((time.monotonic() - started) * 1000),
+            cancelled=bool(end.get("cancelled")),
+        )
+
+    async def cancel(self, body: dict[str, Any], *, timeout: float = 10.0) -> CancelAnswer:
+        """Stops the execution ``body`` names (its ``CANCEL_IDENTITY`` fields); idempotent."""
+        identity = {key: body[key] for key in CANCEL_IDENTITY if body.get(key) is not None}
+        try:
+            async with (
+                asyncio.timeout(timeout),
+                self._client().post(
+                    f"{self.base_url}/internal/executions/cancel",
+                    json=identity,
+                    headers={"X-Platform-Api-Key": self.api_key},
+                ) as response,
+            ):
+                answer = await response.json(content_type=None)
+                status = response.status
+        except aiohttp.ClientConnectorError as failure:
+            raise ExecutionProxyUnavailable(str(failure)) from failure
+        except (TimeoutError, aiohttp.ClientError, ValueError) as failure:
+            raise ExecutionProxyUnavailable(f"{type(failure).__name__}: {failure}") from failure
+        if status == 503:
+            raise ExecutionProxyUnavailable(f"execution-proxy answered 503: {answer}")
+        if status >= 400 or not isinstance(answer, dict) or "data" not in answer:
+            raise _refusal(status, answer)
+        data = answer["data"]
+        execution = data.get("execution")
+        return CancelAnswer(
+            state=str(data.get("state")),
+            execution=None if not execution else _answer(execution, body, time.monotonic()),
         )
 
     def _client(self) -> aiohttp.ClientSession:
@@ -122,3 +220,43 @@ class ExecutionProxyClient:
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+def _answer(data: dict[str, Any], body: dict[str, Any], started: float) -> ExecutionAnswer:
+    usage = data.get("usage") or {}
+    return ExecutionAnswer(
+        content=data.get("content") or "",
+        input_tokens=int(usage.get("input_tokens") or 0),
+        output_tokens=int(usage.get("output_tokens") or 0),
+        provider=data.get("provider") or body.get("provider", ""),
+        model=data.get("model") or body.get("model", ""),
+        credits=int(data.get("creditsCharged") or 0),
+        execution_id=str(data["executionId"]) if data.get("executionId") else None,
+        replayed=bool(data.get("replayed")),
+        latency_ms=int((time.monotonic() - started) * 1000),
+        cancelled=bool(data.get("cancelled")),
+    )
+
+
+def _refusal(status: int, answer: Any) -> ExecutionFailed:
+    error = (answer or {}).get("error") or {} if isinstance(answer, dict) else {}
+    return ExecutionFailed(
+        error.get("code") or f"http_{status}",
+        error.get("message") or f"execution-proxy answered {status}",
+        transient=status == 429 or status >= 500,
+    )
+
+
+async def _sse_frames(content: aiohttp.StreamReader) -> Any:
+    """The ``(event, data)`` of each server-sent event frame (``data`` is JSON)."""
+    event, data = "message", ""
+    async for raw in content:
+        line = raw.decode().rstrip("\r\n")
+        if not line:
+            if data:
+                yield event, json.loads(data)
+            event, data = "message", ""
+        elif line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith("data:"):
+            data += line[5:].strip()
