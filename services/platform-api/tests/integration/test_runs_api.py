@@ -139,6 +139,7 @@ async def test_a_lens_run_succeeds_with_its_artifact_tokens_and_credit_cost(
         "NodeQueued",
         "RunStarted",
         "NodeStarted",
+        "NodeStreamDelta",  # the whole text: faster than NODE_DELTA_INTERVAL_MS
         "NodeCompleted",
         "RunCompleted",
     ]
@@ -254,30 +255,31 @@ async def test_a_run_spending_past_its_budget_is_cancelled_budget_exceeded(
     assert run["creditCost"] == 3 and len(proxy.calls) == 1
 
 
-async def test_cancel_stops_a_running_run_and_its_late_answer_is_ignored(
+async def test_cancel_mid_node_cancels_its_execution_and_charges_what_it_used(
     runs: Runs, proxy: FakeExecutionProxy, lenser: UUID, db: asyncpg.Pool
 ):
-    proxy.delay = 1.5
+    proxy.delay, proxy.credits = 3.0, 10
     lens_id = await runs.lens(lenser)
     run_id = (await runs.post(f"/v1/lenses/{lens_id}/execute", {"params": {"topic": "x"}}, lenser, 202))[
         "data"
     ]["runId"]
 
-    async def started() -> bool:
-        return "NodeStarted" in await event_types(db, run_id)
+    async def streaming() -> bool:
+        return "NodeStreamDelta" in await event_types(db, run_id)
 
-    await eventually(started)
+    await eventually(streaming)
     answer = await runs.post(f"/v1/runs/{run_id}/cancel", {}, lenser, 200)
-    assert answer["data"]["status"] == "canceled"
-    workers = runs.api.server.app[RUN_WORKERS]
-
-    async def late_answer_handled() -> bool:
-        return proxy.in_flight == 0 and workers.busy == 0
-
-    await eventually(late_answer_handled)
-    _, after = await runs.status(run_id, lenser)
-    assert after["data"]["status"] == "canceled" and after["data"]["artifacts"] == []
-    assert (await event_types(db, run_id))[-1] == "RunCancelled"
+    assert answer["data"]["status"] == "running" and answer["data"]["cancelRequested"] is True
+    run = await runs.finished(run_id, lenser)
+    reference = f"{run_id}:lens:1"
+    assert run["status"] == "canceled" and run["errorCode"] == "cancelled_by_user"
+    assert proxy.cancels == [reference] and proxy.charges == {reference: 1}
+    charged = proxy.recorded[reference]["creditsCharged"]
+    assert 0 < charged < 10 and run["creditCost"] == charged and run["billingStatus"] == "charged"
+    assert run["artifacts"] == []
+    assert (await event_types(db, run_id))[-2:] == ["NodeCancelled", "RunCancelled"]
+    again = await runs.post(f"/v1/runs/{run_id}/cancel", {}, lenser, 200)
+    assert again["data"]["status"] == "canceled"
 
 
 async def test_the_callers_runs_are_listed_newest_first_with_a_total(
