@@ -11,7 +11,8 @@ it is recorded and charged all the same, as with a real provider.
 
 Knobs: ``credits`` per execution, ``reply(prompt) -> text``, ``fail_if(prompt) -> status | None``,
 ``fail_next`` (statuses to answer, in order, before succeeding again), ``delay`` (seconds each
-execution takes, spread over its tokens), ``api_key``. ``stream: true`` is answered as the real one
+execution takes, spread over its tokens; ``delay_of(prompt) -> seconds | None`` says it per
+prompt), ``api_key``. ``stream: true`` is answered as the real one
 streams (``http/execute.py`` ``stream_sse``): ``start``, a ``token`` per word of the reply, ``end``
 (``cancelled``: whether a cancel stopped it); ``stream_fails_after`` (a number of tokens) makes the
 provider fail there: an ``error`` frame, then ``end`` when tokens went out (none: ``error`` alone).
@@ -51,6 +52,7 @@ class _Execution:
         self.finished = asyncio.Event()
         self._changed = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
+        self.delay = 0.0
 
     def produced(self, token: str) -> None:
         self.tokens.append(token)
@@ -77,6 +79,7 @@ class FakeExecutionProxy:
         self.fail_next: list[int] = []
         self.fail_if: Callable[[str], int | None] = lambda prompt: None
         self.delay = 0.0
+        self.delay_of: Callable[[str], float | None] = lambda prompt: None
         self.stream_fails_after: int | None = None
         self.calls: list[dict[str, Any]] = []
         self.charges: Counter[str] = Counter()
@@ -133,6 +136,7 @@ class FakeExecutionProxy:
                 return _error(status, code, "fake failure")
             pieces = self.reply(prompt).split(" ")
             execution = _Execution(body, reference, [piece + " " for piece in pieces[:-1]] + pieces[-1:])
+            execution.delay = self.delay_of(prompt) if self.delay_of(prompt) is not None else self.delay
             if reference:
                 self._running[reference] = execution
             execution.task = asyncio.ensure_future(self._run(execution))
@@ -186,7 +190,7 @@ class FakeExecutionProxy:
                     if count:  # tokens went out: charged for them, not recorded as a result
                         execution.outcome = self._outcome(execution, cancelled=False)
                     return
-                await asyncio.sleep(self.delay / len(tokens))
+                await asyncio.sleep(execution.delay / len(tokens))
                 execution.produced(token)
             self._record(execution, cancelled=False)
         except asyncio.CancelledError:
