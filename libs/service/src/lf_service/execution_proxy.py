@@ -7,10 +7,23 @@ answer enveloped, ``data: {content, usage: {input_tokens, output_tokens}, provid
 creditsCharged, executionId, replayed}``. A repeated ``referenceId`` is answered from the proxy's
 record of the first execution, never executed or charged twice: callers make it one per step.
 
+``stream`` asks the same with ``stream: true`` and yields the text as it comes, then the answer
+(the frames ``start``, ``token {content}``, ``end {usage, credits_charged, balance_after,
+execution_id, cancelled, replayed}`` or ``error {message, code}``). With a ``referenceId`` the
+execution is detached from the connection: if the caller goes away (or the stream breaks off) it
+runs on and is recorded; asking again with the same reference attaches to it while it runs on that
+replica (every token from the first) or is answered from its record (one token, ``replayed``).
+``cancel`` (``POST /internal/executions/cancel``) stops the execution of a reference on any replica
+(charged for what it used; its stream ends with ``cancelled``), or keeps it from ever starting.
+
 Failures: execution-proxy unreachable (no connection) or answering 503 is an outage, not the
 caller's: ``ExecutionProxyUnavailable``, on which callers keep the step and try it again later (an
 outage delays work, it never fails it). A timeout, 429 or any other 5xx is transient; any other 4xx
-is the request's own fault (``ExecutionFailed`` says which with ``transient``).
+is the request's own fault (``ExecutionFailed`` says which with ``transient``). In a stream: an
+``error`` frame is ``ExecutionFailed`` with its code (``execute.provider_failed`` transient,
+``execute.cancelled`` not), carrying in ``charged`` what was charged when tokens had gone out; a
+stream that breaks off before its end is ``execution_unavailable`` (transient: ask again with the
+same reference).
 """
 
 from __future__ import annotations
@@ -18,9 +31,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 
@@ -41,11 +54,13 @@ class ExecutionProxyUnavailable(Exception):
 
 
 class ExecutionFailed(Exception):
-    """``credits``: what the failed execution was charged all the same (a stream cut short)."""
-
-    def __init__(self, code: str, message: str, *, transient: bool, credits: int = 0) -> None:
+    def __init__(
+        self, code: str, message: str, *, transient: bool, charged: ExecutionAnswer | None = None
+    ) -> None:
         super().__init__(f"{code}: {message}")
-        self.code, self.message, self.transient, self.credits = code, message, transient, credits
+        self.code, self.message, self.transient = code, message, transient
+        self.charged = charged
+        """A stream that failed after some tokens: what was recorded and charged for them."""
 
 
 def provider_for(model: str, override: str | None, default: str) -> str:
@@ -68,21 +83,21 @@ class ExecutionAnswer:
     replayed: bool
     latency_ms: int
     cancelled: bool = False
-    """Stopped by ``POST /internal/executions/cancel`` (charged for what it used): not a result."""
+    """Cut short by a cancel: charged for what it had used."""
 
 
-CANCEL_IDENTITY = ("funding", "lenserId", "sponsorId", "referenceId")
-"""The fields of an execution's body that name it to ``POST /internal/executions/cancel``."""
+CancelState = Literal["cancelled", "cancelling", "ended", "pending"]
 
 
 @dataclass(frozen=True)
 class CancelAnswer:
-    """execution-proxy's answer to a cancel: ``state`` ``cancelled`` (it was running and is now
-    stopped and recorded), ``ended`` (it had ended before), ``pending`` (none had started; a later
-    execution of the reference is refused), ``cancelling`` (being stopped, not recorded yet: ask
-    again); ``execution``: its record (the first two), else None."""
+    """``cancelled``: stopped and recorded (``execution``, ``cancelled`` set); ``ended``: it had
+    ended before (``execution`` is its record); ``cancelling``: stopping on its replica, not
+    recorded yet (ask again to see it); ``pending``: nothing started, and nothing will."""
 
-    state: str
+    reference_id: str
+    execution_id: str
+    state: CancelState
     execution: ExecutionAnswer | None
 
 
@@ -94,105 +109,86 @@ class ExecutionProxyClient:
 
     async def execute(self, body: dict[str, Any], *, timeout: float) -> ExecutionAnswer:
         started = time.monotonic()
-        try:
-            async with (
-                asyncio.timeout(timeout),
-                self._client().post(
-                    f"{self.base_url}/internal/executions",
-                    json=body,
-                    headers={"X-Platform-Api-Key": self.api_key},
-                ) as response,
-            ):
-                answer = await response.json(content_type=None)
-                status = response.status
-        except aiohttp.ClientConnectorError as failure:
-            raise ExecutionProxyUnavailable(str(failure)) from failure
-        except (TimeoutError, aiohttp.ClientError, ValueError) as failure:
-            raise ExecutionFailed(
-                "execution_unavailable", f"{type(failure).__name__}: {failure}", transient=True
-            ) from failure
-        if status == 503:
-            raise ExecutionProxyUnavailable(f"execution-proxy answered 503: {answer}")
-        if status >= 400 or not isinstance(answer, dict) or "data" not in answer:
-            raise _refusal(status, answer)
-        return _answer(answer["data"], body, started)
+        data = await self._post("/internal/executions", body, timeout=timeout)
+        return _answer(data, body, started)
 
-    async def execute_stream(
-        self, body: dict[str, Any], *, timeout: float, on_text: Callable[[str], None]
-    ) -> ExecutionAnswer:
-        """``body`` with ``stream: true``: each ``token`` frame's text is handed to ``on_text`` as it
-        arrives; the answer is the ``end`` frame's (its content the texts joined). Failures as
-        ``execute``; an ``error`` frame is ``ExecutionFailed`` (transient: ``execute.provider_failed``
-        is the provider's, worth another attempt), with the charge of an ``end`` that followed it
-        in ``credits``."""
+    async def stream(self, body: dict[str, Any], *, timeout: float) -> AsyncIterator[str | ExecutionAnswer]:
+        """The execution streamed: each text as it comes (``str``), then its ``ExecutionAnswer``
+        (``cancelled`` when a cancel cut it short). ``timeout`` bounds the whole stream."""
         started = time.monotonic()
-        texts: list[str] = []
-        frames: dict[str, dict[str, Any]] = {}
         try:
-            async with (
-                asyncio.timeout(timeout),
-                self._client().post(
-                    f"{self.base_url}/internal/executions",
-                    json={**body, "stream": True},
-                    headers={"X-Platform-Api-Key": self.api_key},
-                ) as response,
-            ):
-                if response.status == 503:
-                    raise ExecutionProxyUnavailable(f"execution-proxy answered 503: {await response.text()}")
-                if response.status >= 400 or "json" in response.content_type:
-                    answer = await response.json(content_type=None)
-                    if response.status < 400 and isinstance(answer, dict) and "data" in answer:
-                        return _answer(answer["data"], body, started)  # a replayed record, as JSON
-                    raise _refusal(response.status, answer)
-                async for event, data in _sse_frames(response.content):
-                    if event == "token":
-                        text = str(data.get("content") or "")
-                        texts.append(text)
-                        on_text(text)
-                    elif event in ("end", "error"):
-                        frames[event] = data
-                        if event == "end":
-                            break
+            async with self._client().post(
+                f"{self.base_url}/internal/executions",
+                json={**body, "stream": True},
+                headers={"X-Platform-Api-Key": self.api_key},
+                timeout=aiohttp.ClientTimeout(total=timeout),
+            ) as response:
+                if not response.content_type.startswith("text/event-stream"):
+                    # Refused before the first frame: an ordinary enveloped answer.
+                    data = _data(response.status, await response.json(content_type=None))
+                    answer = _answer(data, body, started)
+                    if answer.content:
+                        yield answer.content
+                    yield answer
+                    return
+                pieces: list[str] = []
+                failure: dict[str, Any] | None = None
+                async for name, data in _frames(response.content):
+                    if name == "token":
+                        pieces.append(data.get("content") or "")
+                        yield pieces[-1]
+                    elif name == "error":
+                        failure = data
+                    elif name == "end":
+                        answer = _answer(_end_view(data, "".join(pieces)), body, started)
+                        if failure is not None:
+                            raise _stream_failure(failure, charged=answer)
+                        yield answer
+                        return
+                if failure is not None:
+                    raise _stream_failure(failure, charged=None)
+                raise ExecutionFailed(
+                    "execution_unavailable", "the stream ended before its end frame", transient=True
+                )
         except aiohttp.ClientConnectorError as failure:
             raise ExecutionProxyUnavailable(str(failure)) from failure
         except (TimeoutError, aiohttp.ClientError, ValueError) as failure:
             raise ExecutionFailed(
                 "execution_unavailable", f"{type(failure).__name__}: {failure}", transient=True
             ) from failure
-        end = frames.get("end")
-        if "error" in frames or end is None:
-            error = frames.get("error") or {}
-            code = str(error.get("code") or "execution_unavailable")
-            raise ExecutionFailed(
-                code,
-                str(error.get("message") or "the stream ended without its end"),
-                transient=code in ("execute.provider_failed", "execution_unavailable"),
-                credits=int((end or {}).get("credits_charged") or 0),
-            )
-        usage = end.get("usage") or {}
-        return ExecutionAnswer(
-            content="".join(texts),
-            input_tokens=int(usage.get("input_tokens") or 0),
-            output_tokens=int(usage.get("output_tokens") or 0),
-            provider=body.get("provider", ""),
-            model=body.get("model", ""),
-            credits=int(end.get("credits_charged") or 0),
-            execution_id=str(end["execution_id"]) if end.get("execution_id") else None,
-            replayed=bool(end.get("replayed")),
-            latency_ms=int((time.monotonic() - started) * 1000),
-            cancelled=bool(end.get("cancelled")),
+
+    async def cancel(
+        self,
+        funding: str,
+        *,
+        reference_id: str,
+        lenser_id: str | None = None,
+        sponsor_id: str | None = None,
+        timeout: float,
+    ) -> CancelAnswer:
+        """Cancel the execution of ``reference_id`` (named as ``execute``'s body names it).
+        Idempotent: asking again answers the same, or ``cancelled`` once a ``cancelling`` one is
+        recorded. ``timeout`` should exceed the proxy's ``CANCEL_WAIT_SECONDS`` (5 s)."""
+        body: dict[str, Any] = {"funding": funding, "referenceId": reference_id}
+        if lenser_id is not None:
+            body["lenserId"] = str(lenser_id)
+        if sponsor_id is not None:
+            body["sponsorId"] = str(sponsor_id)
+        data = await self._post("/internal/executions/cancel", body, timeout=timeout)
+        record = data.get("execution")
+        return CancelAnswer(
+            reference_id=data["referenceId"],
+            execution_id=str(data["executionId"]),
+            state=data["state"],
+            execution=None if record is None else _answer(record, {}, time.monotonic()),
         )
 
-    async def cancel(self, body: dict[str, Any], *, timeout: float = 10.0) -> CancelAnswer:
-        """Stops the execution ``body`` names (its ``CANCEL_IDENTITY`` fields); idempotent."""
-        identity = {key: body[key] for key in CANCEL_IDENTITY if body.get(key) is not None}
+    async def _post(self, path: str, body: dict[str, Any], *, timeout: float) -> dict[str, Any]:
         try:
             async with (
                 asyncio.timeout(timeout),
                 self._client().post(
-                    f"{self.base_url}/internal/executions/cancel",
-                    json=identity,
-                    headers={"X-Platform-Api-Key": self.api_key},
+                    f"{self.base_url}{path}", json=body, headers={"X-Platform-Api-Key": self.api_key}
                 ) as response,
             ):
                 answer = await response.json(content_type=None)
@@ -200,17 +196,10 @@ class ExecutionProxyClient:
         except aiohttp.ClientConnectorError as failure:
             raise ExecutionProxyUnavailable(str(failure)) from failure
         except (TimeoutError, aiohttp.ClientError, ValueError) as failure:
-            raise ExecutionProxyUnavailable(f"{type(failure).__name__}: {failure}") from failure
-        if status == 503:
-            raise ExecutionProxyUnavailable(f"execution-proxy answered 503: {answer}")
-        if status >= 400 or not isinstance(answer, dict) or "data" not in answer:
-            raise _refusal(status, answer)
-        data = answer["data"]
-        execution = data.get("execution")
-        return CancelAnswer(
-            state=str(data.get("state")),
-            execution=None if not execution else _answer(execution, body, time.monotonic()),
-        )
+            raise ExecutionFailed(
+                "execution_unavailable", f"{type(failure).__name__}: {failure}", transient=True
+            ) from failure
+        return _data(status, answer)
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -220,6 +209,21 @@ class ExecutionProxyClient:
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+def _data(status: int, answer: Any) -> dict[str, Any]:
+    """The envelope's ``data``, or the failure its status and code say."""
+    if status == 503:
+        raise ExecutionProxyUnavailable(f"execution-proxy answered 503: {answer}")
+    if status >= 400 or not isinstance(answer, dict) or "data" not in answer:
+        error = (answer or {}).get("error") or {} if isinstance(answer, dict) else {}
+        code = error.get("code") or f"http_{status}"
+        raise ExecutionFailed(
+            code,
+            error.get("message") or f"execution-proxy answered {status}",
+            transient=status == 429 or status >= 500,
+        )
+    return answer["data"]
 
 
 def _answer(data: dict[str, Any], body: dict[str, Any], started: float) -> ExecutionAnswer:
@@ -238,25 +242,39 @@ def _answer(data: dict[str, Any], body: dict[str, Any], started: float) -> Execu
     )
 
 
-def _refusal(status: int, answer: Any) -> ExecutionFailed:
-    error = (answer or {}).get("error") or {} if isinstance(answer, dict) else {}
+def _end_view(end: dict[str, Any], content: str) -> dict[str, Any]:
+    """An ``end`` frame (snake_case, as /execute/stream's) in the JSON answer's terms."""
+    return {
+        "content": content,
+        "usage": end.get("usage"),
+        "creditsCharged": end.get("credits_charged"),
+        "executionId": end.get("execution_id"),
+        "replayed": end.get("replayed"),
+        "cancelled": end.get("cancelled"),
+    }
+
+
+def _stream_failure(error: dict[str, Any], *, charged: ExecutionAnswer | None) -> ExecutionFailed:
+    code = error.get("code") or "execute.provider_failed"
+    # The codes' statuses: execute.provider_failed 502 (transient), execute.cancelled 409 (final).
     return ExecutionFailed(
-        error.get("code") or f"http_{status}",
-        error.get("message") or f"execution-proxy answered {status}",
-        transient=status == 429 or status >= 500,
+        code, error.get("message") or code, transient=code != "execute.cancelled", charged=charged
     )
 
 
-async def _sse_frames(content: aiohttp.StreamReader) -> Any:
-    """The ``(event, data)`` of each server-sent event frame (``data`` is JSON)."""
-    event, data = "message", ""
-    async for raw in content:
+async def _frames(content: aiohttp.StreamReader) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    """Server-sent events as (name, parsed data); comments skipped."""
+    name, data = "message", []
+    async for raw in content:  # line by line
         line = raw.decode().rstrip("\r\n")
         if not line:
             if data:
-                yield event, json.loads(data)
-            event, data = "message", ""
-        elif line.startswith("event:"):
-            event = line[6:].strip()
-        elif line.startswith("data:"):
-            data += line[5:].strip()
+                yield name, json.loads("\n".join(data))
+            name, data = "message", []
+        elif not line.startswith(":"):
+            field, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if field == "event":
+                name = value
+            elif field == "data":
+                data.append(value)

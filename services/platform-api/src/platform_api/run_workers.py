@@ -234,7 +234,7 @@ class NodeAttempt:
                 failure.code,
                 failure.message,
                 transient=failure.transient,
-                credits=failure.credits,
+                credits=failure.charged.credits if failure.charged is not None else 0,
                 metadata=self.metadata,
             )
             return

@@ -28,6 +28,9 @@ from lf_service.execution_proxy import (
 )
 from platform_api.domain.run import Charge, Execution, NodeWork
 
+CANCEL_TIMEOUT_SECONDS = 10.0
+"""A cancel's answer: longer than the proxy's wait for the record (``CANCEL_WAIT_SECONDS``, 5)."""
+
 NodeExecutionFailed = ExecutionFailed
 """A node attempt's execution failed (``transient``: worth another attempt)."""
 
@@ -80,12 +83,24 @@ class ExecutionProxy:
         its ``referenceId`` the execution is detached from this connection in execution-proxy: a
         worker that dies leaves it running, and the next delivery attaches to it or gets its
         replay (from its first text), never a second charge."""
-        return _execution(await self.client.execute_stream(self.body(work), timeout=timeout, on_text=on_text))
+        async for item in self.client.stream(self.body(work), timeout=timeout):
+            if isinstance(item, str):
+                on_text(item)
+            else:
+                return _execution(item)
+        raise NodeExecutionFailed("execution_unavailable", "the stream gave no answer", transient=True)
 
     async def cancel(self, work: NodeWork) -> CancelAnswer:
         """Stops the attempt's execution in execution-proxy (idempotent): it is charged for what it
         used; ``state`` says whether it was running, had ended, or had not started."""
-        return await self.client.cancel(self.body(work))
+        body = self.body(work)
+        return await self.client.cancel(
+            body["funding"],
+            reference_id=work.reference_id,
+            lenser_id=body.get("lenserId"),
+            sponsor_id=body.get("sponsorId"),
+            timeout=CANCEL_TIMEOUT_SECONDS,
+        )
 
     async def close(self) -> None:
         await self.client.close()
