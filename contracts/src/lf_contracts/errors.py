@@ -152,6 +152,9 @@ LIGHTNING_SESSION_EXPIRED = _code(  # ours (lightning-jobs)
 LIGHTNING_CONVERSATION_NOT_FOUND = _code(  # ours (lightning-jobs, seed 002's Gemini routes)
     "lightning.conversation_not_found", 404, "Conversation not found"
 )
+LIGHTNING_IMAGE_GENERATION_FAILED = _code(  # ours (lightning-jobs, seed 002's Gemini image route)
+    "lightning.image_generation_failed", 502, "Image generation failed"
+)
 INTERNAL_ERROR = _code("internal_error", 500, "Unhandled server error")
 
 

@@ -1,10 +1,12 @@
-"""A client of execution-proxy's ``POST /internal/executions``, for the services that execute AI
-through it (platform-api's run workers, lightning-jobs' evaluation and work steps).
+"""A client of execution-proxy's ``POST /internal/executions`` and ``POST
+/internal/executions/image``, for the services that execute AI through it (platform-api's run
+workers, lightning-jobs' evaluation and work steps and its Gemini images).
 
 Its wire format (execution-proxy ``http/internal.py``): a camelCase body with ``funding``, the
 payer, ``provider``, ``model``, ``messages``, ``referenceId``; header ``X-Platform-Api-Key``; the
 answer enveloped, ``data: {content, usage: {input_tokens, output_tokens}, provider, model,
-creditsCharged, executionId, replayed}``. A repeated ``referenceId`` is answered from the proxy's
+creditsCharged, executionId, replayed}`` (an image: ``data: {urls, units, provider, model,
+creditsCharged, executionId, replayed}``). A repeated ``referenceId`` is answered from the proxy's
 record of the first execution, never executed or charged twice: callers make it one per step.
 
 ``stream`` asks the same with ``stream: true`` and yields the text as it comes, then the answer
@@ -101,6 +103,20 @@ class CancelAnswer:
     execution: ExecutionAnswer | None
 
 
+@dataclass(frozen=True)
+class ImageAnswer:
+    """What execution-proxy answered for an image execution that succeeded."""
+
+    urls: tuple[str, ...]
+    """CDN URLs, or ``data:<mime>;base64,...`` URIs for images answered inline (Gemini's)."""
+    units: int
+    provider: str
+    model: str
+    credits: int
+    execution_id: str | None
+    replayed: bool
+
+
 class ExecutionProxyClient:
     def __init__(self, base_url: str, api_key: str) -> None:
         self.base_url = base_url.rstrip("/")
@@ -181,6 +197,20 @@ class ExecutionProxyClient:
             execution_id=str(data["executionId"]),
             state=data["state"],
             execution=None if record is None else _answer(record, {}, time.monotonic()),
+        )
+
+    async def image(self, body: dict[str, Any], *, timeout: float) -> ImageAnswer:
+        """``POST /internal/executions/image``: ``body`` as that route takes it (``funding``,
+        ``provider``, ``model``, ``prompt``, ``referenceId``, ...); failures as ``execute``'s."""
+        data = await self._post("/internal/executions/image", body, timeout=timeout)
+        return ImageAnswer(
+            urls=tuple(str(url) for url in data.get("urls") or ()),
+            units=int(data.get("units") or 0),
+            provider=data.get("provider") or body.get("provider", ""),
+            model=data.get("model") or body.get("model", ""),
+            credits=int(data.get("creditsCharged") or 0),
+            execution_id=str(data["executionId"]) if data.get("executionId") else None,
+            replayed=bool(data.get("replayed")),
         )
 
     async def _post(self, path: str, body: dict[str, Any], *, timeout: float) -> dict[str, Any]:
