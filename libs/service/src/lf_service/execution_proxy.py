@@ -214,6 +214,7 @@ class ExecutionProxyClient:
         )
 
     async def _post(self, path: str, body: dict[str, Any], *, timeout: float) -> dict[str, Any]:
+        """The envelope's ``data`` of a success; else the failure, classified (module docstring)."""
         try:
             async with (
                 asyncio.timeout(timeout),

@@ -90,7 +90,9 @@ async def _use_cases(app: web.Application, *, settings: ExecutionSettings) -> As
             wait_seconds=settings.cancel_wait_seconds,
         )
         yield
-        await detached.drain()  # detached executions run to their end and are recorded
+        # Detached executions run to their end and are recorded (half the shutdown timeout, then cut
+        # short and charged for what they produced: within the process's exit deadline).
+        await detached.drain(settings.shutdown_timeout_seconds / 2)
         await drain_recordings()  # streams settling after their handler was cancelled
         await app[EXECUTIONS].afterwards.drain()  # records that follow their answers, before the pool goes
 

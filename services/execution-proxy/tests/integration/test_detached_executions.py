@@ -18,12 +18,14 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from execution_proxy.app import create_app
+from execution_proxy.app import SCHEMA, create_app
 from execution_proxy.application.catalogue import CatalogueAdmin
 from execution_proxy.domain import tokens
 from execution_proxy.domain.pricing import Metered
 from execution_proxy.settings import ExecutionSettings
+from execution_proxy.verification import VERIFIABLE
 from lf_contracts.errors import EXECUTE_CANCELLED
+from lf_projections.verify import verify
 from lf_testing import sse
 from lf_testing.fakes.openai import FakeOpenAI
 from lf_testing.servers import ServedAsInProduction
@@ -44,8 +46,12 @@ async def openai() -> AsyncIterator[FakeOpenAI]:
 
 
 @pytest.fixture
-async def settings(settings: ExecutionSettings, openai: FakeOpenAI) -> ExecutionSettings:
-    return settings.model_copy(update={"openai_api_url": openai.url, "openai_api_key": KEY})
+async def settings(
+    request: pytest.FixtureRequest, settings: ExecutionSettings, openai: FakeOpenAI
+) -> ExecutionSettings:
+    """Indirectly parametrized with a dict, changed by it."""
+    changes = {"openai_api_url": openai.url, "openai_api_key": KEY, **getattr(request, "param", {})}
+    return settings.model_copy(update=changes)
 
 
 @pytest.fixture
@@ -208,6 +214,8 @@ async def test_a_cancel_mid_stream_stops_it_and_charges_only_what_was_produced(
     assert (openai.streams_completed, openai.disconnects) == (0, 1)  # the provider was stopped
 
     assert await cancel(other_replica, lenser, "node-3") == answer  # twice: the same answer
+    findings = await verify(settings.database_url, SCHEMA, VERIFIABLE, role=settings.db_role)
+    assert [str(d) for f in findings for d in f.differences] == []  # the log replays to `cancelled`
 
 
 async def test_a_cancel_before_the_start_is_kept_and_the_execution_is_refused_without_a_reservation(
@@ -227,6 +235,16 @@ async def test_a_cancel_before_the_start_is_kept_and_the_execution_is_refused_wi
         assert (await refused.json())["error"]["code"] == EXECUTE_CANCELLED.code
     assert openai.requests == []
     assert await wallet_db.fetchval("SELECT count(*) FROM reservations WHERE lenser_id = $1", lenser) == 0
+
+
+async def test_a_start_the_wallet_refused_leaves_a_cancel_pending_not_waiting(api, lenser, openai):
+    refused = await api.post("/internal/executions", json=body(lenser, "node-8"), headers=INTERNAL)
+    assert refused.status == 404  # no wallet yet: wallet.not_found, after the start was claimed
+
+    answer = await cancel(api, lenser, "node-8")
+
+    assert (answer["state"], answer["execution"]) == ("pending", None)
+    assert openai.requests == []
 
 
 async def test_a_cancel_after_the_end_answers_ended_with_the_record(api, driver, lenser, wallet_db, openai):
@@ -257,4 +275,24 @@ async def test_a_server_stopping_drains_its_detached_executions_to_their_end(api
 
     execution = await record(db, execution_id)  # recorded before the server finished closing
     assert (execution["status"], execution["output_tokens"]) == ("succeeded", len(openai.deltas))
+    response.close()
+
+
+@pytest.mark.parametrize("settings", [{"shutdown_timeout_seconds": 1}], indirect=True)
+async def test_one_still_running_past_the_drain_is_cut_short_and_charged_for_what_it_produced(
+    api, driver, lenser, db, openai, catalogue, settings
+):
+    await driver.fund(lenser, FUNDS)
+    response = await api.post("/internal/executions", json=body(lenser, "node-7"), headers=INTERNAL)
+    async for frame in sse.events(response):
+        if frame.name == "start":
+            execution_id = frame.data["run_id"]
+            break
+
+    await api.server.close()  # the handler gets 1 s, the drain half of it: less than the answer's 3 s
+
+    execution = await record(db, execution_id)
+    assert execution["status"] == "succeeded"
+    assert 0 < execution["output_tokens"] < len(openai.deltas)
+    assert execution["credits_charged"] == await cost(catalogue, settings, execution)
     response.close()

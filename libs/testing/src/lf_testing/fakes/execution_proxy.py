@@ -12,10 +12,11 @@ it is recorded and charged all the same, as with a real provider.
 Knobs: ``credits`` per execution, ``reply(prompt) -> text``, ``fail_if(prompt) -> status | None``,
 ``fail_next`` (statuses to answer, in order, before succeeding again), ``delay`` (seconds each
 execution takes, spread over its tokens; ``delay_of(prompt) -> seconds | None`` says it per
-prompt), ``api_key``. ``stream: true`` is answered as the real one
-streams (``http/execute.py`` ``stream_sse``): ``start``, a ``token`` per word of the reply, ``end``
-(``cancelled``: whether a cancel stopped it); ``stream_fails_after`` (a number of tokens) makes the
-provider fail there: an ``error`` frame, then ``end`` when tokens went out (none: ``error`` alone).
+prompt), ``token_delay`` (seconds more before each token), ``api_key``. ``stream: true`` is
+answered as the real one streams (``http/execute.py`` ``stream_sse``): ``start``, a ``token`` per
+word of the reply, ``end`` (``cancelled``: whether a cancel stopped it); ``stream_fails_after`` (a
+number of tokens) makes the provider fail there: an ``error`` frame, then ``end`` when tokens went
+out (none: ``error`` alone).
 
 Cancel (``{funding, lenserId?, sponsorId?, referenceId}``): a running execution stops and is
 recorded ``cancelled`` with ``credits * tokens produced // tokens in all`` (``state: "cancelled"``);
@@ -80,6 +81,7 @@ class FakeExecutionProxy:
         self.fail_if: Callable[[str], int | None] = lambda prompt: None
         self.delay = 0.0
         self.delay_of: Callable[[str], float | None] = lambda prompt: None
+        self.token_delay = 0.0
         self.stream_fails_after: int | None = None
         self.calls: list[dict[str, Any]] = []
         self.charges: Counter[str] = Counter()
@@ -190,7 +192,7 @@ class FakeExecutionProxy:
                     if count:  # tokens went out: charged for them, not recorded as a result
                         execution.outcome = self._outcome(execution, cancelled=False)
                     return
-                await asyncio.sleep(execution.delay / len(tokens))
+                await asyncio.sleep(execution.delay / len(tokens) + self.token_delay)
                 execution.produced(token)
             self._record(execution, cancelled=False)
         except asyncio.CancelledError:

@@ -17,15 +17,18 @@ cancelling replica's NOTIFY (through the process's ``Wakeup``) or every ``check_
 only while it runs some: a cancelled execution is stopped like a stream whose client left (its
 input and the output produced so far charged, never more than reserved) and recorded cancelled.
 
-Shutdown drains them (``drain``): they run to their end and are recorded before the pool closes.
+Shutdown drains them (``drain``): they run to their end and are recorded before the pool closes
+(those still running after a while are cut short, charged for what they produced).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -155,9 +158,20 @@ class DetachedExecutions:
         assert order.reference_id is not None, "only an order with a reference is detached"
         if (running := self.running(order)) is not None:
             return running
-        prepared = await self.executions.prepare(
-            order, request_id=request_id, metadata=metadata, claim=self._claim
-        )
+        claimed: list[datetime] = []
+
+        async def claim(execution_id: UUID, reference_id: str) -> None:
+            claimed.extend(await self._claim(execution_id, reference_id))
+
+        try:
+            prepared = await self.executions.prepare(
+                order, request_id=request_id, metadata=metadata, claim=claim
+            )
+        except BaseException:
+            if claimed:  # refused after its claim (the wallet said no): nothing runs under it
+                with contextlib.suppress(Exception):  # then a cancel waits in vain: the lesser harm
+                    await asyncio.shield(self._unclaim(self.executions.execution_id(order), claimed[0]))
+            raise
         if isinstance(prepared, ChatOutcome):
             return prepared
         if (running := self._running.get(prepared.execution_id)) is not None:
@@ -169,19 +183,30 @@ class DetachedExecutions:
             self._watcher = asyncio.create_task(self._watch(), name="detached-cancel-watch")
         return detached
 
-    async def _claim(self, execution_id: UUID, reference_id: str) -> None:
-        """Started, unless a cancel came first (then no row is returned: refused)."""
-        claimed = await self.pool.fetchval(
+    async def _claim(self, execution_id: UUID, reference_id: str) -> list[datetime]:
+        """Started, unless a cancel came first (then no row is returned: refused). Returns the
+        start this call set ([] when an earlier attempt's start was there already)."""
+        row = await self.pool.fetchrow(
             "INSERT INTO execution_controls (execution_id, reference_id, started_at) VALUES ($1, $2, now())"
             " ON CONFLICT (execution_id) DO UPDATE"
             " SET started_at = coalesce(execution_controls.started_at, excluded.started_at)"
             " WHERE execution_controls.cancel_requested_at IS NULL"
-            " RETURNING true",
+            " RETURNING started_at, started_at = now() AS ours",
             execution_id,
             reference_id,
         )
-        if not claimed:
+        if row is None:
             raise errors.ExecutionCancelled()
+        return [row["started_at"]] if row["ours"] else []
+
+    async def _unclaim(self, execution_id: UUID, started_at: datetime) -> None:
+        """Take back a start whose execution never ran, so that a cancel answers ``pending``
+        rather than waiting for a record that will never come."""
+        await self.pool.execute(
+            "UPDATE execution_controls SET started_at = NULL WHERE execution_id = $1 AND started_at = $2",
+            execution_id,
+            started_at,
+        )
 
     async def refuse_if_cancelled(self, execution_id: UUID, reference_id: str) -> None:
         """The ``claim`` of a buffered execution: refused if cancelled, never marked started (a
@@ -251,11 +276,17 @@ class DetachedExecutions:
 
     # --- shutdown ------------------------------------------------------------------------------
 
-    async def drain(self) -> None:
-        """Wait for every detached execution to end and be recorded (cancels still stop them
-        meanwhile), then stop watching."""
-        while self._running:
-            await asyncio.gather(*(d.task for d in list(self._running.values())), return_exceptions=True)
+    async def drain(self, seconds: float) -> None:
+        """Let every detached execution run to its end and be recorded, for up to ``seconds``
+        (cancels still stop them meanwhile); then cut short those still running, recorded and
+        charged for what they produced (the settlement of a server stopping), rather than left to
+        the process's exit deadline with nothing recorded. Then stop watching."""
+        tasks = [detached.task for detached in self._running.values()]
+        if tasks:
+            _, running = await asyncio.wait(tasks, timeout=seconds)
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
         if self._watcher is not None:
             self._watcher.cancel()
             # gather, not suppress(CancelledError): a cancellation of the caller must go on.
