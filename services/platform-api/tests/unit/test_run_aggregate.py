@@ -8,6 +8,7 @@ from uuid import uuid4
 
 import pytest
 
+from platform_api.application.runs import RUNS
 from platform_api.domain.definitions import LensDefinition
 from platform_api.domain.errors import InvalidDefinition, RunNotFound
 from platform_api.domain.run import MAX_ATTEMPTS, Charge, Execution, Run, RunQueued
@@ -250,3 +251,21 @@ def test_a_run_replays_from_its_events_to_the_same_state():
     assert (
         replayed.nodes["b"].params == {"text": "A"} and replayed.spent == 1 and replayed.status == "running"
     )
+
+
+def test_a_run_restored_from_its_snapshot_then_later_events_equals_the_run_replayed_whole():
+    run = a_run(["a", "b", "c"], [("a", "b")])
+    done(run, "a", "A")
+    run.start_node("b", 1, NOW)
+    run.stream_delta("b", 1, "par", NOW)
+    run.start_node("c", 1, NOW)
+    run.cancel(LENSER, NOW)  # b and c running: the cancel is requested
+    events = [(v, type(e).__name__, e.model_dump(mode="json")) for v, e in enumerate(run.pending(), 1)]
+    whole = RUNS.from_stored(None, 0, events)
+    assert whole.cancel_requested is not None and whole.nodes["b"].streamed == 3
+
+    for cut in range(1, len(events) + 1):  # a snapshot at every point of the stream
+        head = RUNS.from_stored(None, 0, events[:cut])
+        restored = RUNS.from_stored(head.to_snapshot(), cut, events[cut:])
+        assert restored.to_snapshot() == whole.to_snapshot() and restored.version == whole.version
+        assert restored.plan == whole.plan and restored.edges == whole.edges

@@ -28,8 +28,8 @@ from platform_api.domain.run import Charge, Execution, NodeWork, Run, RunQueued,
 from platform_api.metrics import count_run_events
 from platform_api.projections import INLINE
 
-# Runs are read whole (their events are what SSE replays anyway); no snapshot is ever taken.
-RUNS = AggregateRepository(Run, "run", snapshot_every=1_000_000_000)
+# A command on a run reads at most 200 events whatever the run's length (deltas make it long).
+RUNS = AggregateRepository(Run, "run", snapshot_every=200)
 
 IDEMPOTENCY_WINDOW = timedelta(hours=24)
 

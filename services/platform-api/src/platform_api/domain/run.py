@@ -36,7 +36,7 @@ reference id, but unknown here).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any, Self
 from uuid import UUID
@@ -743,14 +743,30 @@ class Run(Aggregate):
                 if event.spent_credits is not None:
                     self.spent = event.spent_credits
 
-    # Runs are short: no snapshots are taken (snapshot_every is far above any run's length), so
-    # these are the aggregate's required forms only, and they round-trip through the events.
+    # Streamed nodes make a run's stream long (a delta every NODE_DELTA_INTERVAL_MS per running
+    # node), so runs are snapshotted: the plan and edges are derived again from ``RunQueued``.
     def to_snapshot(self) -> dict[str, Any]:
-        raise NotImplementedError("runs are not snapshotted")
+        assert self.queued is not None, "a run is snapshotted once it has events"
+        return {
+            "queued": self.queued.model_dump(mode="json"),
+            "status": self.status,
+            "nodes": {node_id: asdict(state) for node_id, state in self.nodes.items()},
+            "spent": self.spent,
+            "cancel_requested": None
+            if self.cancel_requested is None
+            else self.cancel_requested.model_dump(mode="json"),
+        }
 
     @classmethod
     def from_snapshot(cls, data: dict[str, Any]) -> Self:
-        raise NotImplementedError("runs are not snapshotted")
+        run = cls()
+        run._apply(RunQueued.model_validate(data["queued"]))
+        run.status = data["status"]
+        run.nodes = {node_id: NodeState(**state) for node_id, state in data["nodes"].items()}
+        run.spent = data["spent"]
+        if data["cancel_requested"] is not None:
+            run.cancel_requested = RunCancelRequested.model_validate(data["cancel_requested"])
+        return run
 
 
 def deadline_of(now: datetime, seconds: int | None) -> datetime | None:
