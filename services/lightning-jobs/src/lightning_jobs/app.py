@@ -30,12 +30,13 @@ from lightning_jobs.adapters.stub import StubBackend, StubRefundChecker
 from lightning_jobs.application.conversations import Conversations
 from lightning_jobs.application.flow import JobFlow
 from lightning_jobs.application.jobs import JobUseCases
+from lightning_jobs.application.notifications import PaymentNotifications
 from lightning_jobs.application.ports import InvoiceBackend, RefundInvoiceChecker
 from lightning_jobs.application.pricing import Pricing, cost_based_pricing
 from lightning_jobs.application.queries import JobQueries
 from lightning_jobs.application.sessions import SessionFlow, SessionQueries, SessionUseCases
 from lightning_jobs.domain.pricing import PricingConfig
-from lightning_jobs.http import demo, dev, gemini, health, jobs, sessions
+from lightning_jobs.http import demo, dev, gemini, health, jobs, lnbits, sessions
 from lightning_jobs.http.client_ip import trusted_networks
 from lightning_jobs.http.errors import CODES, error_body
 from lightning_jobs.http.keys import (
@@ -44,6 +45,7 @@ from lightning_jobs.http.keys import (
     DEMO,
     FLOW,
     GEMINI,
+    NOTIFICATIONS,
     SESSION_FLOW,
     STUB,
     DemoLimit,
@@ -77,6 +79,7 @@ def create_app(
     app.add_routes(sessions.routes)
     app.add_routes(demo.routes)
     app.add_routes(gemini.routes)
+    app.add_routes(lnbits.routes)
     if settings.development and settings.lightning_backend == "stub":
         app.add_routes(dev.routes)  # production has no such path at all
     app.cleanup_ctx.append(partial(_job_flow, settings=settings, pricing=pricing))
@@ -115,6 +118,7 @@ async def _job_flow(
             admin_key=settings.lnbits_admin_key,
             timeout_seconds=settings.lnbits_timeout_seconds,
             pay_timeout_seconds=settings.lnbits_pay_timeout_seconds,
+            webhook_url=settings.lnbits_webhook_url,
         )
         refund_checker = Bolt11RefundInvoices(settings.lightning_network)
     else:
@@ -171,6 +175,7 @@ async def _job_flow(
         refund_recheck_seconds=settings.refund_recheck_seconds,
         lease=timedelta(seconds=settings.step_lease_seconds),
     )
+    app[NOTIFICATIONS] = PaymentNotifications(flow, session_flow)
     yield
     await session_flow.close()
     await flow.close()

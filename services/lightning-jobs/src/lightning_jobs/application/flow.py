@@ -88,8 +88,10 @@ class JobFlow:
         assert job is not None  # inline: readable once the command has committed
         return job
 
-    async def advance(self, job_id: UUID) -> dict[str, Any]:
-        """Move the job on as far as its payments allow; its row afterwards."""
+    async def advance(self, job_id: UUID, *, wait: bool = True) -> dict[str, Any]:
+        """Move the job on as far as its payments allow; its row afterwards. ``wait=False`` returns
+        once a step is claimed, not run (the step goes on in the flow's task): for a caller that must
+        answer quickly (LNbits' webhook), never for one that shows the job."""
         job = await self.queries.job(job_id)
         if job is None:
             raise JobNotFound()
@@ -101,7 +103,8 @@ class JobFlow:
         step = asyncio.create_task(self._run(claim), name=f"job-step:{job_id}:{claim.step}")
         self._steps.add(step)
         step.add_done_callback(self._steps.discard)
-        await asyncio.shield(step)
+        if wait:
+            await asyncio.shield(step)
         return await self.queries.job(job_id) or job
 
     async def _claim(self, job: dict[str, Any]) -> Claim | None:

@@ -85,6 +85,14 @@ class SessionQueries:
         )
         return [row["session_id"] for row in rows]
 
+    async def paid_by(self, payment_hash: str) -> UUID | None:
+        """The session whose deposit or pending top-up invoice has this payment hash."""
+        return await self.pool.fetchval(
+            "SELECT session_id FROM sessions WHERE deposit_payment_hash = $1"
+            " UNION ALL SELECT session_id FROM sessions WHERE topup_payment_hash = $1 LIMIT 1",
+            payment_hash,
+        )
+
     async def unsettled_refunds(self, older_than_seconds: float, limit: int) -> list[tuple[UUID, str]]:
         rows = await self.pool.fetch(
             "SELECT session_id, refund_payment_hash FROM sessions"
