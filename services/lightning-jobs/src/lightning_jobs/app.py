@@ -104,7 +104,6 @@ async def _job_flow(
         pricing = cost_based_pricing(
             settings.eval_fee_sats,
             PricingConfig.from_env(os.environ),
-            work_model=settings.work_model,
             btc_price=oracle.btc_usd,
         )
     backend: InvoiceBackend

@@ -32,6 +32,7 @@ from lightning_jobs.application.ports import (
     BackendUnavailable,
     InvoiceBackend,
     RefundInvoiceChecker,
+    WorkModel,
 )
 from lightning_jobs.application.pricing import Pricing, WorkQuote
 from lightning_jobs.application.queries import JobQueries
@@ -144,7 +145,8 @@ class JobFlow:
         if not evaluation.accepted:
             await self.jobs.rejected(claim.job_id, evaluation.reason, metadata=SYSTEM)
             return
-        quote = await self.pricing.work_fee(claim.request)
+        model = self.agent.work_model()  # locked with the price: the work runs on it, come what may
+        quote = await self.pricing.work_fee(claim.request, model.model)
         invoice = await self.backend.create_invoice(quote.amount_sats, f"lightning-jobs work {claim.job_id}")
         await self.jobs.work_invoiced(
             claim.job_id,
@@ -157,6 +159,8 @@ class JobFlow:
                 margin_pct=str(quote.margin_pct),
                 btc_price_usd=str(quote.btc_price_usd),
                 btc_price_source=quote.btc_price_source,
+                work_model=model.model,
+                work_provider=model.provider,
             ),
             metadata=SYSTEM,
         )
@@ -164,8 +168,9 @@ class JobFlow:
     async def _work(self, claim: Claim) -> None:
         job = await self.queries.job(claim.job_id)
         assert job is not None and job["pricing"] is not None
-        done = await self.agent.work(claim.job_id, claim.request, claim.reference_id)
-        cost = self.pricing.actual_cost(quote_of(job), done.input_tokens, done.output_tokens)
+        model = work_model_of(job) or self.agent.work_model()
+        done = await self.agent.work(claim.job_id, claim.request, claim.reference_id, model)
+        cost = self.pricing.actual_cost(quote_of(job, model), done.input_tokens, done.output_tokens)
         await self.jobs.completed(
             claim.job_id,
             result=done.result,
@@ -243,8 +248,18 @@ class JobFlow:
         return {"refundAmountSats": invoice.amount_sats, "paymentHash": invoice.payment_hash}
 
 
-def quote_of(job: dict[str, Any]) -> WorkQuote:
-    """The work invoice's quote as the job row keeps it (exact decimals, from their strings)."""
+def work_model_of(job: dict[str, Any]) -> WorkModel | None:
+    """The model the job's work invoice was priced on; None for a job priced before it was
+    recorded (its work then runs on the settings' ``WORK_MODEL``: its events are never changed)."""
+    pricing = job["pricing"] or {}
+    if not pricing.get("workModel"):
+        return None
+    return WorkModel(pricing["workModel"], pricing["workProvider"])
+
+
+def quote_of(job: dict[str, Any], model: WorkModel) -> WorkQuote:
+    """The work invoice's quote as the job row keeps it (exact decimals, from their strings), on
+    the model its work runs on."""
     pricing = job["pricing"]
     return WorkQuote(
         amount_sats=job["work_amount_sats"],
@@ -252,4 +267,5 @@ def quote_of(job: dict[str, Any]) -> WorkQuote:
         margin_pct=Decimal(pricing["marginPct"]),
         btc_price_usd=Decimal(pricing["btcPriceUsd"]),
         btc_price_source=pricing.get("btcPriceSource", "oracle"),
+        model=model.model,
     )
