@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from lf_contracts.events import CreditPackChangedV1, CreditsPurchasedV1, IntegrationEvent, OrderRefundedV1
 from lf_eventstore import RecordedEvent
 
@@ -12,45 +15,15 @@ def to_message(event: RecordedEvent) -> IntegrationEvent | None:
     d, at = event.data, event.recorded_at
     match event.type:
         case "OrderPaid":
-            return CreditsPurchasedV1(
-                occurred_at=at,
-                order_id=d["order_id"],
-                lenser_id=d["lenser_id"],
-                credits=d["credits"],
-                amount_cents=d["amount_cents"],
-                currency=d["currency"],
-                variant_id=d["variant_id"],
-                test_mode=d["test_mode"],
-            )
+            return _purchased(d, at, order_id=d["order_id"])
         case "OrderRefunded":
-            return OrderRefundedV1(
-                occurred_at=at,
-                order_id=d["order_id"],
-                lenser_id=d["lenser_id"],
-                credits_refunded_total=d["credits_refunded_total"],
-                refunded_amount_cents=d["refunded_amount_cents"],
-            )
+            return _refunded(d, at, order_id=d["order_id"])
         case "SubscriptionInvoicePaid":
             # The wallet credits once per order id: each renewal invoice is an order of its own.
-            return CreditsPurchasedV1(
-                occurred_at=at,
-                order_id=f"{SUBSCRIPTION_ORDER_PREFIX}{d['invoice_id']}",
-                lenser_id=d["lenser_id"],
-                credits=d["credits"],
-                amount_cents=d["amount_cents"],
-                currency=d["currency"],
-                variant_id=d["variant_id"],
-                test_mode=d["test_mode"],
-            )
+            return _purchased(d, at, order_id=f"{SUBSCRIPTION_ORDER_PREFIX}{d['invoice_id']}")
         case "SubscriptionInvoiceRefunded":
             # Refunded as the order the renewal was credited as.
-            return OrderRefundedV1(
-                occurred_at=at,
-                order_id=f"{SUBSCRIPTION_ORDER_PREFIX}{d['invoice_id']}",
-                lenser_id=d["lenser_id"],
-                credits_refunded_total=d["credits_refunded_total"],
-                refunded_amount_cents=d["refunded_amount_cents"],
-            )
+            return _refunded(d, at, order_id=f"{SUBSCRIPTION_ORDER_PREFIX}{d['invoice_id']}")
         case "CreditPackDefined" | "CreditPackChanged":
             return CreditPackChangedV1(
                 occurred_at=at,
@@ -63,6 +36,29 @@ def to_message(event: RecordedEvent) -> IntegrationEvent | None:
                 active=d["active"],
             )
     return None
+
+
+def _purchased(d: dict[str, Any], at: datetime, *, order_id: str) -> CreditsPurchasedV1:
+    return CreditsPurchasedV1(
+        occurred_at=at,
+        order_id=order_id,
+        lenser_id=d["lenser_id"],
+        credits=d["credits"],
+        amount_cents=d["amount_cents"],
+        currency=d["currency"],
+        variant_id=d["variant_id"],
+        test_mode=d["test_mode"],
+    )
+
+
+def _refunded(d: dict[str, Any], at: datetime, *, order_id: str) -> OrderRefundedV1:
+    return OrderRefundedV1(
+        occurred_at=at,
+        order_id=order_id,
+        lenser_id=d["lenser_id"],
+        credits_refunded_total=d["credits_refunded_total"],
+        refunded_amount_cents=d["refunded_amount_cents"],
+    )
 
 
 RELAYED_TYPES = [
