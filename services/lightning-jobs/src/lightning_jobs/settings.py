@@ -112,6 +112,7 @@ class LightningSettings(ServiceSettings):
     macaroon_root_key: str | None = None
     """Signs session macaroons (development: a public dev key; production: required, no default)."""
     macaroon_ttl_seconds: float = Field(default=86_400.0, gt=0)
-    """How long a macaroon handed out by ``GET /api/sessions/{id}`` is good for (its expiry caveat)."""
+    """How long a macaroon handed out by ``GET /api/sessions/{id}``, or an L402 challenge's, is good
+    for (its expiry caveat)."""
     session_idle_seconds: float = Field(default=86_400.0, gt=0)
     """A session with no activity for this long expires; its balance is owed back."""
