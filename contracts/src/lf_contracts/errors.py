@@ -152,13 +152,13 @@ LIGHTNING_CONVERSATION_NOT_FOUND = _code(  # ours (lightning-jobs, seed 002's Ge
 LIGHTNING_PAYMENT_REQUIRED = _code(  # ours (lightning-jobs, L402)
     "lightning.payment_required", 402, "Pay the invoice of the L402 challenge, then present the token"
 )
-LIGHTNING_INVALID_L402_TOKEN = _code(  # ours (lightning-jobs, L402)
-    "lightning.invalid_l402_token",
+LIGHTNING_INVALID_PAYMENT_TOKEN = _code(  # ours (lightning-jobs, L402)
+    "lightning.invalid_payment_token",
     401,
     "The L402 token is malformed, tampered, expired, for another request, or its preimage is wrong",
 )
-LIGHTNING_L402_TOKEN_USED = _code(  # ours (lightning-jobs, L402)
-    "lightning.l402_token_used", 409, "This L402 token has been used, or is being used"
+LIGHTNING_PAYMENT_TOKEN_USED = _code(  # ours (lightning-jobs, L402)
+    "lightning.payment_token_used", 409, "This L402 token has been used, or is being used"
 )
 INTERNAL_ERROR = _code("internal_error", 500, "Unhandled server error")
 
