@@ -2,7 +2,7 @@
 pushed by one listener per process (platform-api as it is) beside the former design, where each
 client's handler polled its run's events every 2 s, measured the same way in the same run.
 
-A PostgreSQL cluster of its own (as tests/bench/wakeup_bench.py: readers read below the cluster's
+A PostgreSQL cluster of its own (common.scratch_database: readers read below the cluster's
 oldest running transaction, so a busy shared server would swamp what is measured;
 ``BENCH_SSE_SERVER=shared`` uses DATABASE_URL's server), database ``sse_bench``. Per phase one server
 process on it:
@@ -49,11 +49,11 @@ import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import common
 from common import check_local, env_float, env_int, logger, summary
 from cpu import CpuMeter
 from report import machine_facts
 from sse_report import render, splice
-from wakeup_bench import PrivateCluster, _initdb
 
 from lf_eventstore import NewEvent, Wakeup, append
 from lf_pg import create_pool
@@ -352,19 +352,13 @@ async def main(out: Path | None, splice_into: Path | None) -> None:
         "phases": [],
         "load": os.getloadavg()[0],
     }
-    private = os.environ.get("BENCH_SSE_SERVER", "private") != "shared" and _initdb() is not None
-    cluster = await asyncio.to_thread(PrivateCluster.start) if private else None
-    server_url = cluster.url if cluster else os.environ["DATABASE_URL"]
-    r["server"] = "a private cluster started for the run" if cluster else "DATABASE_URL's (shared) server"
-    database_url = server_url.rsplit("/", 1)[0] + f"/{DATABASE}"
-    admin = await asyncpg.connect(server_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{DATABASE}"')
-        r["machine"] = await machine_facts(admin, ("synchronous_commit", "max_connections"))
-    finally:
-        await admin.close()
-    try:
+    async with common.scratch_database("BENCH_SSE_SERVER", DATABASE, log) as (database_url, server):
+        r["server"] = server
+        admin = await asyncpg.connect(database_url)
+        try:
+            r["machine"] = await machine_facts(admin, ("synchronous_commit", "max_connections"))
+        finally:
+            await admin.close()
         # The push server's first start migrates the schema (serve migrates when its login may).
         process, _port = await start_server("push", database_url)
         await stop_server(process)
@@ -378,28 +372,12 @@ async def main(out: Path | None, splice_into: Path | None) -> None:
         for count in counts:
             for design in ("poll", "push"):
                 r["phases"].append(await phase(design, count, database_url, runs, versions, seconds))
-    finally:
-        if cluster is not None:
-            await asyncio.to_thread(cluster.stop)
-        else:
-            admin = await asyncpg.connect(server_url)
-            with contextlib.suppress(Exception):
-                await admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-            await admin.close()
-    section = render(r)
-    if out is not None:
-        await asyncio.to_thread(out.write_text, section)
-    if splice_into is not None:
-        splice(splice_into, section)
+    await common.publish(render(r), out, splice_into, splice)
     log("done")
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--out", type=Path, help="write the section (with its markers) to this file")
-    parser.add_argument("--splice-into", type=Path, help="replace the section in this file (or append it)")
+    parser = common.report_arguments(__doc__)
     parser.add_argument("--poll-server", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--database-url", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)

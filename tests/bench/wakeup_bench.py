@@ -18,7 +18,8 @@ Readers read only below the oldest transaction still running in the whole cluste
 horizon), so any long transaction on the server, in any database, delays them whatever wakes them. On
 a shared, busy server that swamps what is measured here: by default (``BENCH_WAKEUP_SERVER=private``,
 when ``initdb`` is found) the benchmark starts a PostgreSQL cluster of its own on a free port for the
-run, with the server's default settings; ``BENCH_WAKEUP_SERVER=shared`` uses DATABASE_URL's server.
+run, with the server's default settings; ``BENCH_WAKEUP_SERVER=shared`` uses DATABASE_URL's server
+(common.scratch_database; database ``wakeup_bench`` either way).
 
 ``python tests/bench/wakeup_bench.py --out FILE`` (tests/bench/run.sh, ``BENCH_ONLY=wakeup``).
 """
@@ -32,11 +33,7 @@ import datetime as dt
 import json
 import logging
 import os
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -46,6 +43,7 @@ import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import common
 from common import check_local, env_float, env_int, logger, summary
 from report import machine_facts
 from wakeup_report import render, splice
@@ -55,7 +53,6 @@ import lf_projections
 from lf_eventstore import NewEvent, RecordedEvent, Wakeup, append
 from lf_pg import create_pool, migrate
 from lf_projections import FollowerRunner
-from lf_testing import infra
 
 log = logger("wakeup")
 
@@ -88,50 +85,6 @@ class Latencies:
                 self.ms.append((now - event.data["sent_at"]) * 1000)
         if self.expected is not None and len(self.ms) >= self.expected:
             self.all_seen.set()
-
-
-def _initdb() -> str | None:
-    if found := shutil.which("initdb"):
-        return found
-    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    return str(versions[-1]) if versions else None
-
-
-class PrivateCluster:
-    """A throwaway PostgreSQL cluster on 127.0.0.1 (as user ``postgres`` when run as root)."""
-
-    def __init__(self, directory: Path, port: int) -> None:
-        self.directory, self.port = directory, port
-        self.url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-
-    @classmethod
-    def start(cls) -> PrivateCluster:
-        initdb = _initdb()
-        assert initdb is not None
-        bindir = Path(initdb).parent
-        directory = Path(tempfile.mkdtemp(prefix="wakeup-bench-"))
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        if as_user:
-            shutil.chown(directory, "postgres")
-        data = directory / "data"
-        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "check": True}
-        subprocess.run(
-            [*as_user, str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"], **quiet
-        )
-        options = f"-p {port} -k {directory} -c listen_addresses=127.0.0.1"
-        pg_ctl = [*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(directory / "log")]
-        subprocess.run([*pg_ctl, "-o", options, "start"], **quiet)
-        cluster = cls(directory, port)
-        cluster._pg_ctl = pg_ctl
-        log(f"private cluster on port {port}")
-        return cluster
-
-    def stop(self) -> None:
-        subprocess.run([*self._pg_ctl, "-m", "immediate", "stop"], capture_output=True, check=False)
-        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 # --- the writer: another process --------------------------------------------------------------
@@ -250,11 +203,8 @@ async def main(out: Path | None, splice_into: Path | None) -> None:
         "phases": {},
         "load": os.getloadavg()[0],
     }
-    private = os.environ.get("BENCH_WAKEUP_SERVER", "private") != "shared" and _initdb() is not None
-    cluster = await asyncio.to_thread(PrivateCluster.start) if private else None
-    r["server"] = "a private cluster started for the run" if cluster else "DATABASE_URL's (shared) server"
-    database_url = cluster.url if cluster else await infra.create_database()
-    try:
+    async with common.scratch_database("BENCH_WAKEUP_SERVER", "wakeup_bench", log) as (database_url, server):
+        r["server"] = server
         admin = await asyncpg.connect(database_url)
         try:
             r["machine"] = await machine_facts(admin, ("synchronous_commit", "fsync"))
@@ -270,26 +220,12 @@ async def main(out: Path | None, splice_into: Path | None) -> None:
         for pattern in ("steady", "burst"):
             for mode in ("old", "new"):  # the baseline first, each beside the other
                 r["phases"][f"{mode}-{pattern}"] = await phase(database_url, mode, pattern, seconds)
-    finally:
-        if cluster is not None:
-            await asyncio.to_thread(cluster.stop)
-        else:
-            with contextlib.suppress(Exception):
-                await infra.drop_database(database_url)
-    section = render(r)
-    if out is not None:
-        await asyncio.to_thread(out.write_text, section)
-    if splice_into is not None:
-        splice(splice_into, section)
+    await common.publish(render(r), out, splice_into, splice)
     log("done")
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--out", type=Path, help="write the section (with its markers) to this file")
-    parser.add_argument("--splice-into", type=Path, help="replace the section in this file (or append it)")
+    parser = common.report_arguments(__doc__)
     parser.add_argument("--writer", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--database-url", help=argparse.SUPPRESS)
     parser.add_argument("--mode", choices=sorted(SCHEMAS), help=argparse.SUPPRESS)

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID, uuid4
 
-import aiohttp
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -17,10 +16,10 @@ from execution_proxy.app import MIGRATIONS, SCHEMA, create_app
 from execution_proxy.application.catalogue import CatalogueAdmin
 from execution_proxy.settings import ExecutionSettings
 from lf_pg import DatabaseAccess, create_pool
+from lf_testing import services
 from lf_testing.tokens import bearer
-from lf_testing.waiting import eventually, queue_declared
+from lf_testing.waiting import eventually
 from wallet_api import app as wallet_app
-from wallet_api.settings import WalletSettings
 
 API_KEY = "test-platform-key"
 INTERNAL = {"X-Platform-Api-Key": API_KEY}
@@ -34,21 +33,14 @@ async def wallet(
     """wallet-api with its consumer, ledger and expiry loop: where reservations and charges land.
     Indirectly parametrized with a dict, its settings are changed by it
     (``@pytest.mark.parametrize("wallet", [{"reservation_max_lifetime_seconds": 3}], indirect=True)``)."""
-    settings = WalletSettings(
-        database_url=database_url,
-        amqp_url=amqp_url,
-        db_role="wallet_api",
-        db_owner_role="wallet_api_owner",
+    async with services.wallet_api(
+        database_url,
+        amqp_url,
         platform_api_key=API_KEY,
         expiry_interval_seconds=0.2,
         **getattr(request, "param", {}),
-    )
-    await DatabaseAccess.of(settings, wallet_app.SCHEMA).migrate(wallet_app.MIGRATIONS)
-    server = TestServer(wallet_app.create_app(settings))
-    await server.start_server()
-    await queue_declared(amqp_url, "wallet-api.events")
-    yield server
-    await server.close()
+    ) as server:
+        yield server
 
 
 @pytest.fixture
@@ -62,7 +54,7 @@ async def settings(
         db_role="execution_proxy",  # serves as the runtime role: on events only INSERT and SELECT
         db_owner_role="execution_proxy_owner",
         platform_api_key=API_KEY,
-        wallet_api_url=str(wallet.make_url("")).rstrip("/"),
+        wallet_api_url=services.url_of(wallet),
         **getattr(request, "param", {}),
     )
     await DatabaseAccess.of(settings, SCHEMA).migrate(MIGRATIONS)
@@ -114,15 +106,7 @@ class Driver:
         self.api, self.wallet, self.wallet_db = api, wallet, wallet_db
 
     async def fund(self, lenser_id: UUID, credits: int) -> None:
-        async with (
-            aiohttp.ClientSession() as http,
-            http.post(
-                self.wallet.make_url(f"/internal/wallets/{lenser_id}/grants"),
-                json={"amount": credits, "reason": "test", "idempotencyKey": str(uuid4())},
-                headers=INTERNAL,
-            ) as response,
-        ):
-            assert response.status == 201, await response.text()
+        await services.grant(self.wallet, lenser_id, credits, platform_api_key=API_KEY)
 
     async def execute(self, lenser_id: UUID, route: str = "/execute/wallet", **body: Any):
         payload = {**LOCAL, "messages": [{"role": "user", "content": "Hello there"}], **body}

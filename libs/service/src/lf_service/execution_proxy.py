@@ -1,10 +1,12 @@
-"""A client of execution-proxy's ``POST /internal/executions``, for the services that execute AI
-through it (platform-api's run workers, lightning-jobs' evaluation and work steps).
+"""A client of execution-proxy's ``POST /internal/executions`` and ``POST
+/internal/executions/image``, for the services that execute AI through it (platform-api's run
+workers, lightning-jobs' evaluation and work steps and its Gemini images).
 
 Its wire format (execution-proxy ``http/internal.py``): a camelCase body with ``funding``, the
 payer, ``provider``, ``model``, ``messages``, ``referenceId``; header ``X-Platform-Api-Key``; the
 answer enveloped, ``data: {content, usage: {input_tokens, output_tokens}, provider, model,
-creditsCharged, executionId, replayed}``. A repeated ``referenceId`` is answered from the proxy's
+creditsCharged, executionId, replayed}`` (an image: ``data: {urls, units, provider, model,
+creditsCharged, executionId, replayed}``). A repeated ``referenceId`` is answered from the proxy's
 record of the first execution, never executed or charged twice: callers make it one per step.
 
 Failures: execution-proxy unreachable (no connection) or answering 503 is an outage, not the
@@ -65,6 +67,20 @@ class ExecutionAnswer:
     latency_ms: int
 
 
+@dataclass(frozen=True)
+class ImageAnswer:
+    """What execution-proxy answered for an image execution that succeeded."""
+
+    urls: tuple[str, ...]
+    """CDN URLs, or ``data:<mime>;base64,...`` URIs for images answered inline (Gemini's)."""
+    units: int
+    provider: str
+    model: str
+    credits: int
+    execution_id: str | None
+    replayed: bool
+
+
 class ExecutionProxyClient:
     def __init__(self, base_url: str, api_key: str) -> None:
         self.base_url = base_url.rstrip("/")
@@ -73,11 +89,41 @@ class ExecutionProxyClient:
 
     async def execute(self, body: dict[str, Any], *, timeout: float) -> ExecutionAnswer:
         started = time.monotonic()
+        data = await self._post("/internal/executions", body, timeout)
+        usage = data.get("usage") or {}
+        return ExecutionAnswer(
+            content=data.get("content") or "",
+            input_tokens=int(usage.get("input_tokens") or 0),
+            output_tokens=int(usage.get("output_tokens") or 0),
+            provider=data.get("provider") or body.get("provider", ""),
+            model=data.get("model") or body.get("model", ""),
+            credits=int(data.get("creditsCharged") or 0),
+            execution_id=str(data["executionId"]) if data.get("executionId") else None,
+            replayed=bool(data.get("replayed")),
+            latency_ms=int((time.monotonic() - started) * 1000),
+        )
+
+    async def image(self, body: dict[str, Any], *, timeout: float) -> ImageAnswer:
+        """``POST /internal/executions/image``: ``body`` as that route takes it (``funding``,
+        ``provider``, ``model``, ``prompt``, ``referenceId``, ...); failures as ``execute``'s."""
+        data = await self._post("/internal/executions/image", body, timeout)
+        return ImageAnswer(
+            urls=tuple(str(url) for url in data.get("urls") or ()),
+            units=int(data.get("units") or 0),
+            provider=data.get("provider") or body.get("provider", ""),
+            model=data.get("model") or body.get("model", ""),
+            credits=int(data.get("creditsCharged") or 0),
+            execution_id=str(data["executionId"]) if data.get("executionId") else None,
+            replayed=bool(data.get("replayed")),
+        )
+
+    async def _post(self, path: str, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """The envelope's ``data`` of a success; else the failure, classified (module docstring)."""
         try:
             async with (
                 asyncio.timeout(timeout),
                 self._client().post(
-                    f"{self.base_url}/internal/executions",
+                    f"{self.base_url}{path}",
                     json=body,
                     headers={"X-Platform-Api-Key": self.api_key},
                 ) as response,
@@ -100,19 +146,8 @@ class ExecutionProxyClient:
                 error.get("message") or f"execution-proxy answered {status}",
                 transient=status == 429 or status >= 500,
             )
-        data = answer["data"]
-        usage = data.get("usage") or {}
-        return ExecutionAnswer(
-            content=data.get("content") or "",
-            input_tokens=int(usage.get("input_tokens") or 0),
-            output_tokens=int(usage.get("output_tokens") or 0),
-            provider=data.get("provider") or body.get("provider", ""),
-            model=data.get("model") or body.get("model", ""),
-            credits=int(data.get("creditsCharged") or 0),
-            execution_id=str(data["executionId"]) if data.get("executionId") else None,
-            replayed=bool(data.get("replayed")),
-            latency_ms=int((time.monotonic() - started) * 1000),
-        )
+        data: dict[str, Any] = answer["data"]
+        return data
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:

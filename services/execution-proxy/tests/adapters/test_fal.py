@@ -82,3 +82,11 @@ async def test_no_answer_within_the_fal_timeout_is_a_timeout_not_retried(fal, im
 
     assert time.monotonic() - started < 1.5
     assert len(fal.requests) == 1
+
+
+async def test_no_size_leaves_it_to_fals_default(fal, images):
+    unsized = ImageRequest(model="fal-ai/flux/dev", prompt="a lighthouse", num_images=1, image_size=None)
+
+    await images.generate(unsized, KEY)
+
+    assert "image_size" not in fal.last.body

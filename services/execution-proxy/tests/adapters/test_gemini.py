@@ -3,11 +3,20 @@ system instruction, thoughts charged as output, and only the final chunk's outpu
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
-from execution_proxy.adapters.providers.base import ChatMessage, ChatRequest, ProviderError, ProviderUsage
-from execution_proxy.adapters.providers.gemini import refuse_if_blocked
-from lf_testing.fakes.gemini import FakeGemini
+from execution_proxy.adapters.providers import build_providers
+from execution_proxy.adapters.providers.base import (
+    ChatMessage,
+    ChatRequest,
+    ImageRequest,
+    ProviderError,
+    ProviderUsage,
+)
+from execution_proxy.adapters.providers.gemini import candidate_images, refuse_if_blocked
+from lf_testing.fakes.gemini import PNG_1X1, FakeGemini
 from lf_testing.fakes.provider import FakeUsage
 
 
@@ -80,3 +89,49 @@ def test_a_blocked_prompt_is_a_refusal_not_a_cut_stream():
 
     assert not blocked.value.transient
     assert "SAFETY" in str(blocked.value)
+
+
+# --- images (a Gemini image model through generateContent) ------------------------------------
+
+
+@pytest.fixture
+async def gemini_images(http, settings_for):
+    fake = await FakeGemini(api_key="test-provider-key").start()
+    try:
+        settings = settings_for(gemini_api_url=fake.url, gemini_api_key="test-provider-key")
+        yield fake, build_providers(settings, http).images["gemini"]
+    finally:
+        await fake.stop()
+
+
+IMAGE = ImageRequest(model="gemini-2.5-flash-image", prompt="a lighthouse", num_images=1, image_size=None)
+
+
+async def test_an_image_is_asked_for_by_modality_and_answered_as_a_data_uri(gemini_images):
+    fake, images = gemini_images
+
+    result = await images.generate(IMAGE, "test-provider-key")
+
+    assert result.urls == ("data:image/png;base64," + base64.b64encode(PNG_1X1).decode(),)
+    call = fake.last
+    assert call.path == "/v1beta/models/gemini-2.5-flash-image:generateContent"
+    assert call.headers["x-goog-api-key"] == "test-provider-key"
+    assert call.body["generationConfig"] == {"responseModalities": ["TEXT", "IMAGE"]}
+
+
+async def test_an_answer_without_an_image_is_a_refusal_not_retried(gemini_images):
+    fake, images = gemini_images
+    fake.refuse_images = True
+
+    with pytest.raises(ProviderError, match="IMAGE_SAFETY") as refused:
+        await images.generate(IMAGE, "test-provider-key")
+
+    assert not refused.value.transient
+    assert len(fake.requests) == 1
+
+
+def test_an_image_part_without_its_data_is_malformed():
+    answer = {"candidates": [{"content": {"parts": [{"inlineData": {"mimeType": "image/png"}}]}}]}
+
+    with pytest.raises(ProviderError, match="malformed"):
+        candidate_images(answer)

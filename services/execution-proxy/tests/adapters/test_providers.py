@@ -10,7 +10,7 @@ def test_every_provider_is_built_and_wrapped_in_retries(http, settings_for):
     providers = build_providers(settings_for(), http)
 
     assert set(providers.chat) == {"anthropic", "openai", "gemini", "ollama", "local"}
-    assert set(providers.images) == {"fal"}
+    assert set(providers.images) == {"fal", "gemini"}  # Gemini image models too
     assert all(isinstance(provider, RetryingChat) for provider in providers.chat.values())
     assert all(isinstance(provider, RetryingImages) for provider in providers.images.values())
     assert all(name == provider.name for name, provider in providers.chat.items())

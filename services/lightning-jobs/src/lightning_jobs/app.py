@@ -22,7 +22,7 @@ from lf_service.execution_proxy import ExecutionProxyClient
 from lf_web import PG_POOL, WAKEUP, RateLimiter
 from lightning_jobs.adapters.agent import ExecutionProxyAgent
 from lightning_jobs.adapters.bolt11 import Bolt11RefundInvoices
-from lightning_jobs.adapters.gemini import GeminiChat
+from lightning_jobs.adapters.gemini import GeminiChat, GeminiImages
 from lightning_jobs.adapters.lnbits import LNbitsBackend
 from lightning_jobs.adapters.macaroons import L402Macaroons, SessionMacaroons
 from lightning_jobs.adapters.price_oracle import PriceOracle
@@ -149,6 +149,11 @@ async def _job_flow(
             timeout_seconds=settings.ai_timeout_seconds,
         ),
         model=settings.gemini_model,
+        images=GeminiImages(  # on the agent's client (closed with it)
+            agent.client,
+            model=settings.gemini_image_model,
+            timeout_seconds=settings.ai_timeout_seconds,
+        ),
     )
     jobs_ = JobUseCases(
         pool, lease=timedelta(seconds=settings.step_lease_seconds), appended=app[WAKEUP].appended

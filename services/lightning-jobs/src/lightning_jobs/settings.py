@@ -82,6 +82,9 @@ class LightningSettings(ServiceSettings):
 
     gemini_model: str = "gemini-3-flash-preview"
     """The Gemini routes' model (execution-proxy's ``gemini`` provider) when a message names none."""
+    gemini_image_model: str = "gemini-2.5-flash-image"
+    """``POST /api/gemini/generate-image``'s model: a Gemini image model of execution-proxy's catalogue
+    (seed 002 names none; ``gemini-2.5-flash-image`` is the one its clients' Gemini integration used)."""
 
     eval_fee_sats: int = Field(default=10, ge=1)
     # The work fee's token rates, infra share and margin are ``domain.pricing.PricingConfig``'s,

@@ -11,10 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from execution_proxy import __main__ as proxy_main
-from execution_proxy import app as proxy_app
-from execution_proxy.settings import ExecutionSettings
-from lf_pg import DatabaseAccess
+from lf_testing import services
 from lightning_jobs.app import create_app
 from lightning_jobs.settings import LightningSettings
 
@@ -23,18 +20,7 @@ API_KEY = "test-platform-key"
 
 @pytest.fixture
 async def execution_proxy(database_url: str, amqp_url: str) -> AsyncIterator[TestServer]:
-    settings = ExecutionSettings(
-        database_url=database_url,
-        amqp_url=amqp_url,
-        db_role="execution_proxy",
-        db_owner_role="execution_proxy_owner",
-        platform_api_key=API_KEY,
-        wallet_api_url="http://127.0.0.1:9",  # never called: nothing here is charged
-        seed_catalogue=True,
-    )
-    await DatabaseAccess.of(settings, proxy_app.SCHEMA).migrate(proxy_app.MIGRATIONS)
-    await proxy_main._seed(settings)  # what `serve` does first: the development catalogue
-    async with TestServer(proxy_app.create_app(settings)) as server:
+    async with services.execution_proxy(database_url, amqp_url, platform_api_key=API_KEY) as server:
         yield server
 
 
@@ -42,8 +28,9 @@ async def execution_proxy(database_url: str, amqp_url: str) -> AsyncIterator[Tes
 async def jobs(
     settings: LightningSettings, execution_proxy: TestServer, pricing
 ) -> AsyncIterator[TestClient]:
-    url = str(execution_proxy.make_url("")).rstrip("/")
-    configured = settings.model_copy(update={"execution_proxy_url": url, "platform_api_key": API_KEY})
+    configured = settings.model_copy(
+        update={"execution_proxy_url": services.url_of(execution_proxy), "platform_api_key": API_KEY}
+    )
     async with TestClient(TestServer(create_app(configured, pricing=pricing))) as client:
         yield client
 

@@ -8,11 +8,18 @@ The key is ``x-goog-api-key`` (or ``?key=``); a wrong key is a 400 ``API_KEY_INV
 real API; errors are ``{"error": {"code", "message", "status"}}``. Without ``alt=sse`` the stream
 is one JSON array. See ``lf_testing.fakes.provider`` for the knobs.
 
+Image generation: a ``generateContent`` whose ``generationConfig.responseModalities`` holds
+``"IMAGE"`` (as for ``gemini-2.5-flash-image``) is answered with a text part and an image part,
+``{"inlineData": {"mimeType", "data": <base64>}}`` (``image``: a 1x1 PNG unless set), and usage with
+``candidatesTokensDetails`` by modality (an image is 1290 output tokens). ``refuse_images`` answers
+with text alone and ``finishReason: IMAGE_SAFETY``, as the real model declines a prompt.
+
     python -m lf_testing.fakes.gemini --port 8793   # then GEMINI_API_URL=http://127.0.0.1:8793
 """
 
 from __future__ import annotations
 
+import base64
 import uuid
 from typing import Any
 
@@ -30,6 +37,11 @@ STATUSES = {
     503: "UNAVAILABLE",
     504: "DEADLINE_EXCEEDED",
 }
+IMAGE_TOKENS = 1290  # what the real gemini-2.5-flash-image bills an image as
+# A 1x1 transparent PNG: small, and a real image whoever decodes it.
+PNG_1X1 = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+)
 
 
 def data(document: Any) -> bytes:
@@ -47,6 +59,10 @@ def error_answer(code: int, message: str, status: str) -> web.Response:
 class FakeGemini(FakeProvider):
     name = "gemini"
     default_port = 8793
+    image: tuple[str, bytes] = ("image/png", PNG_1X1)
+    """The image an image request is answered with: its MIME type and bytes."""
+    refuse_images = False
+    """Answer image requests with text alone (``finishReason: IMAGE_SAFETY``)."""
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1beta/models/{target}", self._models)
@@ -70,6 +86,10 @@ class FakeGemini(FakeProvider):
         contents = call.body.get("contents")
         if not isinstance(contents, list) or not contents:
             return self.error(400, "* GenerateContentRequest.contents: contents is not specified")
+        config = call.body.get("generationConfig")
+        modalities = config.get("responseModalities") if isinstance(config, dict) else None
+        if method == "generateContent" and isinstance(modalities, list) and "IMAGE" in modalities:
+            return web.json_response(self._image_response(model))
         if method == "generateContent":
             answer = self._response(model, self.reply, finished=True, output=self.output_tokens)
             return web.json_response(answer)
@@ -104,6 +124,32 @@ class FakeGemini(FakeProvider):
         return {
             "candidates": [candidate],
             "usageMetadata": usage,
+            "modelVersion": model,
+            "responseId": uuid.uuid4().hex[:22],
+        }
+
+    def _image_response(self, model: str) -> dict[str, Any]:
+        parts: list[dict[str, Any]] = [{"text": self.reply}]
+        if self.refuse_images:
+            finish, details = "IMAGE_SAFETY", []
+        else:
+            mime, raw = self.image
+            parts.append({"inlineData": {"mimeType": mime, "data": base64.b64encode(raw).decode()}})
+            finish, details = "STOP", [{"modality": "IMAGE", "tokenCount": IMAGE_TOKENS}]
+        text_tokens = len(self.deltas)
+        output = text_tokens + sum(detail["tokenCount"] for detail in details)
+        prompt = self.usage.input_tokens
+        return {
+            "candidates": [
+                {"content": {"parts": parts, "role": "model"}, "finishReason": finish, "index": 0}
+            ],
+            "usageMetadata": {
+                "promptTokenCount": prompt,
+                "candidatesTokenCount": output,
+                "totalTokenCount": prompt + output,
+                "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt}],
+                "candidatesTokensDetails": [{"modality": "TEXT", "tokenCount": text_tokens}, *details],
+            },
             "modelVersion": model,
             "responseId": uuid.uuid4().hex[:22],
         }

@@ -31,15 +31,15 @@ def _tokens(key: str, provider: str, name: str, max_output: int, provider_model:
     return Model(key, provider, provider_model or key, name, "tokens", max_output)
 
 
-def _image(key: str, name: str) -> Model:
-    return Model(key, "fal", key, name, "image", max_output_tokens=1)
+def _image(key: str, name: str, provider: str = "fal") -> Model:
+    return Model(key, provider, key, name, "image", max_output_tokens=1)
 
 
 def _per_1k(per_million: str) -> Decimal:
     return Decimal(per_million) / 1000
 
 
-# List prices in USD per million tokens (per image for fal) as the providers published them in
+# List prices in USD per million tokens (per image for image models) as the providers published them in
 # late 2025; a production catalogue is set through the internal routes, never from here.
 DEV_MODELS: tuple[tuple[Model, Price], ...] = (
     (
@@ -95,6 +95,11 @@ DEV_MODELS: tuple[tuple[Model, Price], ...] = (
     (
         _image("fal-ai/flux/dev", "FLUX.1 [dev]"),
         Price(EPOCH, per_unit=Decimal("0.025")),
+    ),
+    (
+        # $30 per million output tokens, 1290 tokens an image (lightning-jobs' GEMINI_IMAGE_MODEL).
+        _image("gemini-2.5-flash-image", "Gemini 2.5 Flash Image", provider="gemini"),
+        Price(EPOCH, per_unit=Decimal("0.039")),
     ),
 )
 DEV_MARGIN = MarginPolicy(markup_percent=Decimal(0))

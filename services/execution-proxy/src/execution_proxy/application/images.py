@@ -1,15 +1,21 @@
-"""An image execution (fal FLUX models), from an order to a recorded outcome, like a chat one.
+"""An image execution (fal FLUX models, Gemini image models), from an order to a recorded
+outcome, like a chat one.
 
     prepare   the model from the catalogue (an image model: a token model is not found here), its
               provider with the platform's key, the quote per image, and the most the order can
-              cost (every image it asks for) reserved in the payer's wallet
+              cost (every image it asks for) reserved in the payer's wallet (none: ``service``)
     generate  the provider's images
     record    through ``Executions``' own record path: the same ``Execution`` aggregate, kind
               ``image``, its units the images returned; a failure releases the reservation
 
-fal may return fewer images than were asked for: the order is charged for those it returned (and
-never for more than it asked: any extra is not handed out). Images run on the platform's key only;
-the caller's own key is a chat feature for now.
+A provider may return fewer images than were asked for: the order is charged for those it returned
+(and never for more than it asked: any extra is not handed out). Images run on the platform's key
+only; the caller's own key is a chat feature for now.
+
+An order with a ``reference_id`` (``POST /internal/executions/image``) is idempotent as a chat one
+is: its execution id is derived from the reference (in a namespace of its own, so a chat reference
+never names an image), and a retry of an ended execution is answered from the record, its images
+kept for it (``execution_outputs``, a day) without calling the provider again.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, get_args
-from uuid import UUID, uuid4
+from uuid import UUID, uuid4, uuid5
 
 from execution_proxy.adapters.providers.base import ImageProvider, ImageRequest, ProviderError
 from execution_proxy.application.executions import Executions, Funded
@@ -25,12 +31,14 @@ from execution_proxy.domain import errors
 from execution_proxy.domain.execution import CHARGED
 from execution_proxy.domain.pricing import Metered
 from execution_proxy.metrics import PROVIDER_LATENCY
+from lf_contracts.errors import EXECUTE_PROVIDER_FAILED, ApiError
 
 ImageSize = Literal["square_hd", "square", "portrait_4_3", "portrait_16_9", "landscape_4_3", "landscape_16_9"]
 IMAGE_SIZES: tuple[str, ...] = get_args(ImageSize)
 MAX_IMAGES = 4
 MAX_PROMPT_CHARS = 4000
 ImageFunding = Literal["platform_credit", "sponsored", "service"]
+REFERENCE_NAMESPACE = UUID("0b7c3f4e-2a61-4d0c-8f5e-9d1a6c2e7b34")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,19 +48,18 @@ class ImageOrder:
     prompt: str
     """Already checked (``http/images.py``): non-empty, at most ``MAX_PROMPT_CHARS``, no controls."""
     num_images: int
-    image_size: ImageSize
+    image_size: ImageSize | None
+    """None: the provider's own default (fal: landscape 4:3; Gemini: square)."""
     lenser_id: UUID | None = None
     payer_id: UUID | None = None
     """The wallet charged: the lenser's (platform_credit) or the sponsor's (sponsored)."""
     funding: ImageFunding = "platform_credit"
+    reference_id: str | None = None
+    """The caller's idempotency key (internal callers): one execution per reference."""
 
-    # What the record asks of every order (``executions.Order``): no stored key, no reference.
+    # What the record asks of every order (``executions.Order``): no stored key.
     @property
     def key_id(self) -> None:
-        return None
-
-    @property
-    def reference_id(self) -> None:
         return None
 
 
@@ -64,6 +71,8 @@ class ImageOutcome:
     provider: str
     model: str
     credits_charged: int
+    replayed: bool = False
+    """Answered from the record of an earlier attempt with the same reference id."""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -84,11 +93,25 @@ class Images:
         self.executions = executions
 
     async def run(self, order: ImageOrder, *, request_id: str, metadata: dict[str, Any]) -> ImageOutcome:
-        return await self.generate(await self.prepare(order, request_id=request_id, metadata=metadata))
+        prepared = await self.prepare(order, request_id=request_id, metadata=metadata)
+        if isinstance(prepared, ImageOutcome):
+            return prepared
+        return await self.generate(prepared)
+
+    @staticmethod
+    def execution_id(order: ImageOrder) -> UUID:
+        if order.reference_id is None:
+            return uuid4()
+        owner = order.payer_id or order.lenser_id or "service"
+        return uuid5(REFERENCE_NAMESPACE, f"{order.funding}:{owner}:{order.reference_id}")
 
     async def prepare(
         self, order: ImageOrder, *, request_id: str, metadata: dict[str, Any]
-    ) -> PreparedImages:
+    ) -> PreparedImages | ImageOutcome:
+        """The order ready to run, or (a retried reference) the outcome it already had."""
+        execution_id = self.execution_id(order)
+        if order.reference_id is not None and (earlier := await self.recorded(execution_id)) is not None:
+            return earlier
         executions = self.executions
         catalogue = await executions.catalogue.current()
         model = catalogue.model(order.model, order.provider)
@@ -97,7 +120,6 @@ class Images:
         provider = executions.providers.images.get(model.provider)
         if provider is None or not executions.providers.has_platform_key(model.provider):
             raise errors.UnsupportedProvider(model.provider)
-        execution_id = uuid4()
         quote, reservation = None, None
         if order.funding in CHARGED:
             quote = catalogue.quote(model.key, executions.clock(), executions.credits_per_usd)
@@ -133,9 +155,13 @@ class Images:
             raise
         PROVIDER_LATENCY.labels(prepared.model.provider, "ok").observe(time.perf_counter() - sent)
         urls = result.urls[: prepared.order.num_images]
+        kept = {"urls": list(urls)} if prepared.order.reference_id is not None else None
         # The count of images is the provider's own answer, hence its usage source.
-        charged = await self.executions.record_use(prepared, Metered(units=len(urls)), "provider")
-        assert charged is not None, "an image execution has a fresh id: nothing recorded it before"
+        charged = await self.executions.record_use(prepared, Metered(units=len(urls)), "provider", kept=kept)
+        if charged is None:  # another attempt with the same reference recorded it first
+            earlier = await self.recorded(prepared.execution_id)
+            assert earlier is not None
+            return earlier
         return ImageOutcome(
             execution_id=prepared.execution_id,
             urls=urls,
@@ -143,4 +169,26 @@ class Images:
             provider=prepared.model.provider,
             model=prepared.model.key,
             credits_charged=charged.credits,
+        )
+
+    async def recorded(self, execution_id: UUID) -> ImageOutcome | None:
+        """An ended image execution as its caller was answered (no images once they were pruned)."""
+        row = await self.executions.pool.fetchrow(
+            "SELECT e.*, o.output FROM executions e LEFT JOIN execution_outputs o USING (execution_id)"
+            " WHERE execution_id = $1",
+            execution_id,
+        )
+        if row is None:
+            return None
+        if row["status"] == "failed":
+            raise ApiError(EXECUTE_PROVIDER_FAILED, "an earlier attempt with this reference failed")
+        output = row["output"]
+        return ImageOutcome(
+            execution_id=execution_id,
+            urls=tuple(output["urls"]) if output else (),
+            units=row["units"],
+            provider=row["provider"],
+            model=row["model"],
+            credits_charged=row["credits_charged"],
+            replayed=True,
         )

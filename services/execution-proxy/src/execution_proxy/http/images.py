@@ -1,4 +1,6 @@
-"""``POST /execute/image``: images from a fal FLUX model, on the lenser's credits.
+"""``POST /execute/image``: images from an image model (fal FLUX, Gemini), on the lenser's credits;
+and ``POST /internal/executions/image``, the same for our own services, funded as
+``/internal/executions`` is.
 
 The body is written as REFERENCE shows it (``num_images``, ``image_size``; camelCase accepted too);
 the answer is camelCase like ``/execute/wallet``'s: ``{urls, units, provider, model, creditsCharged,
@@ -10,13 +12,15 @@ from __future__ import annotations
 
 import unicodedata
 from typing import Annotated, Any
+from uuid import UUID
 
 from aiohttp import web
-from pydantic import AfterValidator, Field, StrictInt
+from pydantic import AfterValidator, Field, StrictInt, model_validator
 
 from execution_proxy.application.images import (
     MAX_IMAGES,
     MAX_PROMPT_CHARS,
+    ImageFunding,
     ImageOrder,
     ImageOutcome,
     Images,
@@ -30,6 +34,7 @@ routes = web.RouteTableDef()
 
 # Per lenser per minute (issue 9), apart from the text routes' limit: an image costs far more.
 IMAGES_PER_MINUTE = 30
+INTERNAL_ACTOR = "internal"
 
 
 def _checked_prompt(prompt: str) -> str:
@@ -83,3 +88,44 @@ async def execute_image(request: web.Request) -> web.Response:
         order, request_id=request[REQUEST_ID], metadata=event_metadata(request, f"lenser:{lenser_id}")
     )
     return ok(request, outcome_view(outcome))
+
+
+class InternalImageBody(ImageBody):
+    """``/internal/executions``' funding and payer fields (``http/internal.py``), for images: the
+    caller's stored key is a chat feature, so ``user_byok_cloud`` is no funding here. No size given:
+    the provider's own default (fal: landscape 4:3; Gemini: square)."""
+
+    funding: ImageFunding
+    lenser_id: UUID | None = None
+    sponsor_id: UUID | None = None
+    image_size: ImageSize | None = None  # type: ignore[assignment]
+    reference_id: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _funding_names_its_payer(self) -> InternalImageBody:
+        needed = {"platform_credit": "lenser_id", "sponsored": "sponsor_id"}.get(self.funding)
+        if needed is not None and getattr(self, needed) is None:
+            raise ValueError(f"funding {self.funding} needs {needed}")
+        return self
+
+
+@routes.post("/internal/executions/image")
+async def execute_internal_image(request: web.Request) -> web.Response:
+    """Idempotent per ``referenceId`` as ``/internal/executions`` is: a retry of an ended execution
+    is its recorded answer (``replayed: true``), the provider not called and nothing charged again."""
+    body = await parse_body(request, InternalImageBody)
+    order = ImageOrder(
+        provider=body.provider,
+        model=body.model,
+        prompt=body.prompt,
+        num_images=body.num_images,
+        image_size=body.image_size,
+        lenser_id=body.lenser_id,
+        payer_id={"platform_credit": body.lenser_id, "sponsored": body.sponsor_id}.get(body.funding),
+        funding=body.funding,
+        reference_id=body.reference_id,
+    )
+    outcome = await Images(request.app[EXECUTIONS]).run(
+        order, request_id=request[REQUEST_ID], metadata=event_metadata(request, INTERNAL_ACTOR)
+    )
+    return ok(request, {**outcome_view(outcome), "replayed": outcome.replayed})

@@ -6,7 +6,12 @@ seed, the conversations are the service's, shared by whoever reaches it.
 The send stream to the client is ``data: {"content": "..."}`` per piece of the answer, then
 ``data: {"done": true}``; a failure is ``data: {"error": "..."}`` and ends the stream. The user's
 message is stored before the call, the assistant's once its answer is whole (a failed answer stores
-nothing of it)."""
+nothing of it).
+
+``POST /api/gemini/generate-image {prompt}`` -> ``{b64_json, mimeType}``: one image of
+``GEMINI_IMAGE_MODEL`` through execution-proxy's ``/internal/executions/image`` (``service``
+funding). Free and unlimited, as seed 002 has it (no security, no 402 or 429 on the route); nothing
+is stored."""
 
 from __future__ import annotations
 
@@ -28,6 +33,7 @@ routes = web.RouteTableDef()
 
 SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 HISTORY = 199  # execution-proxy takes at most 200 messages: the newest, with the one being sent
+MAX_PROMPT_CHARS = 4000
 
 
 class CreateConversationBody(RequestBody):
@@ -37,6 +43,11 @@ class CreateConversationBody(RequestBody):
 class SendMessageBody(RequestBody):
     content: str = Field(min_length=1, max_length=20_000)
     model: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class GenerateImageBody(RequestBody):
+    # execution-proxy's limit on a prompt (seed 002 sets none): longer would be its 400 anyway.
+    prompt: str = Field(min_length=1, max_length=MAX_PROMPT_CHARS)
 
 
 def _conversation_id(request: web.Request) -> int:
@@ -130,6 +141,23 @@ async def send_message(request: web.Request) -> web.StreamResponse:
     await store.add_message(conversation["id"], "assistant", "".join(pieces))
     await response.write(_frame({"done": True}))
     return response
+
+
+@routes.post("/api/gemini/generate-image")
+async def generate_image(request: web.Request) -> web.Response:
+    body = await parse_body(request, GenerateImageBody)
+    if not body.prompt.strip():
+        raise ApiError(codes.VALIDATION_ERROR, "prompt: must not be blank")
+    failed = codes.LIGHTNING_IMAGE_GENERATION_FAILED
+    try:
+        image = await request.app[GEMINI].images.generate(body.prompt)
+    except ExecutionFailed as failure:
+        if failure.code == codes.VALIDATION_ERROR.code:  # the prompt execution-proxy refused
+            raise ApiError(codes.VALIDATION_ERROR, f"prompt: {failure.message}") from None
+        raise ApiError(failed, f"{failed.message}: {failure.message}") from None
+    except ExecutionProxyUnavailable:
+        raise ApiError(failed, f"{failed.message}: execution-proxy unavailable") from None
+    return answer({"b64_json": image.b64_json, "mimeType": image.mime_type})
 
 
 def _frame(data: dict[str, Any]) -> bytes:

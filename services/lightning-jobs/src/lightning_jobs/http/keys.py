@@ -3,7 +3,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from lf_web import RateLimiter
-from lightning_jobs.adapters.gemini import GeminiChat
+from lightning_jobs.adapters.gemini import GeminiChat, GeminiImages
 from lightning_jobs.adapters.stub import StubBackend
 from lightning_jobs.application.conversations import Conversations
 from lightning_jobs.application.flow import JobFlow
@@ -29,6 +29,8 @@ class Gemini:
     chat: GeminiChat
     model: str
     """The model of a message that names none (seed 002: ``gemini-3-flash-preview``)."""
+    images: GeminiImages
+    """``POST /api/gemini/generate-image``'s, on ``GEMINI_IMAGE_MODEL``."""
 
 
 FLOW = web.AppKey("job_flow", JobFlow)

@@ -7,6 +7,8 @@ version that publishes it; a later version without it unpublishes).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -15,8 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lf_web import PG_POOL, event_metadata, ok, page_meta, parse_body, parse_query, path_uuid, require_user
 from platform_api.application import queries
+from platform_api.application.catalogue import CatalogueUseCases
 from platform_api.domain.definitions import LensDefinition, WorkflowDefinition
-from platform_api.domain.errors import LensNotFound, WorkflowNotFound
+from platform_api.domain.errors import CatalogueError, LensNotFound, WorkflowNotFound
 from platform_api.http.keys import CATALOGUE
 
 routes = web.RouteTableDef()
@@ -47,100 +50,99 @@ class WorkflowBody(WorkflowDefinition):
     """A workflow version as sent."""
 
 
+@dataclass(frozen=True)
+class EntryKind:
+    """What tells lenses and workflows apart; their four routes are the same (``_serve``)."""
+
+    path: str
+    item_path: str
+    id_param: str
+    body: type[LensDefinition] | type[WorkflowDefinition]
+    definition: type[LensDefinition] | type[WorkflowDefinition]
+    create: Callable[..., Awaitable[tuple[UUID, int]]]
+    revise: Callable[..., Awaitable[int]]
+    one: Callable[..., Awaitable[dict[str, Any] | None]]
+    page: Callable[..., Awaitable[tuple[list[dict[str, Any]], int]]]
+    not_found: type[CatalogueError]
+
+
+LENSES = EntryKind(
+    path="/v1/lenses",
+    item_path="/v1/lenses/{lensId}",
+    id_param="lensId",
+    body=LensBody,
+    definition=LensDefinition,
+    create=CatalogueUseCases.create_lens,
+    revise=CatalogueUseCases.revise_lens,
+    one=queries.lens,
+    page=queries.lenses,
+    not_found=LensNotFound,
+)
+WORKFLOWS = EntryKind(
+    path="/v1/workflows",
+    item_path="/v1/workflows/{workflowId}",
+    id_param="workflowId",
+    body=WorkflowBody,
+    definition=WorkflowDefinition,
+    create=CatalogueUseCases.create_workflow,
+    revise=CatalogueUseCases.revise_workflow,
+    one=queries.workflow,
+    page=queries.workflows,
+    not_found=WorkflowNotFound,
+)
+
+
+def _serve(kind: EntryKind) -> None:
+    """Adds the routes of one kind of entry: create, list, get (a version of) one, add a version."""
+
+    async def answer(
+        request: web.Request, caller: UUID, entry_id: UUID, version: int | None, status: int
+    ) -> web.Response:
+        found = await kind.one(request.app[PG_POOL], caller, entry_id, version)
+        if found is None:
+            raise kind.not_found()
+        return ok(request, found, status=status)
+
+    async def definition(request: web.Request) -> LensDefinition | WorkflowDefinition:
+        body = await parse_body(request, kind.body)
+        return kind.definition.model_validate(body.model_dump())
+
+    @routes.post(kind.path)
+    async def create(request: web.Request) -> web.Response:
+        caller = await require_user(request)
+        entry_id, version = await kind.create(
+            request.app[CATALOGUE], caller, await definition(request), metadata=_metadata(request, caller)
+        )
+        return await answer(request, caller, entry_id, version, 201)
+
+    @routes.get(kind.path)
+    async def list_(request: web.Request) -> web.Response:
+        caller = await require_user(request)
+        page = parse_query(request, Page)
+        rows, total = await kind.page(request.app[PG_POOL], caller, limit=page.limit, offset=page.offset)
+        return ok(request, rows, meta=page_meta(page.limit, page.offset, total))
+
+    @routes.get(kind.item_path)
+    async def get(request: web.Request) -> web.Response:
+        caller = await require_user(request)
+        entry_id = path_uuid(request, kind.id_param)
+        asked = parse_query(request, Version)
+        return await answer(request, caller, entry_id, asked.version, 200)
+
+    @routes.post(f"{kind.item_path}/versions")
+    async def revise(request: web.Request) -> web.Response:
+        caller = await require_user(request)
+        entry_id = path_uuid(request, kind.id_param)
+        revised = await definition(request)
+        version = await kind.revise(
+            request.app[CATALOGUE], caller, entry_id, revised, metadata=_metadata(request, caller)
+        )
+        return await answer(request, caller, entry_id, version, 201)
+
+
 def _metadata(request: web.Request, caller: UUID) -> dict[str, Any]:
     return event_metadata(request, f"lenser:{caller}")
 
 
-async def _lens_answer(
-    request: web.Request, caller: UUID, lens_id: UUID, version: int | None, status: int
-) -> web.Response:
-    found = await queries.lens(request.app[PG_POOL], caller, lens_id, version)
-    if found is None:
-        raise LensNotFound()
-    return ok(request, found, status=status)
-
-
-async def _workflow_answer(
-    request: web.Request, caller: UUID, workflow_id: UUID, version: int | None, status: int
-) -> web.Response:
-    found = await queries.workflow(request.app[PG_POOL], caller, workflow_id, version)
-    if found is None:
-        raise WorkflowNotFound()
-    return ok(request, found, status=status)
-
-
-@routes.post("/v1/lenses")
-async def create_lens(request: web.Request) -> web.Response:
-    caller = await require_user(request)
-    body = await parse_body(request, LensBody)
-    lens_id, version = await request.app[CATALOGUE].create_lens(
-        caller, LensDefinition.model_validate(body.model_dump()), metadata=_metadata(request, caller)
-    )
-    return await _lens_answer(request, caller, lens_id, version, 201)
-
-
-@routes.get("/v1/lenses")
-async def list_lenses(request: web.Request) -> web.Response:
-    caller = await require_user(request)
-    page = parse_query(request, Page)
-    rows, total = await queries.lenses(request.app[PG_POOL], caller, limit=page.limit, offset=page.offset)
-    return ok(request, rows, meta=page_meta(page.limit, page.offset, total))
-
-
-@routes.get("/v1/lenses/{lensId}")
-async def get_lens(request: web.Request) -> web.Response:
-    caller = await require_user(request)
-    lens_id = path_uuid(request, "lensId")
-    asked = parse_query(request, Version)
-    return await _lens_answer(request, caller, lens_id, asked.version, 200)
-
-
-@routes.post("/v1/lenses/{lensId}/versions")
-async def revise_lens(request: web.Request) -> web.Response:
-    caller = await require_user(request)
-    lens_id = path_uuid(request, "lensId")
-    body = await parse_body(request, LensBody)
-    version = await request.app[CATALOGUE].revise_lens(
-        caller, lens_id, LensDefinition.model_validate(body.model_dump()), metadata=_metadata(request, caller)
-    )
-    return await _lens_answer(request, caller, lens_id, version, 201)
-
-
-@routes.post("/v1/workflows")
-async def create_workflow(request: web.Request) -> web.Response:
-    caller = await require_user(request)
-    body = await parse_body(request, WorkflowBody)
-    workflow_id, version = await request.app[CATALOGUE].create_workflow(
-        caller, WorkflowDefinition.model_validate(body.model_dump()), metadata=_metadata(request, caller)
-    )
-    return await _workflow_answer(request, caller, workflow_id, version, 201)
-
-
-@routes.get("/v1/workflows")
-async def list_workflows(request: web.Request) -> web.Response:
-    caller = await require_user(request)
-    page = parse_query(request, Page)
-    rows, total = await queries.workflows(request.app[PG_POOL], caller, limit=page.limit, offset=page.offset)
-    return ok(request, rows, meta=page_meta(page.limit, page.offset, total))
-
-
-@routes.get("/v1/workflows/{workflowId}")
-async def get_workflow(request: web.Request) -> web.Response:
-    caller = await require_user(request)
-    workflow_id = path_uuid(request, "workflowId")
-    asked = parse_query(request, Version)
-    return await _workflow_answer(request, caller, workflow_id, asked.version, 200)
-
-
-@routes.post("/v1/workflows/{workflowId}/versions")
-async def revise_workflow(request: web.Request) -> web.Response:
-    caller = await require_user(request)
-    workflow_id = path_uuid(request, "workflowId")
-    body = await parse_body(request, WorkflowBody)
-    version = await request.app[CATALOGUE].revise_workflow(
-        caller,
-        workflow_id,
-        WorkflowDefinition.model_validate(body.model_dump()),
-        metadata=_metadata(request, caller),
-    )
-    return await _workflow_answer(request, caller, workflow_id, version, 201)
+_serve(LENSES)
+_serve(WORKFLOWS)

@@ -45,6 +45,7 @@ class Providers:
 def build_providers(settings: ExecutionSettings, http: aiohttp.ClientSession) -> Providers:
     timeout = settings.provider_timeout_seconds
     policy = RetryPolicy.of(settings)
+    gemini = GeminiProvider(http, base_url=settings.gemini_api_url, timeout_seconds=timeout)
     chat: list[ChatProvider] = [
         AnthropicProvider(
             http,
@@ -53,12 +54,13 @@ def build_providers(settings: ExecutionSettings, http: aiohttp.ClientSession) ->
             timeout_seconds=timeout,
         ),
         OpenAIProvider(http, base_url=settings.openai_api_url, timeout_seconds=timeout),
-        GeminiProvider(http, base_url=settings.gemini_api_url, timeout_seconds=timeout),
+        gemini,
         OllamaProvider(http, base_url=settings.ollama_url, timeout_seconds=timeout),
         LocalProvider(token_delay_ms=settings.local_token_delay_ms),
     ]
     images: list[ImageProvider] = [
         FalProvider(http, base_url=settings.fal_api_url, timeout_seconds=settings.fal_timeout_seconds),
+        gemini,  # its image models (``gemini-2.5-flash-image``), through the same generateContent
     ]
     keys = {
         "anthropic": settings.anthropic_api_key,

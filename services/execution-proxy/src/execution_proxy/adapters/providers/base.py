@@ -106,12 +106,15 @@ class ImageRequest:
     model: str
     prompt: str
     num_images: int
-    image_size: str
+    image_size: str | None
+    """fal's names (``landscape_4_3``, ...); None: the provider's default."""
 
 
 @dataclass(frozen=True, slots=True)
 class ImageResult:
     urls: tuple[str, ...]
+    """Where each image is: an https URL, or a ``data:<mime>;base64,...`` URI for an image the
+    provider answered inline (fal in sync mode may; Gemini always does)."""
 
 
 class ImageProvider(Protocol):

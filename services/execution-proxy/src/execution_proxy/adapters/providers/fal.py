@@ -24,12 +24,10 @@ class FalProvider:
     async def generate(self, request: ImageRequest, api_key: str | None) -> ImageResult:
         key = wire.require_key(NAME, api_key)
         headers = {"Authorization": f"Key {key}", "Content-Type": "application/json"}
-        body = {
-            "prompt": request.prompt,
-            "num_images": request.num_images,
-            "image_size": request.image_size,
-            "sync_mode": True,
-        }
+        body: dict[str, object] = {"prompt": request.prompt, "num_images": request.num_images}
+        if request.image_size is not None:
+            body["image_size"] = request.image_size
+        body["sync_mode"] = True
         # The model id is a path ("fal-ai/flux/dev"): its slashes are the route, kept as they are.
         answer = await self._endpoint.post_json(f"{self._base}/{request.model.strip('/')}", headers, body)
         images = answer.get("images") if isinstance(answer, dict) else None

@@ -6,6 +6,13 @@ messages become ``systemInstruction``; ``assistant`` is ``model``. Usage is ``us
 ``thoughtsTokenCount`` is billed as output, beside ``candidatesTokenCount``. A stream may repeat
 ``usageMetadata`` on several chunks, each a running total: the last one wins, and the output count
 is taken only from the chunk that finishes the answer (``finishReason``), the provider's final word.
+
+Images (``generate``) come from a Gemini image model (``gemini-2.5-flash-image``) through the same
+``generateContent``, asked for with ``generationConfig.responseModalities: ["TEXT", "IMAGE"]`` (and
+``imageConfig.aspectRatio`` when a size is given); each image is a part
+``{"inlineData": {"mimeType": "image/png", "data": "<base64>"}}`` beside any text parts, handed on
+as a ``data:`` URI. A 200 with no image part (the model answered only in words, or a safety
+``finishReason``) is a refusal, not worth a retry.
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ from execution_proxy.adapters.providers import wire
 from execution_proxy.adapters.providers.base import (
     ChatRequest,
     Completion,
+    ImageRequest,
+    ImageResult,
     ProviderError,
     ProviderUsage,
     StreamItem,
@@ -31,6 +40,15 @@ from execution_proxy.adapters.providers.base import (
 
 NAME = "gemini"
 ROLES = {"user": "user", "assistant": "model"}
+# fal's size names (the image routes' vocabulary) as Gemini's aspect ratios.
+ASPECT_RATIOS = {
+    "square_hd": "1:1",
+    "square": "1:1",
+    "portrait_4_3": "3:4",
+    "portrait_16_9": "9:16",
+    "landscape_4_3": "4:3",
+    "landscape_16_9": "16:9",
+}
 
 
 class GeminiProvider:
@@ -76,6 +94,14 @@ class GeminiProvider:
         if not finished:
             raise wire.stream_cut(NAME, "no finishReason")
 
+    async def generate(self, request: ImageRequest, api_key: str | None) -> ImageResult:
+        url = self._url(request.model, "generateContent")
+        answer = await self._endpoint.post_json(url, headers(api_key), image_body(request))
+        if not isinstance(answer, dict):
+            raise wire.malformed(NAME, "not an object")
+        refuse_if_blocked(answer)
+        return ImageResult(candidate_images(answer))
+
 
 def headers(api_key: str | None) -> dict[str, str]:
     return {"x-goog-api-key": wire.require_key(NAME, api_key), "Content-Type": "application/json"}
@@ -97,6 +123,36 @@ def body(request: ChatRequest) -> dict[str, Any]:
     if system:
         document["systemInstruction"] = {"parts": [{"text": text} for text in system]}
     return document
+
+
+def image_body(request: ImageRequest) -> dict[str, Any]:
+    config: dict[str, Any] = {"responseModalities": ["TEXT", "IMAGE"]}
+    if request.image_size is not None:
+        config["imageConfig"] = {"aspectRatio": ASPECT_RATIOS.get(request.image_size, "1:1")}
+    return {"contents": [{"role": "user", "parts": [{"text": request.prompt}]}], "generationConfig": config}
+
+
+def candidate_images(answer: dict[str, Any]) -> tuple[str, ...]:
+    """The first candidate's images as ``data:`` URIs; none is the model's refusal."""
+    candidates = answer.get("candidates")
+    candidate = candidates[0] if isinstance(candidates, list) and candidates else None
+    if not isinstance(candidate, dict):
+        raise ProviderError(NAME, "no candidate")
+    content = candidate.get("content")
+    parts = content.get("parts") if isinstance(content, dict) else None
+    images = []
+    for part in parts or ():
+        inline = part.get("inlineData") if isinstance(part, dict) else None
+        if not isinstance(inline, dict):
+            continue
+        mime, data = inline.get("mimeType"), inline.get("data")
+        if not (isinstance(mime, str) and mime.startswith("image/") and isinstance(data, str) and data):
+            raise wire.malformed(NAME, "an image part without its mimeType or data")
+        images.append(f"data:{mime};base64,{data}")
+    if not images:
+        reason = str(candidate.get("finishReason") or "no image part")[:40]
+        raise ProviderError(NAME, f"no image generated ({reason})")
+    return tuple(images)
 
 
 def refuse_if_blocked(answer: dict[str, Any]) -> None:
