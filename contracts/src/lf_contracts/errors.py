@@ -73,6 +73,9 @@ EXECUTE_PROVIDER_MISMATCH = _code(
 EXECUTE_KEY_RESOLUTION_FAILED = _code(
     "execute.key_resolution_failed", 403, "BYOK key not found or not owned by this user"
 )
+EXECUTE_CANCELLED = _code(  # ours (execution-proxy's /internal/executions)
+    "execute.cancelled", 409, "The execution was cancelled before it started"
+)
 BILLING_VARIANT_NOT_FOUND = _code(
     "billing.variant_not_found", 404, "LemonSqueezy variant not found in billing schema"
 )

@@ -16,11 +16,12 @@ from execution_proxy.adapters.envelope import MasterKeys
 from execution_proxy.adapters.providers import build_providers
 from execution_proxy.adapters.wallet import WalletClient
 from execution_proxy.application.catalogue import CatalogueAdmin
+from execution_proxy.application.detached import DetachedExecutions
 from execution_proxy.application.executions import Executions, drain_recordings
 from execution_proxy.application.keys import ByokKeys
 from execution_proxy.http import byok_keys, execute, images, internal, openai_compat
 from execution_proxy.http.errors import CODES
-from execution_proxy.http.keys import BYOK_KEYS, CATALOGUE, EXECUTIONS, RATE_LIMITER
+from execution_proxy.http.keys import BYOK_KEYS, CATALOGUE, DETACHED, EXECUTIONS, RATE_LIMITER
 from execution_proxy.integration_events import RELAYED_TYPES, to_message
 from execution_proxy.settings import ExecutionSettings
 from lf_contracts import openapi_spec
@@ -82,7 +83,16 @@ async def _use_cases(app: web.Application, *, settings: ExecutionSettings) -> As
             reservation_ttl_seconds=settings.reservation_ttl_seconds,
             appended=appended,
         )
+        app[DETACHED] = detached = DetachedExecutions(
+            app[EXECUTIONS],
+            app[WAKEUP],
+            check_seconds=settings.cancel_check_seconds,
+            wait_seconds=settings.cancel_wait_seconds,
+        )
         yield
+        # Detached executions run to their end and are recorded (half the shutdown timeout, then cut
+        # short and charged for what they produced: within the process's exit deadline).
+        await detached.drain(settings.shutdown_timeout_seconds / 2)
         await drain_recordings()  # streams settling after their handler was cancelled
         await app[EXECUTIONS].afterwards.drain()  # records that follow their answers, before the pool goes
 

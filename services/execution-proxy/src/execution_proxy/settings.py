@@ -39,6 +39,12 @@ class ExecutionSettings(ServiceSettings):
     reservation_ttl_seconds: int = 300
     credits_per_usd: int = 100
 
+    # Cancels of detached executions (internal streams with a referenceId): how long the cancel
+    # route waits for the stopped execution's record, and how often a replica running detached
+    # executions looks for cancels when no NOTIFY woke it.
+    cancel_wait_seconds: float = 5.0
+    cancel_check_seconds: float = 0.25
+
     # Envelope encryption of stored BYOK keys: the current master key (base64 of 32 bytes) and, while
     # rotating, the previous ones (comma-separated) that still unwrap keys not yet re-wrapped.
     byok_master_key: str | None = None

@@ -9,7 +9,11 @@ Knobs: ``credits`` per execution, ``reply(prompt) -> text``, ``fail_if(prompt) -
 order, before succeeding again), ``delay`` (seconds each execution takes), ``api_key``.
 ``stream: true`` is answered as the real one streams (``http/execute.py`` ``stream_sse``): ``start``,
 a ``token`` per word of the reply, ``end``; ``stream_fails_after`` (a number of tokens) makes the
-provider fail there: an ``error`` frame, then ``end`` when tokens went out (none: ``error`` alone).
+provider fail there: an ``error`` frame, then ``end`` when tokens went out (none: ``error`` alone);
+``token_delay`` paces the tokens. ``POST /internal/executions/cancel`` as the real one answers it
+(``cancels`` lists the calls): a stream running under the reference stops at its next token and ends
+with ``cancelled: true`` (``state: cancelled``); an ended reference answers ``ended``; an unknown one
+``pending``, and a later execution with it is refused 409 ``execute.cancelled``.
 
     async with FakeExecutionProxy() as proxy:   # proxy.url: http://127.0.0.1:<port>
         ...
@@ -36,7 +40,11 @@ class FakeExecutionProxy:
         self.fail_if: Callable[[str], int | None] = lambda prompt: None
         self.delay = 0.0
         self.stream_fails_after: int | None = None
+        self.token_delay = 0.0
         self.calls: list[dict[str, Any]] = []
+        self.cancels: list[dict[str, Any]] = []
+        self._cancelled: set[str] = set()
+        self._streams: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.charges: Counter[str] = Counter()
         self.in_flight = 0
         self.most_in_flight = 0
@@ -48,6 +56,7 @@ class FakeExecutionProxy:
     async def __aenter__(self) -> FakeExecutionProxy:
         app = web.Application()
         app.router.add_post("/internal/executions", self._execute)
+        app.router.add_post("/internal/executions/cancel", self._cancel)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -72,7 +81,11 @@ class FakeExecutionProxy:
         self.calls.append(body)
         reference = body.get("referenceId")
         if reference in self._outcomes:
+            if body.get("stream"):
+                return await self._replay(request, self._outcomes[reference])
             return web.json_response({"data": {**self._outcomes[reference], "replayed": True}})
+        if reference in self._cancelled:
+            return _error(409, "execute.cancelled", "this referenceId was cancelled")
         if reference in self._running:  # the same reference still executing: wait for its outcome
             outcome = await asyncio.shield(self._running[reference])
             return web.json_response({"data": {**outcome, "replayed": True}})
@@ -96,25 +109,97 @@ class FakeExecutionProxy:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
         execution_id = str(uuid4())
-        await _sse(response, "start", {"run_id": execution_id})
-        pieces = self.reply(body["messages"][-1]["content"]).split(" ")
-        tokens = [piece + " " for piece in pieces[:-1]] + pieces[-1:]
-        for sent, token in enumerate(tokens):
-            if self.stream_fails_after is not None and sent >= self.stream_fails_after:
-                await _sse(response, "error", {"message": "fake failure", "code": "execute.provider_failed"})
-                if sent == 0:
-                    return response
-                break
-            await _sse(response, "token", {"content": token})
-        usage = {"input_tokens": 10, "output_tokens": len(tokens)}
+        reference = body.get("referenceId")
+        ended: asyncio.Future[dict[str, Any] | None] = asyncio.get_running_loop().create_future()
+        if reference:
+            self._streams[reference] = ended
+        try:
+            await _sse(response, "start", {"run_id": execution_id})
+            pieces = self.reply(body["messages"][-1]["content"]).split(" ")
+            tokens = [piece + " " for piece in pieces[:-1]] + pieces[-1:]
+            sent, cancelled, failed = 0, False, False
+            while sent < len(tokens):
+                if self.stream_fails_after is not None and sent >= self.stream_fails_after:
+                    failed = True
+                    failure = {"message": "fake failure", "code": "execute.provider_failed"}
+                    await _sse(response, "error", failure)
+                    if sent == 0:
+                        return response
+                    break
+                if reference in self._cancelled:
+                    cancelled = True
+                    break
+                await _sse(response, "token", {"content": tokens[sent]})
+                sent += 1
+                await asyncio.sleep(self.token_delay)
+            usage = {"input_tokens": 10, "output_tokens": sent}
+            record = {
+                "content": "".join(tokens[:sent]),
+                "usage": usage,
+                "usageSource": "counted",
+                "provider": body["provider"],
+                "model": body["model"],
+                "creditsCharged": self.credits,
+                "executionId": execution_id,
+                "cancelled": cancelled,
+            }
+            if reference and not failed:  # a failed attempt is not replayed (the real one: 502)
+                self._outcomes[reference] = record
+                ended.set_result(record)
+            end = {
+                "usage": usage,
+                "credits_charged": self.credits,
+                "balance_after": None,
+                "execution_id": execution_id,
+                "cancelled": cancelled,
+                "replayed": False,
+            }
+            await _sse(response, "end", end)
+            return response
+        finally:
+            if reference:
+                self._streams.pop(reference, None)
+                if not ended.done():
+                    ended.set_result(None)
+
+    async def _replay(self, request: web.Request, record: dict[str, Any]) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await _sse(response, "start", {"run_id": record["executionId"]})
+        await _sse(response, "token", {"content": record["content"]})
         end = {
-            "usage": usage,
-            "credits_charged": self.credits,
+            "usage": record["usage"],
+            "credits_charged": record["creditsCharged"],
             "balance_after": None,
-            "execution_id": execution_id,
+            "execution_id": record["executionId"],
+            "cancelled": record.get("cancelled", False),
+            "replayed": True,
         }
         await _sse(response, "end", end)
         return response
+
+    async def _cancel(self, request: web.Request) -> web.Response:
+        if request.headers.get("X-Platform-Api-Key") != self.api_key:
+            return _error(401, "auth.invalid_platform_key", "bad X-Platform-Api-Key")
+        body = await request.json()
+        self.cancels.append(body)
+        reference = body["referenceId"]
+        record: dict[str, Any] | None = self._outcomes.get(reference)
+        state = "pending"
+        if record is None:
+            self._cancelled.add(reference)
+            if reference in self._streams:
+                record = await asyncio.shield(self._streams[reference])
+                state = "ended"  # failed meanwhile, when no record came
+        if record is not None:
+            state = "cancelled" if record.get("cancelled") else "ended"
+        data = {
+            "referenceId": reference,
+            "executionId": record["executionId"] if record else str(uuid4()),
+            "state": state,
+            "execution": {"status": "succeeded", **record} if record else None,
+        }
+        return web.json_response({"data": data})
 
     async def _run(self, body: dict[str, Any], reference: str | None) -> dict[str, Any]:
         self.in_flight += 1

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Protocol
@@ -116,6 +116,10 @@ class ChatOutcome:
     balance_after: int | None
     replayed: bool = False
     """Answered from the record of an earlier attempt with the same reference id."""
+    cancelled: bool = False
+    """Cut short by its caller's cancel (``application/detached.py``): charged for what it used."""
+    failed: bool = False
+    """Recorded as failed (``record_of`` only: nothing charged, no content)."""
 
 
 class Order(Protocol):
@@ -193,16 +197,25 @@ class Executions(UseCases):
     def execution_id(self, order: ChatOrder) -> UUID:
         if order.reference_id is None:
             return uuid4()
-        owner = order.payer_id or order.lenser_id or "service"
-        return uuid5(REFERENCE_NAMESPACE, f"{order.funding}:{owner}:{order.reference_id}")
+        return referenced_execution_id(order.funding, order.payer_id, order.lenser_id, order.reference_id)
 
     async def prepare(
-        self, order: ChatOrder, *, request_id: str, metadata: dict[str, Any]
+        self,
+        order: ChatOrder,
+        *,
+        request_id: str,
+        metadata: dict[str, Any],
+        claim: Callable[[UUID, str], Awaitable[None]] | None = None,
     ) -> Prepared | ChatOutcome:
-        """The order ready to run, or (a retried reference) the outcome it already had."""
+        """The order ready to run, or (a retried reference) the outcome it already had. ``claim``
+        (orders with a reference): called with the execution id and the reference once no record
+        answers it, before anything is reserved; it raises to refuse (a cancelled reference)."""
         execution_id = self.execution_id(order)
-        if order.reference_id is not None and (earlier := await self.recorded(execution_id)) is not None:
-            return earlier
+        if order.reference_id is not None:
+            if (earlier := await self.recorded(execution_id)) is not None:
+                return earlier
+            if claim is not None:
+                await claim(execution_id, order.reference_id)
         catalogue = await self.catalogue.current()
         model = catalogue.model(order.model, order.provider)
         if model.unit_type != "tokens":
@@ -285,19 +298,20 @@ class Executions(UseCases):
         *,
         counted_output: int,
         client_disconnected: bool,
+        cancelled: bool = False,
     ) -> ChatOutcome:
         used, source = settle_usage(
             _stated(stated), counted_input=prepared.counted_input, counted_output=counted_output
         )
         kept = {"content": content} if prepared.order.reference_id is not None else None
         charged = await self.record_use(
-            prepared, used, source, client_disconnected=client_disconnected, kept=kept
+            prepared, used, source, client_disconnected=client_disconnected, cancelled=cancelled, kept=kept
         )
         if charged is None:
             earlier = await self.recorded(prepared.execution_id)
             assert earlier is not None
             return earlier
-        return _outcome(prepared, content, used, source, charged.credits)
+        return _outcome(prepared, content, used, source, charged.credits, cancelled=cancelled)
 
     async def record_use(
         self,
@@ -306,6 +320,7 @@ class Executions(UseCases):
         source: UsageSource,
         *,
         client_disconnected: bool = False,
+        cancelled: bool = False,
         kept: dict[str, Any] | None = None,
     ) -> Charge | None:
         """Started and succeeded appended in one transaction (with ``kept``, the answer a retried
@@ -326,6 +341,7 @@ class Executions(UseCases):
                 latency_ms=latency_ms,
                 client_disconnected=client_disconnected,
                 at=self.clock(),
+                cancelled=cancelled,
             )
             if kept is not None:
                 await _keep_output(conn, funded.execution_id, kept)
@@ -360,10 +376,12 @@ class Executions(UseCases):
         return ApiError(EXECUTE_PROVIDER_FAILED, str(failure))
 
     async def prune_outputs(self) -> int:
-        """Forget answers kept for retries once a day old; returns how many went. Without waiting
-        for the WAL flush: answers a server crash brings back go at the next run."""
+        """Forget answers kept for retries once a day old, and the starts and cancels of detached
+        executions (``execution_controls``) as old; returns how many answers went. Without waiting
+        for the WAL flush: rows a server crash brings back go at the next run."""
         return await self.pool.fetchval(
-            "WITH gone AS (DELETE FROM execution_outputs WHERE recorded_at < now() - $1::interval"
+            "WITH controls AS (DELETE FROM execution_controls WHERE created_at < now() - $1::interval),"
+            " gone AS (DELETE FROM execution_outputs WHERE recorded_at < now() - $1::interval"
             " RETURNING 1)"
             f" SELECT count(*), {WITHOUT_FLUSH} FROM gone",
             OUTPUT_RETENTION,
@@ -371,6 +389,15 @@ class Executions(UseCases):
 
     async def recorded(self, execution_id: UUID) -> ChatOutcome | None:
         """An ended execution as its caller was answered (without content once that was pruned)."""
+        outcome = await self.record_of(execution_id)
+        if outcome is not None and outcome.failed:
+            if outcome.cancelled:
+                raise errors.ExecutionCancelled()
+            raise ApiError(EXECUTE_PROVIDER_FAILED, "an earlier attempt with this reference failed")
+        return outcome
+
+    async def record_of(self, execution_id: UUID) -> ChatOutcome | None:
+        """An ended execution's record, failed or not (a failure: nothing charged, no content)."""
         row = await self.pool.fetchrow(
             "SELECT e.*, o.output FROM executions e LEFT JOIN execution_outputs o USING (execution_id)"
             " WHERE execution_id = $1",
@@ -378,8 +405,6 @@ class Executions(UseCases):
         )
         if row is None:
             return None
-        if row["status"] == "failed":
-            raise ApiError(EXECUTE_PROVIDER_FAILED, "an earlier attempt with this reference failed")
         output = row["output"]
         return ChatOutcome(
             execution_id=execution_id,
@@ -392,6 +417,8 @@ class Executions(UseCases):
             credits_charged=row["credits_charged"],
             balance_after=None,
             replayed=True,
+            cancelled=row["cancelled"],
+            failed=row["status"] == "failed",
         )
 
 
@@ -408,6 +435,9 @@ class ChatStream:
       provider bills it to us. Never zero, never more than the reservation (``charge`` caps it);
     - a client that left before the first text: the input alone, since the provider was asked
       and bills the prompt;
+    - a stream its caller cancelled (``cancel``: detached internal executions) is settled as one
+      whose client left, and recorded ``cancelled`` (failed with code ``cancelled`` when the
+      provider had not been asked: nothing charged);
     - a provider failure (or anything else) before the first text: nothing (recorded as failed;
       the wallet releases the reservation).
 
@@ -425,6 +455,8 @@ class ChatStream:
         self.completed = False
         """The provider ended its answer (as opposed to failing or being stopped)."""
         self.disconnected = False
+        self.cancelled = False
+        """Its caller cancelled it (and the provider had not finished by then)."""
         self.outcome: ChatOutcome | None = None
         self._source: AsyncIterator[Any] | None = None
         self._sent = 0.0
@@ -447,9 +479,11 @@ class ChatStream:
         """The next text; the provider is called on the first one."""
         prepared = self.prepared
         if self._source is None:
+            if self.cancelled:
+                raise StopAsyncIteration  # cancelled before its first read: the provider is never asked
             self._sent = time.perf_counter()
             self._source = prepared.provider.stream(prepared.request, prepared.api_key).__aiter__()
-        while not (self.completed or self.failure or self.disconnected or self._finishing):
+        while not (self.completed or self.failure or self.disconnected or self.cancelled or self._finishing):
             try:
                 item = await anext(self._source)
             except StopAsyncIteration:
@@ -474,6 +508,16 @@ class ChatStream:
         self.disconnected = True
         await self._close_source()
 
+    def cancel(self) -> bool:
+        """Its caller cancelled it: settled as a stream whose client left (what was produced is
+        charged), and recorded as cancelled; False when it had ended already (left as it was).
+        The provider is stopped by ``finish``; a reader waiting on it right now is cancelled by its
+        owner (``application/detached.py``), which closes it on the way out."""
+        if self.completed or self.failure is not None or self.cancelled or self._finishing is not None:
+            return False
+        self.cancelled = True
+        return True
+
     async def finish(self) -> ChatOutcome | None:
         """Record the outcome, once, whoever asks and however often; ``None`` when nothing is
         charged. The recording runs shielded: a caller cancelled meanwhile (the server shutting
@@ -493,12 +537,15 @@ class ChatStream:
             with contextlib.suppress(BaseException):  # whatever ended it, the outcome is recorded
                 await self._keepalive
         asked = self._source is not None
-        # A client that left once the provider was asked pays for the prompt, unless the provider
-        # failed: then nothing was produced, whoever left.
-        charged_for_input = self.disconnected and asked and self.failure is None
+        stopped = self.disconnected or self.cancelled
+        # A client that left (or a caller that cancelled) once the provider was asked pays for the
+        # prompt, unless the provider failed: then nothing was produced, whoever left.
+        charged_for_input = stopped and asked and self.failure is None
         if not self.pieces and not self.completed and not charged_for_input:
             if self.failure is not None:
                 code, reason = PROVIDER_FAILED, str(self.failure)
+            elif self.cancelled:
+                code, reason = "cancelled", "cancelled before the provider was asked"
             elif self.disconnected:
                 code, reason = "client_disconnected", "the client went away before the provider was asked"
             else:
@@ -511,6 +558,7 @@ class ChatStream:
             self.stated,  # adapters state an output count only when it is final (base.ProviderUsage)
             counted_output=tokens.count_streamed(self.pieces),
             client_disconnected=self.disconnected,
+            cancelled=self.cancelled and not self.completed,
         )
         return self.outcome
 
@@ -545,6 +593,14 @@ class ChatStream:
                 )
                 if refused.error.code in RESERVATION_GONE:
                     return  # it will not come back: stop asking
+
+
+def referenced_execution_id(
+    funding: str, payer_id: UUID | None, lenser_id: UUID | None, reference_id: str
+) -> UUID:
+    """The execution id of an order with a reference: the same for every retry of it."""
+    owner = payer_id or lenser_id or "service"
+    return uuid5(REFERENCE_NAMESPACE, f"{funding}:{owner}:{reference_id}")
 
 
 def _observe_failure(funded: Funded, failure: ProviderError, sent: float) -> None:
@@ -584,7 +640,13 @@ def _started(funded: Funded) -> ExecutionStarted:
 
 
 def _outcome(
-    prepared: Prepared, content: str, used: Metered, source: UsageSource, credits: int
+    prepared: Prepared,
+    content: str,
+    used: Metered,
+    source: UsageSource,
+    credits: int,
+    *,
+    cancelled: bool = False,
 ) -> ChatOutcome:
     reservation = prepared.reservation
     balance_after = None
@@ -600,6 +662,7 @@ def _outcome(
         usage_source=source,
         credits_charged=credits,
         balance_after=balance_after,
+        cancelled=cancelled,
     )
 
 

@@ -48,6 +48,14 @@ class KeyResolutionFailed(ExecutionError):
         super().__init__("BYOK key not found or not owned by this user")
 
 
+class ExecutionCancelled(ExecutionError):
+    """The execution's reference was cancelled (POST /internal/executions/cancel) before it
+    started, or before its provider was asked: it never runs, nothing is reserved."""
+
+    def __init__(self) -> None:
+        super().__init__("this referenceId was cancelled: the execution does not run")
+
+
 class InvalidKey(ExecutionError):
     """A BYOK key that cannot be stored (answered as validation_error, the fields named)."""
 

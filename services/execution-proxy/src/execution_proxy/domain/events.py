@@ -92,7 +92,9 @@ class ExecutionStarted(DomainEvent):
 
 class ExecutionSucceeded(DomainEvent):
     """``usage_source``: provider (it stated every count), counted (it stated none: we counted what
-    reached us), partial (some of each). ``overrun_credits``: cost above the reservation, not charged."""
+    reached us), partial (some of each). ``overrun_credits``: cost above the reservation, not charged.
+    ``cancelled``: its caller cancelled it mid-way (``POST /internal/executions/cancel``), and it was
+    charged for what it had used by then (added later: older events read as False)."""
 
     execution_id: UUID
     payer_id: UUID | None
@@ -111,6 +113,7 @@ class ExecutionSucceeded(DomainEvent):
     client_disconnected: bool
     latency_ms: int
     finished_at: datetime
+    cancelled: bool = False
 
 
 class ExecutionFailed(DomainEvent):

@@ -60,6 +60,7 @@ class Execution(Aggregate):
         latency_ms: int,
         client_disconnected: bool,
         at: datetime,
+        cancelled: bool = False,
     ) -> None:
         self._record(started)
         self._record(
@@ -81,6 +82,7 @@ class Execution(Aggregate):
                 client_disconnected=client_disconnected,
                 latency_ms=latency_ms,
                 finished_at=at,
+                cancelled=cancelled,
             )
         )
 

@@ -14,6 +14,7 @@ CODES: Refusals = {
     errors.UnsupportedProvider: codes.EXECUTE_UNSUPPORTED_PROVIDER,
     errors.ProviderMismatch: codes.EXECUTE_PROVIDER_MISMATCH,
     errors.KeyResolutionFailed: codes.EXECUTE_KEY_RESOLUTION_FAILED,
+    errors.ExecutionCancelled: codes.EXECUTE_CANCELLED,
     errors.InvalidKey: codes.VALIDATION_ERROR,
     errors.InvalidCatalogueChange: codes.VALIDATION_ERROR,
 }

@@ -16,10 +16,11 @@ from uuid import UUID
 from aiohttp import web
 from pydantic import Field, StrictInt
 
+from execution_proxy.application.detached import Detached
 from execution_proxy.application.executions import ChatOrder, ChatOutcome, ChatStream, Prepared
 from execution_proxy.domain.messages import sanitize
 from execution_proxy.http.keys import EXECUTIONS, RATE_LIMITER
-from lf_contracts.errors import EXECUTE_PROVIDER_FAILED
+from lf_contracts.errors import EXECUTE_CANCELLED, EXECUTE_PROVIDER_FAILED
 from lf_web import REQUEST_ID, RequestBody, enforce, event_metadata, ok, parse_body, require_user
 
 routes = web.RouteTableDef()
@@ -156,18 +157,68 @@ async def stream_sse(request: web.Request, stream: ChatStream) -> web.StreamResp
         outcome = await stream.finish()
     if watch.left:
         return response  # nobody to tell; the charge is recorded and reaches the wallet
-    if outcome is None or stream.failure is not None:
+    for frame in ending(stream, outcome):
+        await _write_quietly(response, frame)
+    return response
+
+
+def ending(stream: ChatStream, outcome: ChatOutcome | None, **extra: Any) -> list[bytes]:
+    """The last frames of a stream: ``error`` when the provider failed (or, nothing charged, the
+    stream was cancelled before the provider was asked), then ``end`` when something was charged."""
+    frames = []
+    if outcome is None and stream.cancelled:
+        frames.append(sse("error", {"message": EXECUTE_CANCELLED.message, "code": EXECUTE_CANCELLED.code}))
+    elif outcome is None or stream.failure is not None:
         message = str(stream.failure) if stream.failure else EXECUTE_PROVIDER_FAILED.message
-        await _write_quietly(response, sse("error", {"message": message, "code": PROVIDER_FAILED}))
-    if outcome is None:
-        return response  # nothing charged: no end
-    end = {
+        frames.append(sse("error", {"message": message, "code": PROVIDER_FAILED}))
+    if outcome is not None:
+        frames.append(sse("end", end_view(outcome, **extra)))
+    return frames
+
+
+def end_view(outcome: ChatOutcome, **extra: Any) -> dict[str, Any]:
+    return {
         "usage": usage_view(outcome),
         "credits_charged": outcome.credits_charged,
         "balance_after": outcome.balance_after,
         "execution_id": str(outcome.execution_id),
+        "cancelled": outcome.cancelled,
+        **extra,
     }
-    await _write_quietly(response, sse("end", end))
+
+
+async def follow_sse(request: web.Request, detached: Detached) -> web.StreamResponse:
+    """A detached execution (``application/detached.py``) as the frames of ``stream_sse``, from its
+    first token whenever the client joined, with ``replayed: false`` in ``end``. A client that goes
+    away changes nothing for the execution: it runs on, and is recorded and charged as usual."""
+    response = web.StreamResponse(headers=SSE_HEADERS)
+    watch = ClientWatch(request)
+    with watch:
+        try:
+            await response.prepare(request)
+            await response.write(sse("start", {"run_id": str(detached.execution_id)}))
+            async for text in detached.texts():
+                await response.write(sse("token", {"content": text}))
+            outcome = await detached.outcome()
+        except ConnectionError:
+            return response
+        except asyncio.CancelledError:
+            if not watch.absorb_cancellation():
+                raise  # the server stopping: the execution is drained, not cut short
+            return response
+    for frame in ending(detached.stream, outcome, replayed=False):
+        await _write_quietly(response, frame)
+    return response
+
+
+async def replay_sse(request: web.Request, outcome: ChatOutcome) -> web.StreamResponse:
+    """A recorded execution as frames: ``start``, one ``token`` with the whole kept content (empty
+    once pruned), ``end`` with ``replayed: true``. Nothing runs or is charged again."""
+    response = web.StreamResponse(headers=SSE_HEADERS)
+    await response.prepare(request)
+    await _write_quietly(response, sse("start", {"run_id": str(outcome.execution_id)}))
+    await _write_quietly(response, sse("token", {"content": outcome.content}))
+    await _write_quietly(response, sse("end", end_view(outcome, replayed=True)))
     return response
 
 

@@ -14,16 +14,28 @@ from uuid import UUID
 from aiohttp import web
 from pydantic import Field, StrictBool, StrictInt, model_validator
 
+from execution_proxy.application.detached import Detached
 from execution_proxy.application.executions import ChatOrder, ChatOutcome
+from execution_proxy.domain import errors
 from execution_proxy.domain.catalogue import GLOBAL, Catalogue, Model
 from execution_proxy.domain.messages import sanitize
 from execution_proxy.domain.pricing import MarginPolicy, Price, Rounding
-from execution_proxy.http.execute import MAX_TOKENS_LIMIT, outcome_view, stream_sse
-from execution_proxy.http.keys import CATALOGUE, EXECUTIONS
+from execution_proxy.http.execute import (
+    MAX_TOKENS_LIMIT,
+    follow_sse,
+    outcome_view,
+    replay_sse,
+    stream_sse,
+)
+from execution_proxy.http.keys import CATALOGUE, DETACHED, EXECUTIONS
+from lf_contracts.errors import EXECUTE_PROVIDER_FAILED, ApiError
 from lf_web import REQUEST_ID, RequestBody, event_metadata, ok, parse_body
 
 routes = web.RouteTableDef()
 ACTOR = "internal"
+
+
+Funding = Literal["platform_credit", "user_byok_cloud", "sponsored", "service"]
 
 
 class ExecutionRequest(RequestBody):
@@ -31,7 +43,7 @@ class ExecutionRequest(RequestBody):
     sponsor's; user_byok_cloud: the lenser's stored key, nothing charged; service: the calling
     service's own account, nothing charged (lightning-jobs is paid in sats)."""
 
-    funding: Literal["platform_credit", "user_byok_cloud", "sponsored", "service"]
+    funding: Funding
     lenser_id: UUID | None = None
     sponsor_id: UUID | None = None
     key_ref_id: UUID | None = None
@@ -57,31 +69,102 @@ class ExecutionRequest(RequestBody):
         return self
 
 
+class CancelRequest(RequestBody):
+    """Names an execution as ``ExecutionRequest`` does: its funding, payer and reference."""
+
+    funding: Funding
+    lenser_id: UUID | None = None
+    sponsor_id: UUID | None = None
+    reference_id: str = Field(min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _funding_names_its_payer(self) -> CancelRequest:
+        needed = {"platform_credit": "lenser_id", "sponsored": "sponsor_id", "user_byok_cloud": "lenser_id"}
+        name = needed.get(self.funding)
+        if name is not None and getattr(self, name) is None:
+            raise ValueError(f"funding {self.funding} needs {name}")
+        return self
+
+
+def _payer(body: ExecutionRequest | CancelRequest) -> UUID | None:
+    return {"platform_credit": body.lenser_id, "sponsored": body.sponsor_id}.get(body.funding)
+
+
 @routes.post("/internal/executions")
 async def execute(request: web.Request) -> web.StreamResponse:
+    """With ``stream`` and a ``referenceId``: detached from this connection (``application/
+    detached.py``): a retry attaches to it while it runs here, or is replayed from its record."""
     body = await parse_body(request, ExecutionRequest)
-    payer = {"platform_credit": body.lenser_id, "sponsored": body.sponsor_id}.get(body.funding)
     order = ChatOrder(
         funding=body.funding,
         provider=body.provider,
         model=body.model,
         messages=sanitize(body.messages),
         lenser_id=body.lenser_id,
-        payer_id=payer,
+        payer_id=_payer(body),
         max_tokens=body.max_tokens,
         temperature=body.temperature,
         key_id=body.key_ref_id,
         reference_id=body.reference_id,
     )
-    executions = request.app[EXECUTIONS]
+    executions, detached = request.app[EXECUTIONS], request.app[DETACHED]
+    metadata = event_metadata(request, ACTOR)
+    if body.reference_id is not None and body.stream:
+        started = await detached.start(order, request_id=request[REQUEST_ID], metadata=metadata)
+        if isinstance(started, ChatOutcome):
+            return await replay_sse(request, started)
+        return await follow_sse(request, started)
+    if body.reference_id is not None and (running := detached.running(order)) is not None:
+        return ok(request, {**outcome_view(await _outcome_of(running)), "replayed": False})
     prepared = await executions.prepare(
-        order, request_id=request[REQUEST_ID], metadata=event_metadata(request, ACTOR)
+        order,
+        request_id=request[REQUEST_ID],
+        metadata=metadata,
+        claim=detached.refuse_if_cancelled if body.reference_id is not None else None,
     )
     if isinstance(prepared, ChatOutcome):
         return ok(request, {**outcome_view(prepared), "replayed": True})
     if body.stream:
         return await stream_sse(request, executions.stream(prepared))
     return ok(request, {**outcome_view(await executions.complete(prepared)), "replayed": False})
+
+
+def _record_view(record: ChatOutcome) -> dict[str, Any]:
+    return {
+        "status": "failed" if record.failed else "succeeded",
+        **outcome_view(record),
+        "cancelled": record.cancelled,
+    }
+
+
+async def _outcome_of(running: Detached) -> ChatOutcome:
+    """A running detached execution's outcome for a buffered retry of its reference."""
+    outcome = await running.outcome()
+    if outcome is not None:
+        return outcome
+    if running.stream.cancelled:
+        raise errors.ExecutionCancelled()
+    failure = running.stream.failure
+    raise ApiError(EXECUTE_PROVIDER_FAILED, str(failure) if failure else EXECUTE_PROVIDER_FAILED.message)
+
+
+@routes.post("/internal/executions/cancel")
+async def cancel(request: web.Request) -> web.Response:
+    """Stop the execution of a reference, wherever it runs, or keep it from ever starting."""
+    body = await parse_body(request, CancelRequest)
+    cancellation = await request.app[DETACHED].cancel(
+        funding=body.funding, payer_id=_payer(body), lenser_id=body.lenser_id, reference_id=body.reference_id
+    )
+    record = cancellation.execution
+    return ok(
+        request,
+        {
+            "referenceId": body.reference_id,
+            "executionId": cancellation.execution_id,
+            "state": cancellation.state,
+            "execution": None if record is None else _record_view(record),
+        },
+    )
 
 
 # --- the catalogue -----------------------------------------------------------------------------

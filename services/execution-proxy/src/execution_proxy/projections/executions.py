@@ -40,7 +40,7 @@ async def succeeded(conn: asyncpg.Connection, event: RecordedEvent) -> None:
         "UPDATE executions SET status = 'succeeded', input_tokens = $2, output_tokens = $3,"
         " cache_read_tokens = $4, cache_write_tokens = $5, units = $6, usage_source = $7, cost_usd = $8,"
         " credits_charged = $9, overrun_credits = $10, client_disconnected = $11, latency_ms = $12,"
-        " finished_at = $13 WHERE execution_id = $1",
+        " finished_at = $13, cancelled = $14 WHERE execution_id = $1",
         d["execution_id"],
         d["input_tokens"],
         d["output_tokens"],
@@ -54,13 +54,15 @@ async def succeeded(conn: asyncpg.Connection, event: RecordedEvent) -> None:
         d["client_disconnected"],
         d["latency_ms"],
         datetime.fromisoformat(d["finished_at"]),
+        d.get("cancelled", False),  # events recorded before it existed: not cancelled
     )
 
 
 async def failed(conn: asyncpg.Connection, event: RecordedEvent) -> None:
     d = event.data
     await conn.execute(
-        "UPDATE executions SET status = 'failed', error_code = $2, finished_at = $3 WHERE execution_id = $1",
+        "UPDATE executions SET status = 'failed', error_code = $2, finished_at = $3,"
+        " cancelled = $2 = 'cancelled' WHERE execution_id = $1",
         d["execution_id"],
         d["code"],
         datetime.fromisoformat(d["finished_at"]),
