@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from functools import partial
 
 import aiohttp
@@ -53,7 +54,7 @@ def create_app(settings: PlatformSettings, *, background: bool = True) -> web.Ap
     app = lf_web.create_app(settings, service=SERVICE, schema=SCHEMA, openapi_path=OPENAPI, refusals=CODES)
     app.add_routes(catalogue.routes)
     app.add_routes(runs.routes)
-    app.cleanup_ctx.append(_use_cases)
+    app.cleanup_ctx.append(partial(_use_cases, settings=settings))
     app.add_routes(partners.routes)
     app.cleanup_ctx.append(partial(_partners, settings=settings))
     app.add_routes(run_events.routes)
@@ -88,6 +89,8 @@ async def _use_run_workers(app: web.Application, *, settings: PlatformSettings) 
         proxy,
         prefetch=settings.run_worker_prefetch,
         node_timeout=settings.node_timeout_seconds,
+        delta_interval=settings.node_delta_interval_ms / 1000,
+        hub=app[RUN_EVENTS],
     )
     task = asyncio.create_task(workers.run(), name="run-workers")
     app[RUN_WORKERS] = workers
@@ -98,9 +101,13 @@ async def _use_run_workers(app: web.Application, *, settings: PlatformSettings) 
         await task
 
 
-async def _use_cases(app: web.Application) -> AsyncIterator[None]:
+async def _use_cases(app: web.Application, *, settings: PlatformSettings) -> AsyncIterator[None]:
     app[CATALOGUE] = CatalogueUseCases(app[PG_POOL], appended=app[WAKEUP].appended)
-    app[RUNS] = RunUseCases(app[PG_POOL], appended=app[WAKEUP].appended)
+    app[RUNS] = RunUseCases(
+        app[PG_POOL],
+        appended=app[WAKEUP].appended,
+        cancel_grace=timedelta(seconds=settings.cancel_grace_seconds),
+    )
     app[RATE_LIMITER] = RateLimiter(app[PG_POOL])
     yield
 

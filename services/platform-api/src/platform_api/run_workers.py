@@ -6,9 +6,12 @@ log is the outbox: no transaction waits on the broker). Per message, outside any
 
 1. ``start_node``: one command on the run appends ``NodeStarted`` and hands out the node's work,
    or nothing (the attempt is no longer current, the run is over);
-2. execution-proxy executes it (reference id ``<runId>:<nodeId>:<attempt>``);
+2. execution-proxy executes it streamed (reference id ``<runId>:<nodeId>:<attempt>``), the text
+   recorded as ``NodeStreamDelta`` at most once per ``delta_interval`` (``NodeAttempt``);
 3. ``node_succeeded`` / ``node_failed``: one command appends the settlement and queues the ready
-   successors (more ``NodeQueued``, relayed in turn), or ends the run;
+   successors (more ``NodeQueued``, relayed in turn), or ends the run; or, when the run stops
+   (cancel, budget, deadline), the execution is cancelled in execution-proxy and ``node_stopped``
+   records what it was charged;
 4. the message is acked.
 
 A worker that dies anywhere before 4 leaves the message unacked: the broker redelivers it, step 1
@@ -26,6 +29,7 @@ import asyncio
 import contextlib
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import structlog
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustChannel
@@ -35,15 +39,29 @@ from pydantic import ValidationError
 from lf_contracts.events import RunNodeQueuedV1
 from lf_eventstore import RecordedEvent
 from lf_messaging import Broker, BrokerUnavailable, Relay, declare_work_queue
-from platform_api.adapters.execution_proxy import ExecutionProxy, NodeExecutionFailed
+from platform_api.adapters.execution_proxy import (
+    ExecutionProxy,
+    NodeExecutionFailed,
+    charge_of,
+)
+from platform_api.application.run_events import RunEventsHub
 from platform_api.application.runs import RunUseCases
 from platform_api.domain.errors import RunNotFound
+from platform_api.domain.run import Charge, NodeWork
+from platform_api.domain.run_events import stream_id
 
 log = structlog.get_logger(__name__)
 
 SERVICE = "platform-api"
 ROUTING_KEYS = [RunNodeQueuedV1.routing_key]
 MAX_RETRY_DELAY = 30.0
+STOP_CHECK_SECONDS = 1.0
+"""A running node's worker checks its run this often, should it miss the run's events."""
+DEADLINE_MARGIN_SECONDS = 0.05
+"""The wait is cut this long after the deadline, so the run sees it passed (``NodeTimedOut``)."""
+CANCEL_ASKS = 3
+"""How often a stopped execution's cancel is asked while execution-proxy answers ``cancelling``."""
+STOPPING = {"RunCancelRequested", "RunCancelled", "RunCompleted", "RunFailed", "RunTimedOut"}
 
 
 class RunWorkers:
@@ -56,9 +74,12 @@ class RunWorkers:
         prefetch: int = 16,
         node_timeout: float = 300.0,
         retry_delay: float = 1.0,
+        delta_interval: float = 0.25,
+        hub: RunEventsHub | None = None,
     ) -> None:
         self.broker, self.runs, self.proxy = broker, runs, proxy
         self.prefetch, self.node_timeout, self.retry_delay = prefetch, node_timeout, retry_delay
+        self.delta_interval, self.hub = delta_interval, hub
         self._stopping = asyncio.Event()
         self._channel: AbstractRobustChannel | None = None
         self._in_flight: set[asyncio.Task[Any]] = set()
@@ -152,19 +173,133 @@ class RunWorkers:
             return
         if work is None:
             return
-        timeout = self.node_timeout
+        await NodeAttempt(self, work, metadata).run()
+
+
+class NodeAttempt:
+    """One node attempt's execution, streamed, and its settlement.
+
+    Text received is recorded as ``NodeStreamDelta`` at most once per ``delta_interval`` (the text
+    since the previous delta; the rest goes with ``NodeCompleted``). The attempt stops (its
+    execution cancelled in execution-proxy, its charge reported with ``node_stopped``) when its run
+    stops: seen in the run's events (the process's ``RunEventsHub``), in a delta refused by the
+    run, or by a check every ``STOP_CHECK_SECONDS``; or when its wait is cut at the run's deadline
+    or at ``node_timeout``."""
+
+    def __init__(self, workers: RunWorkers, work: NodeWork, metadata: dict[str, Any]) -> None:
+        self.workers, self.work, self.metadata = workers, work, metadata
+        self.runs, self.proxy = workers.runs, workers.proxy
+        self.received: list[str] = []
+        self.size = 0
+        self.appended = work.streamed  # what an earlier delivery recorded already
+        self.stop = asyncio.Event()
+        self.finished = asyncio.Event()
+
+    async def run(self) -> None:
+        work = self.work
+        unwatch = self.workers.hub.watch(stream_id(work.run_id), self._seen) if self.workers.hub else None
+        wait = self.workers.node_timeout
         if work.deadline_at is not None:
-            timeout = min(timeout, max(0.0, (work.deadline_at - datetime.now(UTC)).total_seconds()))
+            left = (work.deadline_at - datetime.now(UTC)).total_seconds() + DEADLINE_MARGIN_SECONDS
+            wait = min(wait, max(0.0, left))
+        execution = asyncio.create_task(
+            # Its own timeout is a safety net: the wait below is what cuts a slow execution.
+            self.proxy.execute_stream(work, timeout=wait + 30.0, on_text=self._received)
+        )
+        helpers = [asyncio.create_task(self._flush_deltas()), asyncio.create_task(self._check_run())]
+        stopped = asyncio.create_task(self.stop.wait())
         try:
-            execution = await self.proxy.execute(work, timeout=timeout)
+            await asyncio.wait({execution, stopped}, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if unwatch is not None:
+                unwatch()
+            self.finished.set()
+            stopped.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+            if not execution.done():
+                execution.cancel()  # the proxy's execution is detached: cancelled below
+                await asyncio.gather(execution, return_exceptions=True)
+        if execution.cancelled() or not execution.done():
+            await self.runs.node_stopped(work, await self._cancel_execution(), metadata=self.metadata)
+            return
+        try:
+            answer = execution.result()
         except NodeExecutionFailed as failure:
-            if await self.runs.time_out_if_due(job.run_id, metadata=metadata):
-                return
+            if failure.code == "execution_unavailable":
+                # Our connection failed, not the provider: the execution may run on in the proxy.
+                # Ask again with the same attempt (it attaches or replays), never a new one.
+                raise
             await self.runs.node_failed(
-                work, failure.code, failure.message, transient=failure.transient, metadata=metadata
+                work,
+                failure.code,
+                failure.message,
+                transient=failure.transient,
+                credits=failure.charged.credits if failure.charged is not None else 0,
+                metadata=self.metadata,
             )
             return
-        await self.runs.node_succeeded(work, execution, metadata=metadata)
+        if answer.cancelled:  # cancelled by another hand (this run's stop seen elsewhere first)
+            charge = Charge(answer.credits, answer.input_tokens, answer.output_tokens)
+            await self.runs.node_stopped(work, charge, metadata=self.metadata)
+            return
+        await self.runs.node_succeeded(work, answer, metadata=self.metadata)
+
+    def _received(self, text: str) -> None:
+        self.received.append(text)
+        self.size += len(text)
+
+    def _seen(self, event: RecordedEvent) -> None:
+        if event.type in STOPPING or (
+            event.type in ("NodeCancelled", "NodeTimedOut", "NodeRetried")
+            and event.data.get("node_id") == self.work.node_id
+        ):
+            self.stop.set()
+
+    async def _flush_deltas(self) -> None:
+        """Every ``delta_interval``, the text received since the last delta, as one delta; a
+        delta the run refuses stops the attempt."""
+        while not self.finished.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.finished.wait(), self.workers.delta_interval)
+            if self.finished.is_set() or self.size <= self.appended:
+                continue
+            text = "".join(self.received)
+            self.received = [text]
+            delta = text[self.appended :]
+            try:
+                accepted = await self.runs.stream_delta(self.work, delta, metadata=self.metadata)
+            except Exception:  # the database away: the text goes with the next delta or the end
+                log.warning("run_workers.delta_failed", run_id=str(self.work.run_id), exc_info=True)
+                continue
+            if not accepted:
+                self.stop.set()
+                return
+            self.appended += len(delta)
+
+    async def _check_run(self) -> None:
+        run_id: UUID = self.work.run_id
+        while not self.finished.is_set():
+            try:
+                if await self.runs.stopping(run_id):
+                    self.stop.set()
+                    return
+            except Exception:
+                log.warning("run_workers.check_failed", run_id=str(run_id), exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.finished.wait(), STOP_CHECK_SECONDS)
+
+    async def _cancel_execution(self) -> Charge | None:
+        """Cancels the attempt's execution in execution-proxy; what it was charged (``None``: not
+        known, the proxy still stopping it after ``CANCEL_ASKS`` asks, or refusing the cancel)."""
+        for _ in range(CANCEL_ASKS):
+            try:
+                charge = charge_of(await self.proxy.cancel(self.work))
+            except NodeExecutionFailed as refused:
+                log.error("run_workers.cancel_refused", run_id=str(self.work.run_id), code=refused.code)
+                return None
+            if charge is not None:
+                return charge
+        return None
 
 
 def node_message(event: RecordedEvent) -> RunNodeQueuedV1 | None:

@@ -26,6 +26,11 @@ class PlatformSettings(ServiceSettings):
     """execution-proxy provider for a model whose name says none and no ``providerOverride``."""
     sponsor_id: UUID | None = None
     """Who pays for ``fundingSource: sponsored`` runs; without it their nodes fail."""
+    node_delta_interval_ms: int = Field(default=250, gt=0)
+    """A running node's text is recorded (``node.stream.delta``) at most once per this long."""
+    cancel_grace_seconds: float = Field(default=30.0, gt=0)
+    """How long a run stopping mid-node (cancel, deadline) waits for its running nodes' workers to
+    report their charge before the deadline sweep ends it without (``credits: null``)."""
 
     # Partners (Chainabit). Unset URL: the partner routes answer 503 partner.unavailable.
     chainabit_api_url: str | None = None

@@ -4,6 +4,7 @@ executing through a fake execution-proxy that speaks its real ``/internal/execut
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -17,7 +18,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from lf_testing.fakes.execution_proxy import FakeExecutionProxy
 from lf_testing.tokens import bearer
 from lf_testing.waiting import eventually
-from platform_api.app import RUN_WORKERS, create_app
+from platform_api.app import create_app
+from platform_api.domain.run import NodeWork
+from platform_api.http.keys import RUNS
 from platform_api.settings import PlatformSettings
 
 
@@ -45,7 +48,7 @@ async def proxy() -> AsyncIterator[FakeExecutionProxy]:
 
 @pytest.fixture
 async def runs_api(settings: PlatformSettings, proxy: FakeExecutionProxy) -> AsyncIterator[TestClient]:
-    configured = settings.model_copy(update={"execution_proxy_url": proxy.url})
+    configured = settings.model_copy(update={"execution_proxy_url": proxy.url, "node_delta_interval_ms": 100})
     async with TestClient(TestServer(create_app(configured))) as client:
         yield client
 
@@ -139,6 +142,7 @@ async def test_a_lens_run_succeeds_with_its_artifact_tokens_and_credit_cost(
         "NodeQueued",
         "RunStarted",
         "NodeStarted",
+        "NodeStreamDelta",  # the whole text: faster than NODE_DELTA_INTERVAL_MS
         "NodeCompleted",
         "RunCompleted",
     ]
@@ -254,30 +258,31 @@ async def test_a_run_spending_past_its_budget_is_cancelled_budget_exceeded(
     assert run["creditCost"] == 3 and len(proxy.calls) == 1
 
 
-async def test_cancel_stops_a_running_run_and_its_late_answer_is_ignored(
+async def test_cancel_mid_node_cancels_its_execution_and_charges_what_it_used(
     runs: Runs, proxy: FakeExecutionProxy, lenser: UUID, db: asyncpg.Pool
 ):
-    proxy.delay = 1.5
+    proxy.delay, proxy.credits = 3.0, 10
     lens_id = await runs.lens(lenser)
     run_id = (await runs.post(f"/v1/lenses/{lens_id}/execute", {"params": {"topic": "x"}}, lenser, 202))[
         "data"
     ]["runId"]
 
-    async def started() -> bool:
-        return "NodeStarted" in await event_types(db, run_id)
+    async def streaming() -> bool:
+        return "NodeStreamDelta" in await event_types(db, run_id)
 
-    await eventually(started)
+    await eventually(streaming)
     answer = await runs.post(f"/v1/runs/{run_id}/cancel", {}, lenser, 200)
-    assert answer["data"]["status"] == "canceled"
-    workers = runs.api.server.app[RUN_WORKERS]
-
-    async def late_answer_handled() -> bool:
-        return proxy.in_flight == 0 and workers.busy == 0
-
-    await eventually(late_answer_handled)
-    _, after = await runs.status(run_id, lenser)
-    assert after["data"]["status"] == "canceled" and after["data"]["artifacts"] == []
-    assert (await event_types(db, run_id))[-1] == "RunCancelled"
+    assert answer["data"]["status"] == "running" and answer["data"]["cancelRequested"] is True
+    run = await runs.finished(run_id, lenser)
+    reference = f"{run_id}:lens:1"
+    assert run["status"] == "canceled" and run["errorCode"] == "cancelled_by_user"
+    assert proxy.cancels == [reference] and proxy.charges == {reference: 1}
+    charged = proxy.recorded[reference]["creditsCharged"]
+    assert 0 < charged < 10 and run["creditCost"] == charged and run["billingStatus"] == "charged"
+    assert run["artifacts"] == []
+    assert (await event_types(db, run_id))[-2:] == ["NodeCancelled", "RunCancelled"]
+    again = await runs.post(f"/v1/runs/{run_id}/cancel", {}, lenser, 200)
+    assert again["data"]["status"] == "canceled"
 
 
 async def test_the_callers_runs_are_listed_newest_first_with_a_total(
@@ -437,3 +442,122 @@ async def test_execution_proxy_unavailable_delays_the_node_without_failing_or_re
     assert run["status"] == "succeeded"
     assert [c["referenceId"] for c in proxy.calls] == [f"{run_id}:lens:1"] * 3
     assert "NodeRetried" not in await event_types(db, run_id)
+
+
+async def sse_events(api: TestClient, run_id: str, lenser: UUID) -> list[tuple[str, dict[str, Any]]]:
+    """The run's event stream read to its ``done``: (wire type, payload) of each frame."""
+    response = await api.get(f"/v1/runs/{run_id}/events", headers=bearer(lenser))
+    assert response.status == 200
+    seen, name = [], "message"
+    async for raw in response.content:
+        line = raw.decode().rstrip("\r\n")
+        if line.startswith("event:"):
+            name = line.partition(":")[2].strip()
+        elif line.startswith("data:"):
+            data = json.loads(line.partition(":")[2])
+            seen.append((name, data.get("payload", data)))
+            if name == "done":
+                break
+    return seen
+
+
+async def test_a_streamed_node_shows_its_text_as_deltas_over_sse_that_make_its_output(
+    runs: Runs, proxy: FakeExecutionProxy, lenser: UUID
+):
+    proxy.delay = 1.5
+    proxy.reply = lambda prompt: " ".join(f"word{i}" for i in range(30))
+    lens_id = await runs.lens(lenser)
+    run_id = (await runs.post(f"/v1/lenses/{lens_id}/execute", {"params": {"topic": "x"}}, lenser, 202))[
+        "data"
+    ]["runId"]
+    seen = await sse_events(runs.api, run_id, lenser)
+    deltas = [payload for name, payload in seen if name == "node.stream.delta"]
+    [completed] = [payload for name, payload in seen if name == "node.completed"]
+    assert len(deltas) >= 3  # coalesced (100 ms here), not one per token, nor one in all
+    assert len(deltas) < 30
+    assert all(d["nodeId"] == "lens" and d["attempt"] == 1 for d in deltas)
+    assert "".join(d["delta"] for d in deltas) == completed["output"] == proxy.reply("")
+    assert seen[-1] == ("done", {"status": "succeeded", "runId": run_id})
+    run = await runs.finished(run_id, lenser)
+    [artifact] = run["artifacts"]  # the output, not the deltas
+    assert artifact["contentText"] == completed["output"]
+
+
+async def test_a_delta_of_a_cancelled_run_is_refused_and_not_recorded(
+    runs: Runs, proxy: FakeExecutionProxy, lenser: UUID, db: asyncpg.Pool
+):
+    proxy.delay = 3.0
+    lens_id = await runs.lens(lenser)
+    run_id = (await runs.post(f"/v1/lenses/{lens_id}/execute", {"params": {"topic": "x"}}, lenser, 202))[
+        "data"
+    ]["runId"]
+
+    async def started() -> bool:
+        return "NodeStarted" in await event_types(db, run_id)
+
+    await eventually(started)
+    await runs.post(f"/v1/runs/{run_id}/cancel", {}, lenser, 200)
+    await runs.finished(run_id, lenser)
+    before = await event_types(db, run_id)
+    work = NodeWork(UUID(run_id), "lens", 1, lenser, "platform_credit", None, "local-small", None, "p", None)
+    assert await runs.api.server.app[RUNS].stream_delta(work, "late text", metadata={}) is False
+    assert await event_types(db, run_id) == before
+
+
+async def test_a_budget_spent_cancels_a_running_sibling_which_is_charged_what_it_used(
+    runs: Runs, proxy: FakeExecutionProxy, lenser: UUID, db: asyncpg.Pool
+):
+    proxy.credits = 10
+    proxy.reply = lambda prompt: " ".join(["w"] * 20)
+    proxy.delay_of = lambda prompt: 5.0 if "slow" in prompt else 1.0
+    lens_id = await runs.lens(
+        lenser, template="Say {{text}}", parameters=[{"name": "text", "type": "string", "required": True}]
+    )
+    nodes = [
+        {"id": name, "lensId": lens_id, "label": name, "config": {"paramOverrides": {"text": name}}}
+        for name in ("fast", "slow")
+    ]
+    body = {"name": "siblings", "nodes": nodes, "edges": [], "budgetCredits": 5}
+    workflow_id = (await runs.post("/v1/workflows", body, lenser, 201))["data"]["id"]
+    run_id = (await runs.post(f"/v1/workflows/{workflow_id}/run", {"inputs": {}}, lenser, 202))["data"][
+        "runId"
+    ]
+    run = await runs.finished(run_id, lenser)
+    assert run["status"] == "canceled" and run["errorCode"] == "budget_exceeded"
+    rows = await db.fetch(
+        "SELECT type, data FROM events WHERE stream_id = $1 ORDER BY version", f"run-{run_id}"
+    )
+    types = [r["type"] for r in rows]
+    assert "RunCancelRequested" in types and types[-1] == "RunCancelled"
+    [cancelled] = [r["data"] for r in rows if r["type"] == "NodeCancelled"]
+    assert cancelled["node_id"] == "slow"
+    reference = f"{run_id}:slow:1"
+    assert proxy.cancels == [reference]
+    partial = proxy.recorded[reference]["creditsCharged"]
+    assert cancelled["credits"] == partial and partial < 10
+    assert run["creditCost"] == 10 + partial
+
+
+async def test_a_deadline_cuts_a_streaming_node_which_is_charged_what_it_used(
+    runs: Runs, proxy: FakeExecutionProxy, lenser: UUID, db: asyncpg.Pool
+):
+    proxy.credits = 10
+    proxy.delay = 6.0
+    proxy.reply = lambda prompt: " ".join(["w"] * 20)
+    workflow_id = await runs.workflow(
+        lenser, ["a", "b"], [{"source": "a", "target": "b", "targetParam": "text"}], deadlineSeconds=2
+    )
+    run_id = (await runs.post(f"/v1/workflows/{workflow_id}/run", {"inputs": {"text": "x"}}, lenser, 202))[
+        "data"
+    ]["runId"]
+    run = await runs.finished(run_id, lenser)
+    assert run["status"] == "timed_out"
+    rows = await db.fetch(
+        "SELECT type, data FROM events WHERE stream_id = $1 ORDER BY version", f"run-{run_id}"
+    )
+    assert [r["type"] for r in rows][-2:] == ["NodeTimedOut", "RunTimedOut"]
+    timed_out = rows[-2]["data"]
+    reference = f"{run_id}:a:1"
+    assert proxy.cancels == [reference] and proxy.charges == {reference: 1}
+    assert timed_out["credits"] == proxy.recorded[reference]["creditsCharged"] < 10
+    assert run["creditCost"] == timed_out["credits"]

@@ -10,7 +10,7 @@ import pytest
 
 from platform_api.domain.definitions import LensDefinition
 from platform_api.domain.errors import InvalidDefinition, RunNotFound
-from platform_api.domain.run import MAX_ATTEMPTS, Execution, Run, RunQueued
+from platform_api.domain.run import MAX_ATTEMPTS, Charge, Execution, Run, RunQueued
 from platform_api.domain.run_plan import PlanNode, plan_node_data
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
@@ -148,13 +148,25 @@ def test_a_false_condition_skips_the_target_and_the_run_still_completes():
 
 
 def test_spending_past_the_budget_cancels_the_run_with_budget_exceeded():
-    run = a_run(["a", "b", "c"], [("a", "c")], budget=5)
-    run.start_node("b", 1, NOW)
+    run = a_run(["a", "c"], [("a", "c")], budget=5)
     done(run, "a", credits=6)
     cancelled = run.pending()[-1]
     assert type(cancelled).__name__ == "RunCancelled" and cancelled.reason == "budget_exceeded"
-    assert [e.node_id for e in run.pending() if type(e).__name__ == "NodeCancelled"] == ["b"]
-    assert run.status == "canceled"
+    assert run.status == "canceled" and run.spent == 6
+
+
+def test_spending_past_the_budget_with_a_sibling_running_waits_for_its_charge():
+    run = a_run(["a", "b", "c"], [("a", "c")], budget=5)
+    run.start_node("b", 1, NOW)
+    done(run, "a", credits=6)
+    requested = run.pending()[-1]
+    assert type(requested).__name__ == "RunCancelRequested" and requested.reason == "budget_exceeded"
+    assert run.status == "running" and run.start_node("c", 1, NOW) is None
+    assert run.stream_delta("b", 1, "late", NOW) is False
+    run.node_stopped("b", 1, Charge(2, 10, 3), NOW)
+    assert types(run)[-2:] == ["NodeCancelled", "RunCancelled"]
+    assert run.pending()[-2].credits == 2 and run.pending()[-1].spent_credits == 8
+    assert run.status == "canceled" and run.pending()[-1].reason == "budget_exceeded"
 
 
 def test_a_node_past_the_deadline_times_the_run_out():
@@ -162,19 +174,65 @@ def test_a_node_past_the_deadline_times_the_run_out():
     run.start_node("a", 1, NOW)
     run.node_succeeded("a", 1, Execution("x", 2, 0, 0, "m", "p"), NOW + timedelta(seconds=11))
     assert types(run)[-2:] == ["NodeTimedOut", "RunTimedOut"] and run.status == "timed_out"
-    assert run.spent == 2
+    assert run.spent == 2 and run.pending()[-2].credits == 2
 
 
-def test_cancel_by_its_owner_cancels_queued_nodes_and_later_reports_are_ignored():
+def test_a_node_cut_at_the_deadline_reports_its_charge_and_the_last_ends_the_run():
+    deadline = NOW + timedelta(seconds=10)
+    run = a_run(["a", "b", "c"], [("a", "c")], deadline=deadline)
+    run.start_node("a", 1, NOW)
+    run.start_node("b", 1, NOW)
+    later = deadline + timedelta(seconds=1)
+    assert run.time_out_if_due(later, timedelta(seconds=30)) is False  # workers still report
+    run.node_stopped("a", 1, Charge(4), later)
+    assert types(run)[-1] == "NodeTimedOut" and run.status == "running"
+    run.node_stopped("b", 1, Charge(1), later)
+    assert types(run)[-2:] == ["NodeTimedOut", "RunTimedOut"]
+    assert run.status == "timed_out" and run.spent == 5
+
+
+def test_the_sweep_ends_a_stopping_run_whose_worker_never_reports_with_credits_unknown():
     run = a_run(["a"], [])
     run.start_node("a", 1, NOW)
-    with pytest.raises(RunNotFound):
-        run.cancel(uuid4())
-    assert run.cancel(LENSER) is True
+    run.cancel(LENSER, NOW)
+    grace = timedelta(seconds=30)
+    assert run.time_out_if_due(NOW + timedelta(seconds=29), grace) is False
+    assert run.time_out_if_due(NOW + timedelta(seconds=30), grace) is True
     assert types(run)[-2:] == ["NodeCancelled", "RunCancelled"]
+    assert run.pending()[-2].credits is None and run.status == "canceled"
+
+
+def test_deltas_of_the_running_attempt_are_recorded_and_the_rest_goes_with_its_output():
+    run = a_run(["a"], [])
+    run.start_node("a", 1, NOW)
+    assert run.stream_delta("a", 1, "hel", NOW) is True
+    assert run.stream_delta("a", 2, "nope", NOW) is False  # not the current attempt
+    assert run.start_node("a", 1, NOW).streamed == 3  # a redelivery knows what is recorded
+    run.node_succeeded("a", 1, Execution("hello", 1, 0, 0, "m", "p"), NOW)
+    deltas = [e.delta for e in run.pending() if type(e).__name__ == "NodeStreamDelta"]
+    assert "".join(deltas) == "hello" and types(run)[-3:-1] == ["NodeStreamDelta", "NodeCompleted"]
+
+
+def test_cancel_with_no_node_running_cancels_the_queued_nodes_and_the_run_at_once():
+    run = a_run(["a"], [])
+    with pytest.raises(RunNotFound):
+        run.cancel(uuid4(), NOW)
+    assert run.cancel(LENSER, NOW) is True
+    assert types(run)[-2:] == ["NodeCancelled", "RunCancelled"] and run.status == "canceled"
+    assert run.start_node("a", 1, NOW) is None and run.cancel(LENSER, NOW) is False
+
+
+def test_cancel_mid_node_waits_for_the_running_node_and_later_reports_are_ignored():
+    run = a_run(["a", "b"], [])
+    run.start_node("a", 1, NOW)
+    assert run.cancel(LENSER, NOW) is True
+    assert types(run)[-2:] == ["NodeCancelled", "RunCancelRequested"]  # b was queued
+    assert run.cancel(LENSER, NOW) is True and types(run)[-1] == "RunCancelRequested"  # once
+    run.node_stopped("a", 1, Charge(2), NOW)
+    assert types(run)[-2:] == ["NodeCancelled", "RunCancelled"] and run.spent == 2
     before = len(run.pending())
     run.node_succeeded("a", 1, Execution("x", 2, 0, 0, "m", "p"), NOW)
-    assert len(run.pending()) == before and run.cancel(LENSER) is False
+    assert len(run.pending()) == before and run.cancel(LENSER, NOW) is False
 
 
 def test_a_required_parameter_nothing_fills_is_refused_naming_node_and_parameter():

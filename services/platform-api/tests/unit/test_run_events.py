@@ -14,7 +14,8 @@ def test_every_class_of_the_contract_has_its_wire_type():
     assert WIRE_TYPES["RunQueued"] == WIRE_TYPES["RunStatusChanged"] == "run.status.changed"
     assert to_wire("NodeStreamDelta", {})[0] == "node.stream.delta"
     assert to_wire("NodeTimedOut", {})[0] == "node.timed_out"
-    assert len(WIRE_TYPES) == 17 and "heartbeat" not in WIRE_TYPES.values()
+    assert WIRE_TYPES["RunCancelRequested"] == "run.status.changed"
+    assert len(WIRE_TYPES) == 18 and "heartbeat" not in WIRE_TYPES.values()
 
 
 def test_payload_keys_become_camel_case_but_the_lensers_own_keys_inside_stay():

@@ -1,19 +1,29 @@
-"""A fake execution-proxy ``POST /internal/executions`` (its real wire format: execution-proxy
-``http/internal.py``), for services that execute through it (platform-api's run workers).
+"""A fake execution-proxy ``POST /internal/executions`` and ``POST /internal/executions/cancel``
+(their real wire format: execution-proxy ``http/internal.py``, and the wire agreed for streamed
+node executions and cancel), for services that execute through it (platform-api's run workers,
+lightning-jobs).
 
 Idempotent per ``referenceId`` as the real one is: a repeated reference id is answered from the
-first outcome (``replayed: true``; one still executing is waited for) and charged once
-(``charges`` counts executions per id).
+first outcome (``replayed: true``) and charged once (``charges`` counts executions per id); one
+still executing is attached to (a stream gets every token from the first). An execution is
+DETACHED from the connection that asked for it: a caller that leaves (or dies) does not stop it,
+it is recorded and charged all the same, as with a real provider.
+
 Knobs: ``credits`` per execution, ``reply(prompt) -> text``, ``fail_if(prompt) -> status | None``,
-``fail_next`` (statuses to answer, in
-order, before succeeding again), ``delay`` (seconds each execution takes), ``api_key``.
-``stream: true`` is answered as the real one streams (``http/execute.py`` ``stream_sse``): ``start``,
-a ``token`` per word of the reply, ``end``; ``stream_fails_after`` (a number of tokens) makes the
-provider fail there: an ``error`` frame, then ``end`` when tokens went out (none: ``error`` alone);
-``token_delay`` paces the tokens. ``POST /internal/executions/cancel`` as the real one answers it
-(``cancels`` lists the calls): a stream running under the reference stops at its next token and ends
-with ``cancelled: true`` (``state: cancelled``); an ended reference answers ``ended``; an unknown one
-``pending``, and a later execution with it is refused 409 ``execute.cancelled``.
+``fail_next`` (statuses to answer, in order, before succeeding again), ``delay`` (seconds each
+execution takes, spread over its tokens; ``delay_of(prompt) -> seconds | None`` says it per
+prompt), ``token_delay`` (seconds more before each token), ``api_key``. ``stream: true`` is
+answered as the real one streams (``http/execute.py`` ``stream_sse``): ``start``, a ``token`` per
+word of the reply, ``end`` (``cancelled``: whether a cancel stopped it); ``stream_fails_after`` (a
+number of tokens) makes the provider fail there: an ``error`` frame, then ``end`` when tokens went
+out (none: ``error`` alone).
+
+Cancel (``{funding, lenserId?, sponsorId?, referenceId}``): a running execution stops and is
+recorded ``cancelled`` with ``credits * tokens produced // tokens in all`` (``state: "cancelled"``);
+one that ended is answered ``ended`` with its record; an unknown reference is kept (``pending``)
+and a later execution of it refused 409 ``execute.cancelled``. ``recorded[referenceId]`` is the
+record of each reference (what it was charged: ``creditsCharged``); ``cancels`` the references
+asked to cancel, in order.
 
     async with FakeExecutionProxy() as proxy:   # proxy.url: http://127.0.0.1:<port>
         ...
@@ -31,6 +41,37 @@ from uuid import uuid4
 from aiohttp import web
 
 
+class _Execution:
+    """One execution of the fake provider: its tokens as they are produced, then its outcome."""
+
+    def __init__(self, body: dict[str, Any], reference: str | None, tokens: list[str]) -> None:
+        self.body, self.reference, self.all_tokens = body, reference, tokens
+        self.execution_id = str(uuid4())
+        self.tokens: list[str] = []
+        self.outcome: dict[str, Any] | None = None
+        self.failure: dict[str, Any] | None = None  # an ``error`` frame's data
+        self.finished = asyncio.Event()
+        self._changed = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+        self.delay = 0.0
+
+    def produced(self, token: str) -> None:
+        self.tokens.append(token)
+        self._poke()
+
+    def end(self) -> None:
+        self.finished.set()
+        self._poke()
+
+    def _poke(self) -> None:
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
+
+    def change(self) -> asyncio.Event:
+        """Set at the next token or at the end."""
+        return self._changed
+
+
 class FakeExecutionProxy:
     def __init__(self, *, api_key: str = "test-platform-key", credits: int = 3) -> None:
         self.api_key = api_key
@@ -39,17 +80,17 @@ class FakeExecutionProxy:
         self.fail_next: list[int] = []
         self.fail_if: Callable[[str], int | None] = lambda prompt: None
         self.delay = 0.0
-        self.stream_fails_after: int | None = None
+        self.delay_of: Callable[[str], float | None] = lambda prompt: None
         self.token_delay = 0.0
+        self.stream_fails_after: int | None = None
         self.calls: list[dict[str, Any]] = []
-        self.cancels: list[dict[str, Any]] = []
-        self._cancelled: set[str] = set()
-        self._streams: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self.charges: Counter[str] = Counter()
+        self.recorded: dict[str, dict[str, Any]] = {}
+        self.cancels: list[str] = []
         self.in_flight = 0
         self.most_in_flight = 0
-        self._outcomes: dict[str, dict[str, Any]] = {}
-        self._running: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._running: dict[str, _Execution] = {}
+        self._cancelled_early: set[str] = set()
         self._runner: web.AppRunner | None = None
         self.url = ""
 
@@ -67,7 +108,8 @@ class FakeExecutionProxy:
 
     async def __aexit__(self, *_: object) -> None:
         for execution in list(self._running.values()):
-            execution.cancel()
+            if execution.task is not None:
+                execution.task.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -80,149 +122,142 @@ class FakeExecutionProxy:
         body = await request.json()
         self.calls.append(body)
         reference = body.get("referenceId")
-        if reference in self._outcomes:
-            if body.get("stream"):
-                return await self._replay(request, self._outcomes[reference])
-            return web.json_response({"data": {**self._outcomes[reference], "replayed": True}})
-        if reference in self._cancelled:
-            return _error(409, "execute.cancelled", "this referenceId was cancelled")
-        if reference in self._running:  # the same reference still executing: wait for its outcome
-            outcome = await asyncio.shield(self._running[reference])
-            return web.json_response({"data": {**outcome, "replayed": True}})
-        prompt = body["messages"][0]["content"]
-        if self.fail_next or self.fail_if(prompt):
-            status = self.fail_next.pop(0) if self.fail_next else self.fail_if(prompt)
-            return _error(
-                status, "execute.provider_error" if status >= 500 else "validation_error", "fake failure"
-            )
-        if body.get("stream"):
-            return await self._stream(request, body)
-        # A task of its own: a caller that disconnects (or dies) does not stop an execution, as
-        # with a real provider; it is recorded and charged all the same.
-        execution = asyncio.ensure_future(self._run(body, reference))
-        if reference:
-            self._running[reference] = execution
-        outcome = await asyncio.shield(execution)
-        return web.json_response({"data": {**outcome, "replayed": False}})
-
-    async def _stream(self, request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
-        await response.prepare(request)
-        execution_id = str(uuid4())
-        reference = body.get("referenceId")
-        ended: asyncio.Future[dict[str, Any] | None] = asyncio.get_running_loop().create_future()
-        if reference:
-            self._streams[reference] = ended
-        try:
-            await _sse(response, "start", {"run_id": execution_id})
-            pieces = self.reply(body["messages"][-1]["content"]).split(" ")
-            tokens = [piece + " " for piece in pieces[:-1]] + pieces[-1:]
-            sent, cancelled, failed = 0, False, False
-            while sent < len(tokens):
-                if self.stream_fails_after is not None and sent >= self.stream_fails_after:
-                    failed = True
-                    failure = {"message": "fake failure", "code": "execute.provider_failed"}
-                    await _sse(response, "error", failure)
-                    if sent == 0:
-                        return response
-                    break
-                if reference in self._cancelled:
-                    cancelled = True
-                    break
-                await _sse(response, "token", {"content": tokens[sent]})
-                sent += 1
-                await asyncio.sleep(self.token_delay)
-            usage = {"input_tokens": 10, "output_tokens": sent}
-            record = {
-                "content": "".join(tokens[:sent]),
-                "usage": usage,
-                "usageSource": "counted",
-                "provider": body["provider"],
-                "model": body["model"],
-                "creditsCharged": self.credits,
-                "executionId": execution_id,
-                "cancelled": cancelled,
-            }
-            if reference and not failed:  # a failed attempt is not replayed (the real one: 502)
-                self._outcomes[reference] = record
-                ended.set_result(record)
-            end = {
-                "usage": usage,
-                "credits_charged": self.credits,
-                "balance_after": None,
-                "execution_id": execution_id,
-                "cancelled": cancelled,
-                "replayed": False,
-            }
-            await _sse(response, "end", end)
-            return response
-        finally:
+        stream = bool(body.get("stream"))
+        if reference in self.recorded:
+            outcome = {**self.recorded[reference], "replayed": True}
+            return await self._replay(request, outcome) if stream else web.json_response({"data": outcome})
+        if reference in self._cancelled_early:
+            return _error(409, "execute.cancelled", "this execution was cancelled before it started")
+        execution = self._running.get(reference) if reference else None
+        if execution is None:
+            prompt = body["messages"][-1 if stream else 0]["content"]
+            if self.fail_next or self.fail_if(prompt):
+                status = self.fail_next.pop(0) if self.fail_next else self.fail_if(prompt)
+                assert status is not None
+                code = "execute.provider_error" if status >= 500 else "validation_error"
+                return _error(status, code, "fake failure")
+            pieces = self.reply(prompt).split(" ")
+            execution = _Execution(body, reference, [piece + " " for piece in pieces[:-1]] + pieces[-1:])
+            execution.delay = self.delay_of(prompt) if self.delay_of(prompt) is not None else self.delay
             if reference:
-                self._streams.pop(reference, None)
-                if not ended.done():
-                    ended.set_result(None)
+                self._running[reference] = execution
+            execution.task = asyncio.ensure_future(self._run(execution))
+        if stream:
+            return await self._stream(request, execution)
+        await execution.finished.wait()
+        if execution.outcome is None:
+            return _error(502, "execute.provider_failed", "fake failure")
+        replayed = execution.body is not body
+        return web.json_response({"data": {**execution.outcome, "replayed": replayed}})
 
-    async def _replay(self, request: web.Request, record: dict[str, Any]) -> web.StreamResponse:
+    async def _stream(self, request: web.Request, execution: _Execution) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await response.prepare(request)
-        await _sse(response, "start", {"run_id": record["executionId"]})
-        await _sse(response, "token", {"content": record["content"]})
-        end = {
-            "usage": record["usage"],
-            "credits_charged": record["creditsCharged"],
-            "balance_after": None,
-            "execution_id": record["executionId"],
-            "cancelled": record.get("cancelled", False),
-            "replayed": True,
-        }
-        await _sse(response, "end", end)
+        sent = 0
+        try:
+            await _sse(response, "start", {"run_id": execution.execution_id})
+            while True:
+                changed = execution.change()
+                while sent < len(execution.tokens):
+                    await _sse(response, "token", {"content": execution.tokens[sent]})
+                    sent += 1
+                if execution.finished.is_set():
+                    break
+                await changed.wait()
+            if execution.failure is not None:
+                await _sse(response, "error", execution.failure)
+            if execution.outcome is not None:
+                await _sse(response, "end", _end(execution.outcome))
+        except ConnectionError:
+            pass  # the caller left: the execution runs on (detached)
         return response
+
+    async def _replay(self, request: web.Request, outcome: dict[str, Any]) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        await _sse(response, "start", {"run_id": outcome["executionId"]})
+        if outcome["content"]:
+            await _sse(response, "token", {"content": outcome["content"]})
+        await _sse(response, "end", {**_end(outcome), "replayed": True})
+        return response
+
+    async def _run(self, execution: _Execution) -> None:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        tokens = execution.all_tokens
+        try:
+            for count, token in enumerate(tokens):
+                if self.stream_fails_after is not None and count >= self.stream_fails_after:
+                    execution.failure = {"message": "fake failure", "code": "execute.provider_failed"}
+                    if count:  # tokens went out: charged for them, not recorded as a result
+                        execution.outcome = self._outcome(execution, cancelled=False)
+                    return
+                await asyncio.sleep(execution.delay / len(tokens) + self.token_delay)
+                execution.produced(token)
+            self._record(execution, cancelled=False)
+        except asyncio.CancelledError:
+            self._record(execution, cancelled=True)  # cancelled: charged for what it produced
+        finally:
+            self.in_flight -= 1
+            if execution.reference:
+                self._running.pop(execution.reference, None)
+            execution.end()
+
+    def _outcome(self, execution: _Execution, *, cancelled: bool) -> dict[str, Any]:
+        content = "".join(execution.tokens)
+        produced, total = len(execution.tokens), len(execution.all_tokens)
+        return {
+            "content": content,
+            "usage": {"input_tokens": 10, "output_tokens": produced},
+            "usageSource": "provider",
+            "provider": execution.body["provider"],
+            "model": execution.body["model"],
+            "creditsCharged": self.credits * produced // total if cancelled else self.credits,
+            "executionId": execution.execution_id,
+            "cancelled": cancelled,
+        }
+
+    def _record(self, execution: _Execution, *, cancelled: bool) -> None:
+        execution.outcome = self._outcome(execution, cancelled=cancelled)
+        if execution.reference:
+            self.recorded[execution.reference] = execution.outcome
+            self.charges[execution.reference] += 1
 
     async def _cancel(self, request: web.Request) -> web.Response:
         if request.headers.get("X-Platform-Api-Key") != self.api_key:
             return _error(401, "auth.invalid_platform_key", "bad X-Platform-Api-Key")
         body = await request.json()
-        self.cancels.append(body)
-        reference = body["referenceId"]
-        record: dict[str, Any] | None = self._outcomes.get(reference)
-        state = "pending"
-        if record is None:
-            self._cancelled.add(reference)
-            if reference in self._streams:
-                record = await asyncio.shield(self._streams[reference])
-                state = "ended"  # failed meanwhile, when no record came
-        if record is not None:
-            state = "cancelled" if record.get("cancelled") else "ended"
+        reference = body.get("referenceId")
+        if not reference:
+            return _error(400, "validation_error", "referenceId is required")
+        self.cancels.append(reference)
+        state = "ended"
+        if reference in self._running:
+            execution = self._running[reference]
+            if execution.task is not None:
+                execution.task.cancel()
+            await execution.finished.wait()
+            state = "cancelled"
+        elif reference not in self.recorded:
+            self._cancelled_early.add(reference)
+            state = "pending"
         data = {
             "referenceId": reference,
-            "executionId": record["executionId"] if record else str(uuid4()),
+            "executionId": (self.recorded.get(reference) or {}).get("executionId"),
             "state": state,
-            "execution": {"status": "succeeded", **record} if record else None,
+            "execution": self.recorded.get(reference),
         }
         return web.json_response({"data": data})
 
-    async def _run(self, body: dict[str, Any], reference: str | None) -> dict[str, Any]:
-        self.in_flight += 1
-        self.most_in_flight = max(self.most_in_flight, self.in_flight)
-        try:
-            await asyncio.sleep(self.delay)
-        finally:
-            self.in_flight -= 1
-        content = self.reply(body["messages"][0]["content"])
-        outcome = {
-            "content": content,
-            "usage": {"input_tokens": 10, "output_tokens": len(content.split())},
-            "usageSource": "provider",
-            "provider": body["provider"],
-            "model": body["model"],
-            "creditsCharged": self.credits,
-            "executionId": str(uuid4()),
-        }
-        if reference:
-            self._outcomes[reference] = outcome
-            self.charges[reference] += 1
-            del self._running[reference]
-        return outcome
+
+def _end(outcome: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "usage": outcome["usage"],
+        "credits_charged": outcome["creditsCharged"],
+        "balance_after": None,
+        "execution_id": outcome["executionId"],
+        "cancelled": outcome.get("cancelled", False),
+    }
 
 
 async def _sse(response: web.StreamResponse, event: str, data: dict[str, Any]) -> None:

@@ -14,16 +14,22 @@ fault (the node fails with the proxy's error code).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
 from lf_service.execution_proxy import (
+    CancelAnswer,
+    ExecutionAnswer,
     ExecutionFailed,
     ExecutionProxyClient,
     ExecutionProxyUnavailable,
     provider_for,
 )
-from platform_api.domain.run import Execution, NodeWork
+from platform_api.domain.run import Charge, Execution, NodeWork
+
+CANCEL_TIMEOUT_SECONDS = 10.0
+"""A cancel's answer: longer than the proxy's wait for the record (``CANCEL_WAIT_SECONDS``, 5)."""
 
 NodeExecutionFailed = ExecutionFailed
 """A node attempt's execution failed (``transient``: worth another attempt)."""
@@ -68,17 +74,56 @@ class ExecutionProxy:
         return body
 
     async def execute(self, work: NodeWork, *, timeout: float) -> Execution:
-        answer = await self.client.execute(self.body(work), timeout=timeout)
-        return Execution(
-            output=answer.content,
-            credits=answer.credits,
-            input_tokens=answer.input_tokens,
-            output_tokens=answer.output_tokens,
-            model=answer.model,
-            provider=answer.provider,
-            execution_id=answer.execution_id,
-            latency_ms=answer.latency_ms,
+        return _execution(await self.client.execute(self.body(work), timeout=timeout))
+
+    async def execute_stream(
+        self, work: NodeWork, *, timeout: float, on_text: Callable[[str], None]
+    ) -> Execution:
+        """The attempt streamed (``stream: true``): ``on_text`` gets each text as it arrives. With
+        its ``referenceId`` the execution is detached from this connection in execution-proxy: a
+        worker that dies leaves it running, and the next delivery attaches to it or gets its
+        replay (from its first text), never a second charge."""
+        async for item in self.client.stream(self.body(work), timeout=timeout):
+            if isinstance(item, str):
+                on_text(item)
+            else:
+                return _execution(item)
+        raise NodeExecutionFailed("execution_unavailable", "the stream gave no answer", transient=True)
+
+    async def cancel(self, work: NodeWork) -> CancelAnswer:
+        """Stops the attempt's execution in execution-proxy (idempotent): it is charged for what it
+        used; ``state`` says whether it was running, had ended, or had not started."""
+        body = self.body(work)
+        return await self.client.cancel(
+            body["funding"],
+            reference_id=work.reference_id,
+            lenser_id=body.get("lenserId"),
+            sponsor_id=body.get("sponsorId"),
+            timeout=CANCEL_TIMEOUT_SECONDS,
         )
 
     async def close(self) -> None:
         await self.client.close()
+
+
+def charge_of(answer: CancelAnswer) -> Charge | None:
+    """What a cancelled attempt was charged; ``None``: not known yet (``cancelling``)."""
+    if answer.state == "pending":
+        return Charge(0)  # nothing had started: nothing reserved, nothing charged
+    if answer.execution is None:
+        return None
+    return Charge(answer.execution.credits, answer.execution.input_tokens, answer.execution.output_tokens)
+
+
+def _execution(answer: ExecutionAnswer) -> Execution:
+    return Execution(
+        output=answer.content,
+        credits=answer.credits,
+        input_tokens=answer.input_tokens,
+        output_tokens=answer.output_tokens,
+        model=answer.model,
+        provider=answer.provider,
+        execution_id=answer.execution_id,
+        latency_ms=answer.latency_ms,
+        cancelled=answer.cancelled,
+    )

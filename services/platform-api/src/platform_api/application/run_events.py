@@ -131,6 +131,7 @@ class RunEventsHub:
         self.pool, self.wakeup = pool, wakeup
         self.max_clients, self.buffer_events, self.poll_seconds = max_clients, buffer_events, poll_seconds
         self._streams: dict[str, set[Subscriber]] = {}
+        self._watchers: dict[str, set[Callable[[RecordedEvent], None]]] = {}
         self.count = 0
         self._checkpoint: Checkpoint | None = None
         self._task: asyncio.Task[None] | None = None
@@ -154,6 +155,20 @@ class RunEventsHub:
         self.count += 1
         SSE_CLIENTS.inc()
         return subscriber
+
+    def watch(self, stream_id: str, seen: Callable[[RecordedEvent], None]) -> Callable[[], None]:
+        """Calls ``seen`` with each new event of the stream (a run worker watching its run for a
+        cancel; not a client: no buffer, not counted); returns the function that stops it."""
+        self._watchers.setdefault(stream_id, set()).add(seen)
+
+        def unwatch() -> None:
+            watchers = self._watchers.get(stream_id)
+            if watchers is not None:
+                watchers.discard(seen)
+                if not watchers:
+                    del self._watchers[stream_id]
+
+        return unwatch
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         subscribers = self._streams.get(subscriber.stream_id)
@@ -185,6 +200,8 @@ class RunEventsHub:
         for event in events:
             for subscriber in self._streams.get(event.stream_id, ()):
                 subscriber.offer(event)
+            for seen in list(self._watchers.get(event.stream_id, ())):
+                seen(event)
 
     async def _listen(self) -> None:
         wait = self.poll_seconds

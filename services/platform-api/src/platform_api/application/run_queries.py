@@ -131,6 +131,7 @@ def _status(row: asyncpg.Record, artifacts: list[asyncpg.Record]) -> dict[str, A
         "billingStatus": billing_status(row["funding_source"], row["status"], row["credit_cost"]),
         "errorCode": row["error_code"],
         "errorMessage": row["error_message"],
+        "cancelRequested": row["cancel_requested_at"] is not None,
         "createdAt": row["created_at"],
         "artifacts": [
             {

@@ -24,7 +24,7 @@ import asyncpg
 
 from lf_eventstore import AggregateRepository, Command, CommandRunner, Decision, UseCases
 from platform_api.domain.errors import IdempotencyConflict, RunNotFound
-from platform_api.domain.run import Execution, NodeWork, Run, RunQueued, deadline_of
+from platform_api.domain.run import Charge, Execution, NodeWork, Run, RunQueued, deadline_of
 from platform_api.metrics import count_run_events
 from platform_api.projections import INLINE
 
@@ -101,9 +101,11 @@ class RunUseCases(UseCases):
         *,
         appended: Callable[[], None] | None = None,
         idempotency_window: timedelta = IDEMPOTENCY_WINDOW,
+        cancel_grace: timedelta = timedelta(seconds=30),
     ) -> None:
         super().__init__(CommandRunner(pool, INLINE, appended=appended, recorded=count_run_events))
         self.idempotency_window = idempotency_window
+        self.cancel_grace = cancel_grace
 
     async def queue(self, request: RunRequest, *, metadata: dict[str, Any]) -> Accepted:
         if request.idempotency_key is None:
@@ -151,8 +153,8 @@ class RunUseCases(UseCases):
         return await self.commands.submit(Command(RUNS, run_id, decide, metadata))
 
     async def cancel(self, caller: UUID, run_id: UUID, *, metadata: dict[str, Any]) -> bool:
-        def decide(_: Decision, run: Run) -> bool:
-            return run.cancel(caller)
+        def decide(decision: Decision, run: Run) -> bool:
+            return run.cancel(caller, decision.now)
 
         return await self.commands.submit(Command(RUNS, run_id, decide, metadata, new=no_run))
 
@@ -172,23 +174,69 @@ class RunUseCases(UseCases):
 
         await self.commands.submit(Command(RUNS, work.run_id, decide, metadata, new=no_run))
 
+    async def stream_delta(self, work: NodeWork, delta: str, *, metadata: dict[str, Any]) -> bool:
+        """Appends ``delta`` to the node attempt's text; ``False``: refused, the worker should stop
+        (``Run.must_stop``)."""
+
+        def decide(decision: Decision, run: Run) -> bool:
+            return run.stream_delta(work.node_id, work.attempt, delta, decision.now)
+
+        return await self.commands.submit(Command(RUNS, work.run_id, decide, metadata, new=no_run))
+
+    async def stopping(self, run_id: UUID) -> bool:
+        """Whether the run is stopping or over (its read model: a cheap check a running node's
+        worker makes every second, should it miss the run's events)."""
+        async with self.commands.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT status NOT IN ('queued', 'running') OR cancel_requested_at IS NOT NULL"
+                " OR deadline_at <= now() AS stopping FROM runs WHERE run_id = $1",
+                run_id,
+            )
+        return row is None or bool(row["stopping"])
+
+    async def node_stopped(self, work: NodeWork, charge: Charge | None, *, metadata: dict[str, Any]) -> None:
+        def decide(decision: Decision, run: Run) -> None:
+            run.node_stopped(work.node_id, work.attempt, charge, decision.now)
+
+        await self.commands.submit(Command(RUNS, work.run_id, decide, metadata, new=no_run))
+
     async def node_failed(
-        self, work: NodeWork, code: str, message: str, *, transient: bool, metadata: dict[str, Any]
+        self,
+        work: NodeWork,
+        code: str,
+        message: str,
+        *,
+        transient: bool,
+        metadata: dict[str, Any],
+        credits: int = 0,
     ) -> None:
         def decide(decision: Decision, run: Run) -> None:
-            run.node_failed(work.node_id, work.attempt, code, message, transient=transient, now=decision.now)
+            run.node_failed(
+                work.node_id,
+                work.attempt,
+                code,
+                message,
+                transient=transient,
+                now=decision.now,
+                credits=credits,
+            )
 
         await self.commands.submit(Command(RUNS, work.run_id, decide, metadata, new=no_run))
 
     async def time_out_due_runs(self, *, limit: int = 100) -> int:
         """Time out the active runs past their deadline (a periodic job: a run whose node hangs,
         or whose nodes wait behind a broker outage, still ends ``timed_out`` at its deadline,
-        not only when a worker next touches it). Returns how many it timed out."""
+        not only when a worker next touches it; one whose nodes run, ``cancel_grace`` later if
+        their workers have not reported), and end the runs whose cancel request is older than
+        ``cancel_grace`` (``Run.time_out_if_due``). Returns how many it ended."""
         async with self.commands.pool.acquire() as conn:
             due = await conn.fetch(
-                "SELECT run_id FROM runs WHERE status IN ('queued', 'running') AND deadline_at <= now()"
-                " ORDER BY deadline_at LIMIT $1",
+                "(SELECT run_id FROM runs WHERE status IN ('queued', 'running') AND deadline_at <= now()"
+                " ORDER BY deadline_at LIMIT $1)"
+                " UNION (SELECT run_id FROM runs WHERE status = 'running'"
+                " AND cancel_requested_at <= now() - $2::interval ORDER BY cancel_requested_at LIMIT $1)",
                 limit,
+                self.cancel_grace,
             )
         metadata = {"actor": "deadline-sweep"}
         timed_out = 0
@@ -200,6 +248,6 @@ class RunUseCases(UseCases):
 
     async def time_out_if_due(self, run_id: UUID, *, metadata: dict[str, Any]) -> bool:
         def decide(decision: Decision, run: Run) -> bool:
-            return run.time_out_if_due(decision.now)
+            return run.time_out_if_due(decision.now, self.cancel_grace)
 
         return await self.commands.submit(Command(RUNS, run_id, decide, metadata, new=no_run))

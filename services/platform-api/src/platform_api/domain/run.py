@@ -16,6 +16,22 @@ or fails if any node failed. Budget: a node settling with the run's spent credit
 ``budget_credits`` cancels the run (``budget_exceeded``); a node is not started once nothing of
 the budget is left. Deadline: a node is not started, nor its success accepted, past the run's
 deadline: the run times out (``RunTimedOut``) instead.
+
+Streaming: a running attempt's text arrives as ``NodeStreamDelta`` events (``stream_delta``); the
+deltas of an attempt concatenate to its output. A delta is refused (not recorded) unless its
+attempt is the node's current running one, the run is not stopping and its deadline has not
+passed: the refusal is one way a worker learns to stop.
+
+Stopping mid-node (cancel, budget, deadline): a run with nodes running does not end at once, or
+what their executions are charged would be lost. Cancel (the lenser's, or ``budget_exceeded``)
+cancels the queued nodes and records ``RunCancelRequested``; each running node's worker cancels
+its execution in execution-proxy and reports what it was charged (``node_stopped``:
+``NodeCancelled``), and the last one's report ends the run (``RunCancelled``). Past the deadline
+likewise: each running node reports ``NodeTimedOut`` with its charge, the last ends the run
+(``RunTimedOut``). A worker that never reports is covered by the deadline sweep
+(``time_out_if_due`` with a grace): it ends the run ``grace`` after the cancel request (or the
+deadline), its silent nodes with ``credits: None`` (charged by execution-proxy under their
+reference id, but unknown here).
 """
 
 from __future__ import annotations
@@ -89,6 +105,16 @@ class RunFailed(DomainEvent):
     spent_credits: int
 
 
+class RunCancelRequested(DomainEvent):
+    """Cancel asked while nodes run: nothing new starts; the run ends once they have reported."""
+
+    run_id: UUID
+    status: str = "running"
+    cancel_requested: bool = True
+    reason: str
+    requested_at: datetime
+
+
 class RunCancelled(DomainEvent):
     run_id: UUID
     status: str = "canceled"
@@ -115,6 +141,15 @@ class NodeStarted(DomainEvent):
     attempt: int
 
 
+class NodeStreamDelta(DomainEvent):
+    """Text of a running attempt received since its previous delta (coalesced by the worker)."""
+
+    run_id: UUID
+    node_id: str
+    attempt: int
+    delta: str
+
+
 class NodeRetried(DomainEvent):
     run_id: UUID
     node_id: str
@@ -122,6 +157,8 @@ class NodeRetried(DomainEvent):
     next_attempt: int
     error_code: str
     error_message: str
+    credits: int = 0
+    spent_credits: int | None = None
 
 
 class NodeCompleted(DomainEvent):
@@ -151,9 +188,15 @@ class NodeFailed(DomainEvent):
 
 
 class NodeCancelled(DomainEvent):
+    """``credits``: what its execution was charged (0: none had started); ``None``: its worker
+    never reported, so the charge execution-proxy recorded for the attempt is unknown here."""
+
     run_id: UUID
     node_id: str
-    credits: int = 0
+    attempt: int | None = None
+    credits: int | None = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
     spent_credits: int
 
 
@@ -164,8 +207,15 @@ class NodeSkipped(DomainEvent):
 
 
 class NodeTimedOut(DomainEvent):
+    """``credits`` as ``NodeCancelled``'s (a node cut at the deadline is cancelled in the proxy)."""
+
     run_id: UUID
     node_id: str
+    attempt: int | None = None
+    credits: int | None = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    spent_credits: int | None = None
 
 
 RUN_EVENTS = (
@@ -173,10 +223,12 @@ RUN_EVENTS = (
     RunStarted,
     RunCompleted,
     RunFailed,
+    RunCancelRequested,
     RunCancelled,
     RunTimedOut,
     NodeQueued,
     NodeStarted,
+    NodeStreamDelta,
     NodeRetried,
     NodeCompleted,
     NodeFailed,
@@ -200,6 +252,8 @@ class NodeWork:
     provider_override: str | None
     prompt: str
     deadline_at: datetime | None
+    streamed: int = 0
+    """Characters of this attempt's text already recorded as deltas (by an earlier delivery)."""
 
     @property
     def reference_id(self) -> str:
@@ -219,6 +273,17 @@ class Execution:
     provider: str
     execution_id: str | None = None
     latency_ms: int | None = None
+    cancelled: bool = False
+    """Stopped in execution-proxy before its end (by a cancel): charged, but no result."""
+
+
+@dataclass(frozen=True)
+class Charge:
+    """What execution-proxy charged for an attempt that was stopped (cancelled or cut)."""
+
+    credits: int
+    input_tokens: int = 0
+    output_tokens: int = 0
 
 
 @dataclass
@@ -227,6 +292,7 @@ class NodeState:
     attempt: int = 0
     params: dict[str, Any] | None = None
     output: str | None = None
+    streamed: int = 0
 
 
 class Run(Aggregate):
@@ -240,6 +306,7 @@ class Run(Aggregate):
         self.edges: list[PlanEdge] = []
         self.nodes: dict[str, NodeState] = {}
         self.spent = 0
+        self.cancel_requested: RunCancelRequested | None = None
 
     # --- queries -----------------------------------------------------------------------------
 
@@ -253,6 +320,18 @@ class Run(Aggregate):
     def sinks(self) -> set[str]:
         sources = {edge.source for edge in self.edges}
         return {node for node in self.plan if node not in sources}
+
+    def running(self) -> list[str]:
+        return [node_id for node_id, state in self.nodes.items() if state.status == "running"]
+
+    def must_stop(self, node_id: str, attempt: int, now: datetime) -> bool:
+        """Whether the worker of this attempt should stop its execution: the attempt is no longer
+        the node's running one, the run is being cancelled, or its deadline has passed."""
+        return (
+            not self._is_running(node_id, attempt)
+            or self.cancel_requested is not None
+            or self._past_deadline(now)
+        )
 
     # --- commands ----------------------------------------------------------------------------
 
@@ -296,12 +375,14 @@ class Run(Aggregate):
             or state.status not in ("queued", "running")
         ):
             return None
-        if self._past_deadline(now):
-            self._time_out()
+        if state.status == "queued" and self._past_deadline(now):
+            self._time_out_unless_running()
             return None
+        # A running node handed out again (its worker died) while the run stops: its new worker
+        # sees that at once and stops the execution, reporting its charge.
         budget = self.queued.budget_credits if self.queued else None
         if state.status == "queued" and budget is not None and self.spent >= budget:
-            self._cancel("budget_exceeded")
+            self._request_cancel("budget_exceeded", now)
             return None
         if self.status == "queued":
             self._record(RunStarted(run_id=self._id))
@@ -325,16 +406,54 @@ class Run(Aggregate):
             provider_override=self.queued.provider_override,
             prompt=render(plan.lens.template, values),
             deadline_at=self.queued.deadline_at,
+            streamed=state.streamed,
         )
+
+    def stream_delta(self, node_id: str, attempt: int, delta: str, now: datetime) -> bool:
+        """Record text of a running attempt; ``False`` (nothing recorded) when its worker should
+        stop instead (``must_stop``)."""
+        if self.must_stop(node_id, attempt, now):
+            return False
+        if delta:
+            self._record(NodeStreamDelta(run_id=self._id, node_id=node_id, attempt=attempt, delta=delta))
+        return True
+
+    def node_stopped(self, node_id: str, attempt: int, charge: Charge | None, now: datetime) -> None:
+        """The attempt's execution was stopped (cancelled in execution-proxy) because the run is
+        stopping or its wait was cut at the deadline; ``charge``: what the proxy charged for it
+        (``None``: unknown). The last running node's report ends the run."""
+        if not self._is_running(node_id, attempt):
+            return
+        if self.cancel_requested is None and not self._past_deadline(now):
+            # Stopped for no reason of the run's (the worker's own NODE_TIMEOUT_SECONDS): a
+            # transient failure, retried as a new attempt.
+            self.node_failed(
+                node_id,
+                attempt,
+                "node_timeout",
+                "the node's execution took too long",
+                transient=True,
+                now=now,
+                credits=charge.credits if charge else 0,
+            )
+            return
+        self._settle_stopped(node_id, attempt, charge)
+        self._end_if_stopped(now)
 
     def node_succeeded(self, node_id: str, attempt: int, execution: Execution, now: datetime) -> None:
         if not self._is_running(node_id, attempt):
             return
-        if self._past_deadline(now):
-            # Charged all the same: the credits are spent whether or not the run may use them.
-            self.spent += execution.credits
-            self._time_out()
+        if self.cancel_requested is not None or self._past_deadline(now):
+            # Ended before its worker saw the run stop: charged all the same, its output unused.
+            charge = Charge(execution.credits, execution.input_tokens, execution.output_tokens)
+            self._settle_stopped(node_id, attempt, charge)
+            self._end_if_stopped(now)
             return
+        # The text not yet recorded as deltas, in the same command: an attempt's deltas
+        # concatenate to its output (what was recorded is the output's beginning: one stream).
+        rest = execution.output[self.nodes[node_id].streamed :]
+        if rest:
+            self._record(NodeStreamDelta(run_id=self._id, node_id=node_id, attempt=attempt, delta=rest))
         self._record(
             NodeCompleted(
                 run_id=self._id,
@@ -354,7 +473,7 @@ class Run(Aggregate):
         )
         budget = self.queued.budget_credits if self.queued else None
         if budget is not None and self.spent > budget:
-            self._cancel("budget_exceeded")
+            self._request_cancel("budget_exceeded", now)
             return
         self._advance()
 
@@ -371,7 +490,11 @@ class Run(Aggregate):
     ) -> None:
         if not self._is_running(node_id, attempt):
             return
-        if transient and attempt < MAX_ATTEMPTS and not self._past_deadline(now):
+        if self.cancel_requested is not None or self._past_deadline(now):
+            self._settle_stopped(node_id, attempt, Charge(credits))
+            self._end_if_stopped(now)
+            return
+        if transient and attempt < MAX_ATTEMPTS:
             self._record(
                 NodeRetried(
                     run_id=self._id,
@@ -380,6 +503,8 @@ class Run(Aggregate):
                     next_attempt=attempt + 1,
                     error_code=code,
                     error_message=message,
+                    credits=credits,
+                    spent_credits=self.spent + credits,
                 )
             )
             self._record(
@@ -407,19 +532,35 @@ class Run(Aggregate):
                 self._record(NodeSkipped(run_id=self._id, node_id=dependant, reason="upstream_failed"))
         self._advance()
 
-    def cancel(self, caller: UUID, reason: str = "cancelled_by_user") -> bool:
-        """Cancel for ``caller`` (someone else's run is not found); ``False`` if already over."""
+    def cancel(self, caller: UUID, now: datetime, reason: str = "cancelled_by_user") -> bool:
+        """Cancel for ``caller`` (someone else's run is not found); ``False`` if already over.
+        With nodes running, the run runs on until they have stopped (``RunCancelRequested``)."""
         if not self.owned_by(caller):
             raise RunNotFound()
         if self.terminal:
             return False
-        self._cancel(reason)
+        self._request_cancel(reason, now)
         return True
 
-    def time_out_if_due(self, now: datetime) -> bool:
-        if self.terminal or not self._past_deadline(now):
+    def time_out_if_due(self, now: datetime, grace: timedelta = timedelta(0)) -> bool:
+        """The sweep: past the deadline, end the run ``timed_out``, but while nodes run (their
+        workers report their charge) only once ``grace`` has passed too; a cancel requested
+        more than ``grace`` ago ends the run ``canceled``. Nodes still running then settle with
+        ``credits: None``."""
+        if self.terminal:
             return False
-        self._time_out()
+        if self.cancel_requested is not None:
+            if now - self.cancel_requested.requested_at < grace:
+                return False
+        elif not self._past_deadline(now):
+            return False
+        elif self.running():
+            assert self.queued is not None and self.queued.deadline_at is not None
+            if now - self.queued.deadline_at < grace:
+                return False
+        for node_id in self.running():
+            self._settle_stopped(node_id, self.nodes[node_id].attempt, None)
+        self._end_if_stopped(now)
         return True
 
     # --- internals ---------------------------------------------------------------------------
@@ -501,17 +642,64 @@ class Run(Aggregate):
                     RunCompleted(run_id=self._id, spent_credits=self.spent, primary_node_ids=sorted(primary))
                 )
 
-    def _cancel(self, reason: str) -> None:
+    def _request_cancel(self, reason: str, now: datetime) -> None:
+        """Cancel at once when no node runs; else cancel the queued nodes and wait for the
+        running ones' workers (``RunCancelRequested``; asked again, nothing more)."""
+        if not self.running():
+            self._cancel(reason)
+            return
+        if self.cancel_requested is not None:
+            return
         for node_id, state in self.nodes.items():
-            if state.status in ("queued", "running"):
+            if state.status == "queued":
+                self._record(NodeCancelled(run_id=self._id, node_id=node_id, spent_credits=self.spent))
+        self._record(RunCancelRequested(run_id=self._id, reason=reason, requested_at=now))
+
+    def _cancel(self, reason: str) -> None:
+        """No node runs: the queued ones are cancelled (nothing executed) and the run with them."""
+        for node_id, state in self.nodes.items():
+            if state.status == "queued":
                 self._record(NodeCancelled(run_id=self._id, node_id=node_id, spent_credits=self.spent))
         self._record(RunCancelled(run_id=self._id, reason=reason, spent_credits=self.spent))
 
+    def _time_out_unless_running(self) -> None:
+        """Past the deadline: the run ends ``timed_out`` now unless nodes run (their workers are
+        cutting them, and the last report ends it)."""
+        if not self.running():
+            self._time_out()
+
     def _time_out(self) -> None:
         for node_id, state in self.nodes.items():
-            if state.status in ("queued", "running"):
-                self._record(NodeTimedOut(run_id=self._id, node_id=node_id))
+            if state.status == "queued":
+                self._record(NodeTimedOut(run_id=self._id, node_id=node_id, spent_credits=self.spent))
         self._record(RunTimedOut(run_id=self._id, spent_credits=self.spent))
+
+    def _settle_stopped(self, node_id: str, attempt: int, charge: Charge | None) -> None:
+        """A running node stopped because the run stops: cancelled (cancel requested) or timed
+        out (past the deadline), with its charge (``None``: its worker never reported)."""
+        credits = None if charge is None else charge.credits
+        fields: dict[str, Any] = {
+            "run_id": self._id,
+            "node_id": node_id,
+            "attempt": attempt,
+            "credits": credits,
+            "input_tokens": charge.input_tokens if charge else 0,
+            "output_tokens": charge.output_tokens if charge else 0,
+            "spent_credits": self.spent + (credits or 0),
+        }
+        self._record(NodeCancelled(**fields) if self.cancel_requested is not None else NodeTimedOut(**fields))
+
+    def _end_if_stopped(self, now: datetime) -> None:
+        """Once no node runs: a requested cancel ends the run ``canceled``; past the deadline it
+        times out (the queued nodes with it)."""
+        if self.running():
+            return
+        if self.cancel_requested is not None:
+            self._record(
+                RunCancelled(run_id=self._id, reason=self.cancel_requested.reason, spent_credits=self.spent)
+            )
+        elif self._past_deadline(now):
+            self._time_out()
 
     def _apply(self, event: DomainEvent) -> None:
         match event:
@@ -523,6 +711,8 @@ class Run(Aggregate):
                 self.nodes = {node_id: NodeState() for node_id in self.plan}
             case RunStarted():
                 self.status = "running"
+            case RunCancelRequested():
+                self.cancel_requested = event
             case RunCompleted() | RunFailed() | RunCancelled() | RunTimedOut():
                 self.status = event.status
                 self.spent = event.spent_credits
@@ -530,8 +720,12 @@ class Run(Aggregate):
                 self.nodes[event.node_id] = NodeState("queued", event.attempt, event.params)
             case NodeStarted():
                 self.nodes[event.node_id].status = "running"
+            case NodeStreamDelta():
+                self.nodes[event.node_id].streamed += len(event.delta)
             case NodeRetried():
                 self.nodes[event.node_id].status = "retrying"
+                if event.spent_credits is not None:
+                    self.spent = event.spent_credits
             case NodeCompleted():
                 state = self.nodes[event.node_id]
                 state.status, state.output = "completed", event.output
@@ -541,10 +735,13 @@ class Run(Aggregate):
                 self.spent = event.spent_credits
             case NodeCancelled():
                 self.nodes[event.node_id].status = "cancelled"
+                self.spent = event.spent_credits
             case NodeSkipped():
                 self.nodes[event.node_id].status = "skipped"
             case NodeTimedOut():
                 self.nodes[event.node_id].status = "timed_out"
+                if event.spent_credits is not None:
+                    self.spent = event.spent_credits
 
     # Runs are short: no snapshots are taken (snapshot_every is far above any run's length), so
     # these are the aggregate's required forms only, and they round-trip through the events.

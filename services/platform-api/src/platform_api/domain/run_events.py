@@ -12,6 +12,7 @@ WIRE_TYPES: dict[str, str] = {
     "RunQueued": "run.status.changed",  # the first event of every run (status "queued")
     "RunStarted": "run.started",
     "RunStatusChanged": "run.status.changed",
+    "RunCancelRequested": "run.status.changed",  # status "running", cancelRequested: true
     "RunCompleted": "run.completed",
     "RunFailed": "run.failed",
     "RunCancelled": "run.cancelled",

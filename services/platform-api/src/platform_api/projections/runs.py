@@ -22,11 +22,14 @@ RUN_TYPES = (
     "RunStarted",
     "RunCompleted",
     "RunFailed",
+    "RunCancelRequested",
     "RunCancelled",
     "RunTimedOut",
     "NodeCompleted",
     "NodeFailed",
+    "NodeRetried",
     "NodeCancelled",
+    "NodeTimedOut",
 )
 
 _COLUMNS = (
@@ -38,6 +41,7 @@ _COLUMNS = (
     "provider_key",
     "error_code",
     "error_message",
+    "cancel_requested_at",
 )
 
 
@@ -68,8 +72,16 @@ def _fold(events: list[RecordedEvent]) -> dict[str, Any]:
                 change.update(
                     credit_cost=data["spent_credits"], model_id=data["model"], provider_key=data["provider"]
                 )
-            case "NodeFailed" | "NodeCancelled":
+            case "RunCancelRequested":
+                change["cancel_requested_at"] = at
+            case "NodeFailed":
                 change["credit_cost"] = data["spent_credits"]
+            case "NodeCancelled" | "NodeTimedOut" | "NodeRetried":
+                # A node stopped mid-execution is charged for what it used (its tokens with it).
+                change["token_input"] += data.get("input_tokens") or 0
+                change["token_output"] += data.get("output_tokens") or 0
+                if data.get("spent_credits") is not None:
+                    change["credit_cost"] = data["spent_credits"]
     return change
 
 
@@ -79,9 +91,10 @@ def _insert(queued: RecordedEvent, change: dict[str, Any], at: datetime) -> Stat
     return Statement(
         "INSERT INTO runs (run_id, lenser_id, kind, lens_id, workflow_id, version, funding_source,"
         " request_id, status, model_id, provider_key, started_at, completed_at, token_input,"
-        " token_output, credit_cost, error_code, error_message, deadline_at, created_at, updated_at)"
+        " token_output, credit_cost, error_code, error_message, deadline_at, created_at, updated_at,"
+        " cancel_requested_at)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,"
-        " $19, $20, $21)",
+        " $19, $20, $21, $22)",
         (
             data["run_id"],
             data["lenser_id"],
@@ -104,6 +117,7 @@ def _insert(queued: RecordedEvent, change: dict[str, Any], at: datetime) -> Stat
             datetime.fromisoformat(data["deadline_at"]) if data.get("deadline_at") else None,
             queued.recorded_at,
             at,
+            change.get("cancel_requested_at"),
         ),
     )
 
