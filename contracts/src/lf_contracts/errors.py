@@ -152,6 +152,17 @@ LIGHTNING_SESSION_EXPIRED = _code(  # ours (lightning-jobs)
 LIGHTNING_CONVERSATION_NOT_FOUND = _code(  # ours (lightning-jobs, seed 002's Gemini routes)
     "lightning.conversation_not_found", 404, "Conversation not found"
 )
+LIGHTNING_PAYMENT_REQUIRED = _code(  # ours (lightning-jobs, L402)
+    "lightning.payment_required", 402, "Pay the invoice of the L402 challenge, then present the token"
+)
+LIGHTNING_INVALID_PAYMENT_TOKEN = _code(  # ours (lightning-jobs, L402)
+    "lightning.invalid_payment_token",
+    401,
+    "The L402 token is malformed, tampered, expired, for another request, or its preimage is wrong",
+)
+LIGHTNING_PAYMENT_TOKEN_USED = _code(  # ours (lightning-jobs, L402)
+    "lightning.payment_token_used", 409, "This L402 token has been used, or is being used"
+)
 LIGHTNING_IMAGE_GENERATION_FAILED = _code(  # ours (lightning-jobs, seed 002's Gemini image route)
     "lightning.image_generation_failed", 502, "Image generation failed"
 )

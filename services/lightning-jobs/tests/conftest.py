@@ -29,8 +29,8 @@ BTC_PRICE_USD = Decimal(100_000)
 SAT_USD = BTC_PRICE_USD / 100_000_000
 
 
-async def _work_fee(request: str) -> WorkQuote:
-    return WorkQuote(WORK_FEE_SATS, WORK_FEE_SATS * SAT_USD, Decimal("20"), BTC_PRICE_USD)
+async def _work_fee(request: str, model: str) -> WorkQuote:
+    return WorkQuote(WORK_FEE_SATS, WORK_FEE_SATS * SAT_USD, Decimal("20"), BTC_PRICE_USD, model=model)
 
 
 def _actual_cost(quote: WorkQuote, input_tokens: int, output_tokens: int) -> ActualCost:

@@ -24,18 +24,20 @@ from lightning_jobs.adapters.agent import ExecutionProxyAgent
 from lightning_jobs.adapters.bolt11 import Bolt11RefundInvoices
 from lightning_jobs.adapters.gemini import GeminiChat, GeminiImages
 from lightning_jobs.adapters.lnbits import LNbitsBackend
-from lightning_jobs.adapters.macaroons import SessionMacaroons
+from lightning_jobs.adapters.macaroons import L402Macaroons, SessionMacaroons
 from lightning_jobs.adapters.price_oracle import PriceOracle
 from lightning_jobs.adapters.stub import StubBackend, StubRefundChecker
 from lightning_jobs.application.conversations import Conversations
 from lightning_jobs.application.flow import JobFlow
 from lightning_jobs.application.jobs import JobUseCases
+from lightning_jobs.application.l402 import L402Flow, L402UseCases
+from lightning_jobs.application.notifications import PaymentNotifications
 from lightning_jobs.application.ports import InvoiceBackend, RefundInvoiceChecker
 from lightning_jobs.application.pricing import Pricing, cost_based_pricing
 from lightning_jobs.application.queries import JobQueries
 from lightning_jobs.application.sessions import SessionFlow, SessionQueries, SessionUseCases
 from lightning_jobs.domain.pricing import PricingConfig
-from lightning_jobs.http import demo, dev, gemini, health, jobs, sessions
+from lightning_jobs.http import demo, dev, gemini, health, jobs, l402, lnbits, sessions
 from lightning_jobs.http.client_ip import trusted_networks
 from lightning_jobs.http.errors import CODES, error_body
 from lightning_jobs.http.keys import (
@@ -44,6 +46,8 @@ from lightning_jobs.http.keys import (
     DEMO,
     FLOW,
     GEMINI,
+    L402,
+    NOTIFICATIONS,
     SESSION_FLOW,
     STUB,
     DemoLimit,
@@ -77,6 +81,8 @@ def create_app(
     app.add_routes(sessions.routes)
     app.add_routes(demo.routes)
     app.add_routes(gemini.routes)
+    app.add_routes(lnbits.routes)
+    app.add_routes(l402.routes)
     if settings.development and settings.lightning_backend == "stub":
         app.add_routes(dev.routes)  # production has no such path at all
     app.cleanup_ctx.append(partial(_job_flow, settings=settings, pricing=pricing))
@@ -101,7 +107,6 @@ async def _job_flow(
         pricing = cost_based_pricing(
             settings.eval_fee_sats,
             PricingConfig.from_env(os.environ),
-            work_model=settings.work_model,
             btc_price=oracle.btc_usd,
         )
     backend: InvoiceBackend
@@ -115,6 +120,7 @@ async def _job_flow(
             admin_key=settings.lnbits_admin_key,
             timeout_seconds=settings.lnbits_timeout_seconds,
             pay_timeout_seconds=settings.lnbits_pay_timeout_seconds,
+            webhook_url=settings.lnbits_webhook_url,
         )
         refund_checker = Bolt11RefundInvoices(settings.lightning_network)
     else:
@@ -176,7 +182,17 @@ async def _job_flow(
         refund_recheck_seconds=settings.refund_recheck_seconds,
         lease=timedelta(seconds=settings.step_lease_seconds),
     )
+    app[NOTIFICATIONS] = PaymentNotifications(flow, session_flow)
+    app[L402] = l402_flow = L402Flow(
+        L402UseCases(pool, appended=app[WAKEUP].appended),
+        backend=backend,
+        agent=agent,
+        pricing=pricing,
+        macaroons=L402Macaroons(settings.macaroon_root_key, timedelta(seconds=settings.macaroon_ttl_seconds)),
+        lease=timedelta(seconds=settings.step_lease_seconds),
+    )
     yield
+    await l402_flow.close()
     await session_flow.close()
     await flow.close()
     await agent.close()

@@ -65,6 +65,11 @@ class LightningSettings(ServiceSettings):
     lnbits_timeout_seconds: float = Field(default=10.0, gt=0)
     lnbits_pay_timeout_seconds: float = Field(default=60.0, gt=0)
     """Paying a refund; past it the outcome is unknown and is looked up before any retry."""
+    lnbits_webhook_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+    """Our public URL of ``POST /api/lnbits/webhook`` (through the gateway). Set, every invoice is
+    created with it as LNbits' ``webhook``: LNbits pushes the payment the moment it is paid (checked
+    with LNbits before anything moves). Unset, the watcher's reconciliation poll alone notices
+    payments; it stays the fallback either way (LNbits sends a webhook once, never again)."""
     lightning_network: Literal["bc", "tb", "tbs", "bcrt"] = "bc"
     """The network a refund invoice must be for (checked with ``LIGHTNING_BACKEND=lnbits``)."""
 
@@ -110,6 +115,7 @@ class LightningSettings(ServiceSettings):
     macaroon_root_key: str | None = None
     """Signs session macaroons (development: a public dev key; production: required, no default)."""
     macaroon_ttl_seconds: float = Field(default=86_400.0, gt=0)
-    """How long a macaroon handed out by ``GET /api/sessions/{id}`` is good for (its expiry caveat)."""
+    """How long a macaroon handed out by ``GET /api/sessions/{id}``, or an L402 challenge's, is good
+    for (its expiry caveat)."""
     session_idle_seconds: float = Field(default=86_400.0, gt=0)
     """A session with no activity for this long expires; its balance is owed back."""

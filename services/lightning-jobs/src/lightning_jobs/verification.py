@@ -3,7 +3,8 @@ model. A new aggregate or projection is added here too."""
 
 from lf_projections.verify import Verifiable
 from lightning_jobs.application.jobs import JOBS
+from lightning_jobs.application.l402 import TOKENS
 from lightning_jobs.application.sessions import SESSIONS
 from lightning_jobs.projections import INLINE
 
-VERIFIABLE = Verifiable(aggregates=(JOBS, SESSIONS), projections=INLINE)
+VERIFIABLE = Verifiable(aggregates=(JOBS, SESSIONS, TOKENS), projections=INLINE)

@@ -9,11 +9,13 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 from aiohttp import web
+from pydantic import ValidationError
 
 from lf_testing.fakes.lnbits import FakeLNbits
 from lightning_jobs.adapters.bolt11 import decode
 from lightning_jobs.adapters.lnbits import InvoiceState, LNbitsBackend, PaymentState
 from lightning_jobs.application.ports import BackendRefused, BackendUnavailable, InvoiceBackend
+from lightning_jobs.settings import LightningSettings
 
 
 @pytest.fixture
@@ -61,6 +63,23 @@ async def test_an_invoice_is_created_with_the_invoice_key_and_out_false(
     assert (invoice.amount_sats, invoice.network, invoice.payment_hash) == (250, "bcrt", created.payment_hash)
     assert invoice.expires_at - invoice.created_at == 900
     assert created.amount_sats == 250
+
+
+async def test_with_a_webhook_url_every_invoice_is_created_with_it_as_lnbits_webhook(
+    lnbits: FakeLNbits, http: aiohttp.ClientSession
+) -> None:
+    url = "https://lenserfight.example/api/lnbits/webhook"
+    backend = backend_for(lnbits, http, webhook_url=url)
+
+    created = await backend.create_invoice(250, "eval fee for job 42")
+
+    assert lnbits.requests[-1][2]["webhook"] == url
+    assert lnbits.invoices[created.payment_hash].webhook == url
+
+
+def test_a_webhook_url_that_is_not_http_is_refused_at_start() -> None:
+    with pytest.raises(ValidationError):
+        LightningSettings(env_mode="development", lnbits_webhook_url="ftp://lenserfight.example/hook")
 
 
 async def test_an_invoice_is_pending_until_paid_then_paid_with_its_preimage(

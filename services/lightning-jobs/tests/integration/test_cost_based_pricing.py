@@ -93,3 +93,32 @@ async def test_with_the_oracle_down_the_fallback_price_is_used_and_the_job_says_
     assert quoted["workInvoice"]["amountSats"] == WORK_SATS_AT_FALLBACK
     assert quoted["pricingBreakdown"]["btcPriceUsd"] == 100000.0
     assert quoted["pricingBreakdown"]["btcPriceSource"] == "fallback"
+
+
+async def test_the_work_runs_on_the_model_its_invoice_was_priced_on_even_after_a_restart_with_another(
+    settings, oracle, proxy, driver, ledger, monkeypatch
+):
+    for name in ENV_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    on_haiku = settings.model_copy(
+        update={
+            "btc_price_url": oracle.oracle_url,
+            "btc_price_timeout_seconds": 2.0,
+            "work_model": "claude-3-5-haiku-latest",
+        }
+    )
+    async with TestClient(TestServer(create_app(on_haiku))) as before:
+        created = await driver(before).create_job(REQUEST)
+        await driver(before).pay(created["evalInvoice"])
+        quoted = await driver(before).until(created["jobId"])
+    assert quoted["state"] == "awaiting_work_payment"
+
+    restarted = on_haiku.model_copy(update={"work_model": "local-small"})  # WORK_MODEL changed since
+    async with TestClient(TestServer(create_app(restarted))) as after:
+        await driver(after).pay(quoted["workInvoice"])
+        done = await driver(after).until(created["jobId"], ("complete", "failed"))
+
+    (work,) = [call for call in proxy.calls if call["referenceId"].endswith(":work")]
+    assert (work["model"], work["provider"]) == ("claude-3-5-haiku-latest", "anthropic")
+    # The actual cost at Haiku's rates too: (10 * 0.80 + 6 * 4.00) / 1e6 (Sonnet's would be 0.00012).
+    assert done["costLedger"]["actualCostUsd"] == 0.000032

@@ -10,7 +10,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from lf_testing.waiting import eventually
 from lightning_jobs.app import create_app
-from lightning_jobs.application.flow import quote_of
+from lightning_jobs.application.flow import quote_of, work_model_of
+from lightning_jobs.application.ports import WorkModel
 from lightning_jobs.application.queries import JobQueries
 from lightning_jobs.projections.ledger import EVAL_REVENUE, LIGHTNING, WORK_REVENUE, held, refund_owed
 
@@ -31,7 +32,7 @@ async def test_a_job_goes_from_its_eval_invoice_to_complete_with_its_cost_ledger
     await lightning.pay(created["evalInvoice"])
     quoted = await lightning.until(created["jobId"])
     assert quoted["state"] == "awaiting_work_payment"
-    quote = await pricing.work_fee("write a haiku about sats")
+    quote = await pricing.work_fee("write a haiku about sats", "local-small")
     WORK_FEE_SATS = quote.amount_sats
     assert quoted["workInvoice"]["amountSats"] == WORK_FEE_SATS
     assert quoted["pricingBreakdown"] == {
@@ -47,7 +48,10 @@ async def test_a_job_goes_from_its_eval_invoice_to_complete_with_its_cost_ledger
     assert done["result"] == "echo: write a haiku about sats"
     assert done["completedAt"] is not None
     tokens = 10 + len(done["result"].split())  # the fake's usage: 10 in, a token a word out
-    cost = pricing.actual_cost(quote_of(await JobQueries(db).job(created["jobId"])), 10, tokens - 10)
+    job = await JobQueries(db).job(created["jobId"])
+    model = work_model_of(job)
+    assert model == WorkModel("local-small", "local")  # the WORK_MODEL the work invoice was priced on
+    cost = pricing.actual_cost(quote_of(job, model), 10, tokens - 10)
     assert cost.actual_amount_sats < WORK_FEE_SATS  # so a refund is owed
     assert done["costLedger"] == {
         "actualInputTokens": 10,
@@ -105,7 +109,7 @@ async def test_work_the_ai_refuses_after_payment_fails_the_job_and_owes_the_work
     failed = await lightning.completed_job("do the impossible")
     assert failed["state"] == "failed"
     assert failed["errorMessage"] == "fake failure"
-    work_fee_sats = (await pricing.work_fee("do the impossible")).amount_sats
+    work_fee_sats = (await pricing.work_fee("do the impossible", "local-small")).amount_sats
     assert failed["costLedger"] == {"refundAmountSats": work_fee_sats, "refundState": "pending"}
     assert (await ledger.balances(failed["jobId"]))[refund_owed(failed["jobId"])] == work_fee_sats
 

@@ -8,8 +8,10 @@ from uuid import uuid4
 
 import pytest
 
+from lightning_jobs.application.flow import work_model_of
+from lightning_jobs.application.ports import WorkModel
 from lightning_jobs.domain.errors import InvalidRefundInvoice, RefundNotClaimable
-from lightning_jobs.domain.job import Job, WorkQuoted
+from lightning_jobs.domain.job import Job, WorkInvoiced, WorkQuoted
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=5)
@@ -24,7 +26,18 @@ def a_job() -> Job:
 def quoted(job: Job, work_sats: int = 100) -> Job:
     job.eval_paid(NOW, LEASE)
     job.work_invoiced(
-        "fine", WorkQuoted("w" * 64, "lnbcrt100stub1" + "w" * 64, work_sats, "0.1", "20", "100000", "oracle")
+        "fine",
+        WorkQuoted(
+            "w" * 64,
+            "lnbcrt100stub1" + "w" * 64,
+            work_sats,
+            "0.1",
+            "20",
+            "100000",
+            "oracle",
+            "local-small",
+            "local",
+        ),
     )
     return job
 
@@ -104,3 +117,25 @@ def test_a_snapshot_restores_the_job():
     job = executed(100, 30)
     restored = Job.from_snapshot(job.to_snapshot())
     assert restored.to_snapshot() == job.to_snapshot()
+
+
+def test_a_work_invoice_recorded_before_the_model_was_locked_runs_on_the_model_of_the_settings():
+    old = {
+        "job_id": str(uuid4()),
+        "eval_fee_sats": 10,
+        "reason": "fine",
+        "work_payment_hash": "w" * 64,
+        "work_invoice": "lnbcrt100stub1" + "w" * 64,
+        "work_amount_sats": 100,
+        "estimated_cost_usd": "0.1",
+        "margin_pct": "20",
+        "btc_price_usd": "100000",
+        "btc_price_source": "oracle",
+    }  # an event as recorded before work_model existed: events are never rewritten
+
+    event = WorkInvoiced.model_validate(old)
+
+    assert (event.work_model, event.work_provider) == (None, None)
+    assert work_model_of({"pricing": {"estimatedCostUsd": "0.1", "workModel": None}}) is None
+    locked = {"pricing": {"workModel": "claude-3-5-haiku-latest", "workProvider": "anthropic"}}
+    assert work_model_of(locked) == WorkModel("claude-3-5-haiku-latest", "anthropic")

@@ -15,7 +15,13 @@
 - ``POST /api/v1/payments/decode`` ``{data}``: the decoded invoice, or 400 ``{"message": ...}``.
 
 Tests drive it: ``await settle(payment_hash)`` marks one of its invoices paid (as a payer would) and
-calls the invoice's webhook; ``make_invoice(...)`` mints an invoice as a *user's* wallet would (a
+calls the invoice's webhook as LNbits does: once, never retried, the body the paid ``Payment``
+serialised (``checking_id``, ``payment_hash``, ``wallet_id``, ``amount`` in msat, ``status:
+"success"``, ``preimage``, ``webhook``, ...), as a JSON object (older LNbits, ``json=payment.dict()``)
+or with ``webhook_encoding="json_string"`` as that JSON once more encoded as a JSON string (newer
+LNbits pass ``payment.json()`` to httpx's ``json=``); the status it got is kept in
+``webhook_statuses`` (LNbits' ``webhook_status``, -1 when unreachable); ``deliver_webhook(hash)``
+sends it again (a duplicate delivery); ``make_invoice(...)`` mints an invoice as a *user's* wallet would (a
 refund to pay); ``fail_with(status)`` answers everything so; ``fail_payments()`` makes payments fail
 (520); ``leave_payments_pending()`` answers payments ``pending`` until ``finish_payment(hash)``;
 ``lose_next_payment_answers(n)`` pays and then drops the connection; ``hang_after_next_payment()``
@@ -127,8 +133,12 @@ class FakeLNbits(FakeServer):
         admin_key: str = "test-lnbits-admin-key",
         network: str = "bcrt",
         balance_sats: int = 1_000_000,
+        webhook_encoding: str = "object",
     ) -> None:
         super().__init__()
+        assert webhook_encoding in ("object", "json_string")
+        self.webhook_encoding = webhook_encoding
+        self.webhook_statuses: dict[str, int] = {}
         self.invoice_key, self.admin_key, self.network = invoice_key, admin_key, network
         self.balance_sats = balance_sats
         self.invoices: dict[str, Incoming] = {}
@@ -146,13 +156,25 @@ class FakeLNbits(FakeServer):
         invoice.paid = True
         self.balance_sats += invoice.amount_sats
         if invoice.webhook:
-            payload = _incoming_json(invoice)
-            self.webhook_deliveries.append((invoice.webhook, payload))
-            try:
-                async with aiohttp.ClientSession() as http:
-                    await http.post(invoice.webhook, json=payload, timeout=aiohttp.ClientTimeout(total=5))
-            except (aiohttp.ClientError, TimeoutError):
-                pass  # LNbits does not retry a webhook either: the poll is what we rely on
+            await self.deliver_webhook(payment_hash)
+
+    async def deliver_webhook(self, payment_hash: str) -> int:
+        """Post the invoice's webhook (LNbits' ``dispatch_webhook``); the status it got, -1 for none."""
+        invoice = self.invoices[payment_hash]
+        assert invoice.webhook, "the invoice was created without a webhook"
+        payload = _webhook_json(invoice, self.invoice_key)
+        self.webhook_deliveries.append((invoice.webhook, payload))
+        body: Any = json.dumps(payload) if self.webhook_encoding == "json_string" else payload
+        try:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.post(invoice.webhook, json=body, timeout=aiohttp.ClientTimeout(total=40)) as answer,
+            ):
+                status = answer.status
+        except (aiohttp.ClientError, TimeoutError):
+            status = -1  # LNbits does not retry a webhook either: the poll is what we rely on
+        self.webhook_statuses[payment_hash] = status
+        return status
 
     def make_invoice(self, amount_sats: int | None, **options: Any) -> MadeInvoice:
         """A user's invoice on this fake's network (see the module's ``make_invoice``)."""
@@ -318,6 +340,32 @@ def _incoming_json(invoice: Incoming) -> dict[str, Any]:
         "status": "success" if invoice.paid else "pending",
         "extra": invoice.extra,
         "webhook": invoice.webhook,
+    }
+
+
+def _webhook_json(invoice: Incoming, wallet_id: str) -> dict[str, Any]:
+    """The paid invoice as LNbits' ``Payment`` model serialises it (what its webhook posts)."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+    expiry = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(invoice.expires_at))
+    return {
+        "checking_id": invoice.made.payment_hash,
+        "payment_hash": invoice.made.payment_hash,
+        "wallet_id": hashlib.sha256(wallet_id.encode()).hexdigest()[:32],
+        "amount": invoice.amount_sats * 1000,
+        "fee": 0,
+        "bolt11": invoice.made.bolt11,
+        "status": "success",
+        "memo": invoice.memo,
+        "expiry": expiry,
+        "webhook": invoice.webhook,
+        "webhook_status": None,
+        "preimage": invoice.made.preimage,
+        "tag": None,
+        "extension": None,
+        "time": now,
+        "created_at": now,
+        "updated_at": now,
+        "extra": invoice.extra or {},
     }
 
 

@@ -1,6 +1,7 @@
 """The AI of the job flow, through execution-proxy's ``/internal/executions`` with ``service``
 funding (the user paid in sats; no credit moves): the evaluation on ``EVAL_MODEL``, the work on
-``WORK_MODEL``, both on the ``local`` provider unless their names say another."""
+``WORK_MODEL`` (or the one a job's work invoice was priced on), both on the ``local`` provider unless
+their names say another."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from lf_service.execution_proxy import ExecutionProxyClient, provider_for
-from lightning_jobs.application.ports import Evaluation, WorkDone
+from lightning_jobs.application.ports import Evaluation, WorkDone, WorkModel
 from lightning_jobs.domain.verdict import evaluation_prompt, verdict_of
 
 
@@ -23,14 +24,22 @@ class ExecutionProxyAgent:
         timeout_seconds: float,
     ) -> None:
         self.client = client
-        self.eval_model, self.work_model = eval_model, work_model
+        self.eval_model, self.work_model_name = eval_model, work_model
         self.default_provider = default_provider
         self.timeout_seconds = timeout_seconds
 
-    def _body(self, model: str, prompt: str, reference_id: str) -> dict[str, Any]:
+    def _provider(self, model: str) -> str:
+        return provider_for(model, None, self.default_provider)
+
+    def work_model(self) -> WorkModel:
+        return WorkModel(self.work_model_name, self._provider(self.work_model_name))
+
+    def _body(
+        self, model: str, prompt: str, reference_id: str, provider: str | None = None
+    ) -> dict[str, Any]:
         return {
             "funding": "service",
-            "provider": provider_for(model, None, self.default_provider),
+            "provider": provider or self._provider(model),
             "model": model,
             "messages": [{"role": "user", "content": prompt}],
             "referenceId": reference_id,
@@ -44,9 +53,9 @@ class ExecutionProxyAgent:
         verdict = verdict_of(answer.content)
         return Evaluation(verdict.accepted, verdict.reason)
 
-    async def work(self, job_id: UUID, request: str, reference_id: str) -> WorkDone:
+    async def work(self, job_id: UUID, request: str, reference_id: str, model: WorkModel) -> WorkDone:
         answer = await self.client.execute(
-            self._body(self.work_model, request, reference_id), timeout=self.timeout_seconds
+            self._body(model.model, request, reference_id, model.provider), timeout=self.timeout_seconds
         )
         return WorkDone(answer.content, answer.input_tokens, answer.output_tokens)
 

@@ -98,12 +98,15 @@ class LNbitsBackend:
         admin_key: str,
         timeout_seconds: float = 10.0,
         pay_timeout_seconds: float = 60.0,
+        webhook_url: str | None = None,
     ) -> None:
         self._http, self._url = http, url.rstrip("/")
         self._invoice_key, self._admin_key = invoice_key, admin_key
         self._timeout = aiohttp.ClientTimeout(total=timeout_seconds)
         # Paying waits for the route to settle; past this the outcome is unknown, not failed.
         self._pay_timeout = aiohttp.ClientTimeout(total=pay_timeout_seconds)
+        # Where LNbits pushes each of our invoices once paid (``http/lnbits.py``); None: no push.
+        self._webhook_url = webhook_url
 
     async def create_invoice(
         self,
@@ -118,8 +121,8 @@ class LNbitsBackend:
         body: dict[str, Any] = {"out": False, "amount": amount_sats, "unit": "sat", "memo": memo}
         if expiry_seconds is not None:
             body["expiry"] = expiry_seconds
-        if webhook_url:
-            body["webhook"] = webhook_url
+        if webhook_url or self._webhook_url:
+            body["webhook"] = webhook_url or self._webhook_url
         status, answer = await self._call("create_invoice", "POST", PAYMENTS, self._invoice_key, body)
         if status not in (200, 201):
             raise _refusal("create_invoice", status, answer)

@@ -32,6 +32,7 @@ from lightning_jobs.application.ports import (
     BackendUnavailable,
     InvoiceBackend,
     RefundInvoiceChecker,
+    WorkModel,
 )
 from lightning_jobs.application.pricing import Pricing, WorkQuote
 from lightning_jobs.application.queries import JobQueries
@@ -88,8 +89,10 @@ class JobFlow:
         assert job is not None  # inline: readable once the command has committed
         return job
 
-    async def advance(self, job_id: UUID) -> dict[str, Any]:
-        """Move the job on as far as its payments allow; its row afterwards."""
+    async def advance(self, job_id: UUID, *, wait: bool = True) -> dict[str, Any]:
+        """Move the job on as far as its payments allow; its row afterwards. ``wait=False`` returns
+        once a step is claimed, not run (the step goes on in the flow's task): for a caller that must
+        answer quickly (LNbits' webhook), never for one that shows the job."""
         job = await self.queries.job(job_id)
         if job is None:
             raise JobNotFound()
@@ -101,7 +104,8 @@ class JobFlow:
         step = asyncio.create_task(self._run(claim), name=f"job-step:{job_id}:{claim.step}")
         self._steps.add(step)
         step.add_done_callback(self._steps.discard)
-        await asyncio.shield(step)
+        if wait:
+            await asyncio.shield(step)
         return await self.queries.job(job_id) or job
 
     async def _claim(self, job: dict[str, Any]) -> Claim | None:
@@ -141,7 +145,8 @@ class JobFlow:
         if not evaluation.accepted:
             await self.jobs.rejected(claim.job_id, evaluation.reason, metadata=SYSTEM)
             return
-        quote = await self.pricing.work_fee(claim.request)
+        model = self.agent.work_model()  # locked with the price: the work runs on it, come what may
+        quote = await self.pricing.work_fee(claim.request, model.model)
         invoice = await self.backend.create_invoice(quote.amount_sats, f"lightning-jobs work {claim.job_id}")
         await self.jobs.work_invoiced(
             claim.job_id,
@@ -154,6 +159,8 @@ class JobFlow:
                 margin_pct=str(quote.margin_pct),
                 btc_price_usd=str(quote.btc_price_usd),
                 btc_price_source=quote.btc_price_source,
+                work_model=model.model,
+                work_provider=model.provider,
             ),
             metadata=SYSTEM,
         )
@@ -161,8 +168,9 @@ class JobFlow:
     async def _work(self, claim: Claim) -> None:
         job = await self.queries.job(claim.job_id)
         assert job is not None and job["pricing"] is not None
-        done = await self.agent.work(claim.job_id, claim.request, claim.reference_id)
-        cost = self.pricing.actual_cost(quote_of(job), done.input_tokens, done.output_tokens)
+        model = work_model_of(job) or self.agent.work_model()
+        done = await self.agent.work(claim.job_id, claim.request, claim.reference_id, model)
+        cost = self.pricing.actual_cost(quote_of(job, model), done.input_tokens, done.output_tokens)
         await self.jobs.completed(
             claim.job_id,
             result=done.result,
@@ -240,8 +248,18 @@ class JobFlow:
         return {"refundAmountSats": invoice.amount_sats, "paymentHash": invoice.payment_hash}
 
 
-def quote_of(job: dict[str, Any]) -> WorkQuote:
-    """The work invoice's quote as the job row keeps it (exact decimals, from their strings)."""
+def work_model_of(job: dict[str, Any]) -> WorkModel | None:
+    """The model the job's work invoice was priced on; None for a job priced before it was
+    recorded (its work then runs on the settings' ``WORK_MODEL``: its events are never changed)."""
+    pricing = job["pricing"] or {}
+    if not pricing.get("workModel"):
+        return None
+    return WorkModel(pricing["workModel"], pricing["workProvider"])
+
+
+def quote_of(job: dict[str, Any], model: WorkModel) -> WorkQuote:
+    """The work invoice's quote as the job row keeps it (exact decimals, from their strings), on
+    the model its work runs on."""
     pricing = job["pricing"]
     return WorkQuote(
         amount_sats=job["work_amount_sats"],
@@ -249,4 +267,5 @@ def quote_of(job: dict[str, Any]) -> WorkQuote:
         margin_pct=Decimal(pricing["marginPct"]),
         btc_price_usd=Decimal(pricing["btcPriceUsd"]),
         btc_price_source=pricing.get("btcPriceSource", "oracle"),
+        model=model.model,
     )

@@ -79,6 +79,16 @@ class Evaluation:
 
 
 @dataclass(frozen=True)
+class WorkModel:
+    """The model a work step runs on and its execution-proxy provider: chosen (``WORK_MODEL``) when
+    the work invoice is priced, recorded with it, and used by the work step however the setting has
+    changed since (the user paid for that model's work)."""
+
+    model: str
+    provider: str
+
+
+@dataclass(frozen=True)
 class WorkDone:
     result: str
     input_tokens: int
@@ -90,6 +100,10 @@ class Agent(Protocol):
     answered from the first execution. Raises ``lf_service.execution_proxy.ExecutionProxyUnavailable``
     during an outage (the step waits) and ``ExecutionFailed`` when the step cannot be done."""
 
+    def work_model(self) -> WorkModel:
+        """The work model of the settings now (what a new work invoice is priced on)."""
+        ...
+
     async def evaluate(self, job_id: UUID, request: str, reference_id: str) -> Evaluation: ...
 
-    async def work(self, job_id: UUID, request: str, reference_id: str) -> WorkDone: ...
+    async def work(self, job_id: UUID, request: str, reference_id: str, model: WorkModel) -> WorkDone: ...

@@ -40,6 +40,8 @@ class WorkQuote:
     btc_price_usd: Decimal
     btc_price_source: str = "oracle"
     """Where the BTC price came from: ``oracle``, or ``fallback`` when the oracle did not answer."""
+    model: str = ""
+    """The work model it was priced on: the actual cost after the work is at that model's rates."""
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,9 @@ class ActualCost:
 @dataclass(frozen=True)
 class Pricing:
     eval_fee_sats: int
-    work_fee: Callable[[str], Awaitable[WorkQuote]]
-    """The request in, the work invoice's quote out (may ask the BTC price oracle)."""
+    work_fee: Callable[[str, str], Awaitable[WorkQuote]]
+    """The request and the work model in, the work invoice's quote out (may ask the BTC price
+    oracle)."""
     actual_cost: Callable[[WorkQuote, int, int], ActualCost]
     """The quote and the input and output tokens used, the charge out (pure)."""
 
@@ -65,28 +68,28 @@ def cost_based_pricing(
     eval_fee_sats: int,
     config: PricingConfig,
     *,
-    work_model: str,
     btc_price: Callable[[], Awaitable[BtcPrice]],
 ) -> Pricing:
     """Seed 002's pricing (``domain/pricing.py``): the work invoice is the estimated tokens of the
-    request on ``work_model`` at the BTC price asked of ``btc_price`` (the oracle) then, and that
+    request on the work model at the BTC price asked of ``btc_price`` (the oracle) then, and that
     price is locked in the quote (the job's event keeps it), so the actual cost after the work is
-    converted at the same price. An oracle with no answer prices at its fallback, and the quote says
-    so (``btc_price_source="fallback"``)."""
+    converted at the same price, at the rates of the model the quote names. An oracle with no
+    answer prices at its fallback, and the quote says so (``btc_price_source="fallback"``)."""
 
-    async def work_fee(request: str) -> WorkQuote:
+    async def work_fee(request: str, model: str) -> WorkQuote:
         price = await btc_price()
-        fee = pricing.work_fee(request, work_model, price.usd, config, btc_price_is_fallback=price.fallback)
+        fee = pricing.work_fee(request, model, price.usd, config, btc_price_is_fallback=price.fallback)
         return WorkQuote(
             amount_sats=fee.amount_sats,
             estimated_cost_usd=fee.estimated_cost_usd,
             margin_pct=fee.margin_pct,
             btc_price_usd=fee.btc_price_usd,
             btc_price_source="fallback" if fee.btc_price_is_fallback else "oracle",
+            model=model,
         )
 
     def actual_cost(quote: WorkQuote, input_tokens: int, output_tokens: int) -> ActualCost:
-        cost = pricing.actual_cost(input_tokens, output_tokens, work_model, quote.btc_price_usd, config)
+        cost = pricing.actual_cost(input_tokens, output_tokens, quote.model, quote.btc_price_usd, config)
         return ActualCost(cost.cost_usd, cost.charge_usd, cost.amount_sats)
 
     return Pricing(eval_fee_sats, work_fee, actual_cost)

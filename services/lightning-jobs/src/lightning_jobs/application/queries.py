@@ -31,6 +31,14 @@ class JobQueries:
         )
         return [row["job_id"] for row in rows]
 
+    async def paid_by(self, payment_hash: str) -> UUID | None:
+        """The job one of whose invoices (eval or work) has this payment hash."""
+        return await self.pool.fetchval(
+            "SELECT job_id FROM jobs WHERE eval_payment_hash = $1"
+            " UNION ALL SELECT job_id FROM jobs WHERE work_payment_hash = $1 LIMIT 1",
+            payment_hash,
+        )
+
     async def unsettled_refunds(self, older_than_seconds: float, limit: int) -> list[tuple[UUID, str]]:
         """Refund claims neither paid nor released for a while: their claimant died between paying
         and reporting (or before paying). (job id, payment hash) each, the oldest first."""

@@ -28,6 +28,7 @@ from lightning_jobs.application.ports import (
     BackendUnavailable,
     InvoiceBackend,
     RefundInvoiceChecker,
+    WorkModel,
 )
 from lightning_jobs.application.pricing import Pricing
 from lightning_jobs.domain.errors import (
@@ -84,6 +85,14 @@ class SessionQueries:
             limit,
         )
         return [row["session_id"] for row in rows]
+
+    async def paid_by(self, payment_hash: str) -> UUID | None:
+        """The session whose deposit or pending top-up invoice has this payment hash."""
+        return await self.pool.fetchval(
+            "SELECT session_id FROM sessions WHERE deposit_payment_hash = $1"
+            " UNION ALL SELECT session_id FROM sessions WHERE topup_payment_hash = $1 LIMIT 1",
+            payment_hash,
+        )
 
     async def unsettled_refunds(self, older_than_seconds: float, limit: int) -> list[tuple[UUID, str]]:
         rows = await self.pool.fetch(
@@ -175,7 +184,8 @@ class SessionFlow:
         """Reserve, run, settle. The run is a task of the flow's own: a client that leaves does not
         leave its reservation unsettled."""
         await self._row(session_id)
-        quote = await self.pricing.work_fee(request)
+        model = self.agent.work_model()  # one request: priced and run on the same model
+        quote = await self.pricing.work_fee(request, model.model)
         at_most = self.pricing.eval_fee_sats + quote.amount_sats
         request_id = uuid4()
         started = await self.sessions.on_session(
@@ -191,12 +201,14 @@ class SessionFlow:
             case Refusal.INSUFFICIENT:
                 raise InsufficientBalance(f"Insufficient balance: this request may cost up to {at_most} sats")
         assert isinstance(started, Started)
-        run = asyncio.create_task(self._run(session_id, request_id, request, quote))
+        run = asyncio.create_task(self._run(session_id, request_id, request, quote, model))
         self._requests.add(run)
         run.add_done_callback(self._requests.discard)
         return await asyncio.shield(run)
 
-    async def _run(self, session_id: UUID, request_id: UUID, request: str, quote: Any) -> dict[str, Any]:
+    async def _run(
+        self, session_id: UUID, request_id: UUID, request: str, quote: Any, model: WorkModel
+    ) -> dict[str, Any]:
         eval_sats, work_sats = 0, 0
         answer: dict[str, Any] = {"requestId": str(request_id)}
         reference = f"lightning:session:{session_id}:{request_id}"
@@ -206,7 +218,7 @@ class SessionFlow:
             if not evaluation.accepted:
                 answer.update(state="rejected", reason=evaluation.reason)
             else:
-                done = await self.agent.work(request_id, request, f"{reference}:work")
+                done = await self.agent.work(request_id, request, f"{reference}:work", model)
                 cost = self.pricing.actual_cost(quote, done.input_tokens, done.output_tokens)
                 work_sats = min(cost.actual_amount_sats, quote.amount_sats)  # never more than quoted
                 answer.update(state="complete", result=done.result)

@@ -55,5 +55,13 @@ class SessionExpiredError(JobError):
         super().__init__("Session expired")
 
 
+class InvalidL402Token(JobError):
+    """401: malformed, tampered, expired, for another request, a wrong preimage, an unpaid invoice."""
+
+
+class L402TokenUsed(JobError):
+    """409: a token buys one answer; it has been answered, or another presentation is running."""
+
+
 class TopupRefused(JobError):
     """409: the session is neither active nor paused, or a top-up is pending already."""

@@ -81,6 +81,10 @@ class WorkInvoiced(DomainEvent):
     margin_pct: str
     btc_price_usd: str
     btc_price_source: str
+    work_model: str | None = None
+    """The model the work was priced on and will run on, and its provider (absent from events
+    recorded before they were locked here: those run on the ``WORK_MODEL`` of the moment)."""
+    work_provider: str | None = None
 
 
 class WorkPaid(DomainEvent):
@@ -171,6 +175,8 @@ class WorkQuoted:
     margin_pct: str
     btc_price_usd: str
     btc_price_source: str
+    work_model: str
+    work_provider: str
 
 
 class Job(Aggregate):
@@ -253,6 +259,8 @@ class Job(Aggregate):
                 margin_pct=quote.margin_pct,
                 btc_price_usd=quote.btc_price_usd,
                 btc_price_source=quote.btc_price_source,
+                work_model=quote.work_model,
+                work_provider=quote.work_provider,
             )
         )
 

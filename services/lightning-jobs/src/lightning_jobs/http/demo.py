@@ -31,5 +31,7 @@ async def run_demo(request: web.Request) -> web.Response:
         raise ApiError(codes.VALIDATION_ERROR, f"request: 1 to {MAX_REQUEST_CHARS} characters required")
     demo_id = uuid4()
     # A fresh reference: each demo request is its own execution (nothing to resume after a crash).
-    done = await request.app[AGENT].work(demo_id, text, f"lightning-demo:{demo_id}")
+    done = await request.app[AGENT].work(
+        demo_id, text, f"lightning-demo:{demo_id}", request.app[AGENT].work_model()
+    )
     return answer({"result": done.result})

@@ -20,6 +20,8 @@ CODES: Refusals = {
     errors.SessionNotActive: codes.LIGHTNING_SESSION_NOT_ACTIVE,
     errors.TopupRefused: codes.LIGHTNING_SESSION_NOT_ACTIVE,
     errors.SessionExpiredError: codes.LIGHTNING_SESSION_EXPIRED,
+    errors.InvalidL402Token: codes.LIGHTNING_INVALID_PAYMENT_TOKEN,
+    errors.L402TokenUsed: codes.LIGHTNING_PAYMENT_TOKEN_USED,
 }
 
 

@@ -7,6 +7,8 @@ from lightning_jobs.adapters.gemini import GeminiChat, GeminiImages
 from lightning_jobs.adapters.stub import StubBackend
 from lightning_jobs.application.conversations import Conversations
 from lightning_jobs.application.flow import JobFlow
+from lightning_jobs.application.l402 import L402Flow
+from lightning_jobs.application.notifications import PaymentNotifications
 from lightning_jobs.application.ports import Agent
 from lightning_jobs.application.sessions import SessionFlow
 from lightning_jobs.http.client_ip import Networks
@@ -38,3 +40,5 @@ DEMO = web.AppKey("demo_limit", DemoLimit)
 CONVERSATIONS = web.AppKey("gemini_conversations", Conversations)
 GEMINI = web.AppKey("gemini", Gemini)
 SESSION_FLOW = web.AppKey("session_flow", SessionFlow)
+NOTIFICATIONS = web.AppKey("payment_notifications", PaymentNotifications)
+L402 = web.AppKey("l402_flow", L402Flow)

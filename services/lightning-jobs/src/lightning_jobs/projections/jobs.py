@@ -62,6 +62,10 @@ def _fold(events: list[RecordedEvent]) -> dict[str, Any]:
                             "marginPct": data["margin_pct"],
                             "btcPriceUsd": data["btc_price_usd"],
                             "btcPriceSource": data["btc_price_source"],
+                            # The model the work runs on, locked with the price (None: an event
+                            # from before it was recorded; the work then runs on WORK_MODEL).
+                            "workModel": data.get("work_model"),
+                            "workProvider": data.get("work_provider"),
                         }
                     ),
                 )

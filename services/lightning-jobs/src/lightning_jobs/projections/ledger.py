@@ -34,9 +34,15 @@ def session_owed(session_id: str) -> str:
     return f"session:{session_id}:refund_owed"
 
 
+def l402_held(token_id: str) -> str:
+    return f"l402:{token_id}:held"
+
+
 def owner(event: RecordedEvent) -> str:
-    """The job or the session the posting is of (the ``job_id`` column holds either: both are uuids)."""
-    return str(event.data.get("job_id") or event.data["session_id"])
+    """The job, session or L402 token the posting is of (the ``job_id`` column holds any: all are
+    uuids)."""
+    d = event.data
+    return str(d.get("job_id") or d.get("session_id") or d["token_id"])
 
 
 def postings(event: RecordedEvent) -> list[tuple[str, int]]:
@@ -60,6 +66,15 @@ def postings(event: RecordedEvent) -> list[tuple[str, int]]:
             ]
         case "SessionRefundPaid":
             lines = [(session_owed(owner(event)), -d["amount_sats"]), (LIGHTNING, d["amount_sats"])]
+        # L402: the price is held when the paid token is first presented, earned when answered.
+        case "L402Paid":
+            lines = [(LIGHTNING, -d["amount_sats"]), (l402_held(owner(event)), d["amount_sats"])]
+        case "L402Answered":
+            lines = [
+                (l402_held(owner(event)), -d["amount_sats"]),
+                (EVAL_REVENUE, d["eval_fee_sats"]),
+                (WORK_REVENUE, d["amount_sats"] - d["eval_fee_sats"]),
+            ]
         case "EvalPaid" | "WorkPaid":
             lines = [(LIGHTNING, -d["amount_sats"]), (held(job), d["amount_sats"])]
         case "JobRejected" | "WorkInvoiced":  # the evaluation is done: its fee is earned
@@ -91,6 +106,8 @@ LEDGER_TYPES = (
     "RequestSettled",
     "SessionExpired",
     "SessionRefundPaid",
+    "L402Paid",
+    "L402Answered",
 )
 
 
