@@ -46,12 +46,13 @@ from lightning_jobs.http.keys import (
     DEMO,
     FLOW,
     GEMINI,
+    GEMINI_LIMIT,
     L402,
     NOTIFICATIONS,
     SESSION_FLOW,
     STUB,
-    DemoLimit,
     Gemini,
+    PerIpLimit,
 )
 from lightning_jobs.settings import LightningSettings
 
@@ -134,11 +135,10 @@ async def _job_flow(
         timeout_seconds=settings.ai_timeout_seconds,
     )
     app[AGENT] = agent
-    app[DEMO] = DemoLimit(
-        RateLimiter(pool),
-        trusted_networks(settings.trusted_proxies),
-        limit=settings.demo_limit_per_hour,
-        period_seconds=3600,
+    limiter, trusted = RateLimiter(pool), trusted_networks(settings.trusted_proxies)
+    app[DEMO] = PerIpLimit(limiter, trusted, limit=settings.demo_limit_per_hour, period_seconds=3600)
+    app[GEMINI_LIMIT] = PerIpLimit(
+        limiter, trusted, limit=settings.gemini_limit_per_hour, period_seconds=3600
     )
     app[CONVERSATIONS] = Conversations(pool)
     app[GEMINI] = Gemini(

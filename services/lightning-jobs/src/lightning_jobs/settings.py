@@ -102,6 +102,9 @@ class LightningSettings(ServiceSettings):
     request's client is its peer address. In a deployment, the gateway's address(es)."""
     demo_limit_per_hour: int = Field(default=5, ge=1)
     """``GET /api/demo`` requests per client IP per hour (seed 002: 5), shared by every replica."""
+    gemini_limit_per_hour: int = Field(default=60, ge=1)
+    """Gemini messages sent plus images generated per client IP per hour, shared by every replica
+    (ours: seed 002 sets no limit, but the service's Gemini account pays for each)."""
 
     step_lease_seconds: float = Field(default=300.0, gt=0)
     """How long a claimed evaluation or work step is its claimant's; past it (the claimant died) the

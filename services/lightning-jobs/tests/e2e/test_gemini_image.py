@@ -10,11 +10,10 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from execution_proxy import __main__ as proxy_main
 from execution_proxy import app as proxy_app
-from execution_proxy.settings import ExecutionSettings
-from lf_pg import DatabaseAccess, create_pool
+from lf_pg import create_pool
 from lf_testing.fakes.gemini import PNG_1X1, FakeGemini
+from lf_testing.services import execution_proxy, url_of
 from lf_testing.waiting import eventually
 from lightning_jobs.app import create_app
 from lightning_jobs.settings import LightningSettings
@@ -33,28 +32,15 @@ async def gemini() -> AsyncIterator[FakeGemini]:
 
 
 @pytest.fixture
-async def proxy_settings(database_url: str, amqp_url: str, gemini: FakeGemini) -> ExecutionSettings:
-    settings = ExecutionSettings(
-        database_url=database_url,
-        amqp_url=amqp_url,
-        db_role="execution_proxy",
-        db_owner_role="execution_proxy_owner",
-        platform_api_key=API_KEY,
-        wallet_api_url="http://127.0.0.1:9",  # never called: service funding charges nothing
-        seed_catalogue=True,
-        gemini_api_url=gemini.url,
-        gemini_api_key=GEMINI_KEY,
-    )
-    await DatabaseAccess.of(settings, proxy_app.SCHEMA).migrate(proxy_app.MIGRATIONS)
-    await proxy_main._seed(settings)  # the development catalogue: gemini-2.5-flash-image in it
-    return settings
-
-
-@pytest.fixture
-async def images(settings: LightningSettings, proxy_settings: ExecutionSettings) -> AsyncIterator[TestClient]:
-    async with TestServer(proxy_app.create_app(proxy_settings)) as proxy:
-        url = str(proxy.make_url("")).rstrip("/")
-        configured = settings.model_copy(update={"execution_proxy_url": url, "platform_api_key": API_KEY})
+async def images(
+    settings: LightningSettings, database_url: str, amqp_url: str, gemini: FakeGemini
+) -> AsyncIterator[TestClient]:
+    async with execution_proxy(
+        database_url, amqp_url, platform_api_key=API_KEY, gemini_api_url=gemini.url, gemini_api_key=GEMINI_KEY
+    ) as proxy:  # its development catalogue has gemini-2.5-flash-image
+        configured = settings.model_copy(
+            update={"execution_proxy_url": url_of(proxy), "platform_api_key": API_KEY}
+        )
         async with TestClient(TestServer(create_app(configured, background=False))) as client:
             yield client
 
@@ -64,7 +50,7 @@ async def generate(api: TestClient, body: object):
 
 
 async def test_an_image_is_geminis_inline_data_as_the_seeds_b64_json_and_mime_type(
-    images, gemini, proxy_settings
+    images, gemini, database_url
 ):
     response = await generate(images, {"prompt": "a lighthouse at dusk"})
 
@@ -77,9 +63,7 @@ async def test_an_image_is_geminis_inline_data_as_the_seeds_b64_json_and_mime_ty
     assert call.body["contents"] == [{"role": "user", "parts": [{"text": "a lighthouse at dusk"}]}]
     assert call.body["generationConfig"]["responseModalities"] == ["TEXT", "IMAGE"]
 
-    pool = await create_pool(
-        proxy_settings.database_url, proxy_app.SCHEMA, role="execution_proxy", min_size=1, max_size=1
-    )
+    pool = await create_pool(database_url, proxy_app.SCHEMA, role="execution_proxy", min_size=1, max_size=1)
     try:
 
         async def recorded() -> bool:  # no reference, no money: recorded just after the answer
@@ -142,3 +126,28 @@ async def test_a_bad_body_is_a_400_in_the_seeds_error_shape_and_gemini_is_not_ca
     answer = await response.json()
     assert set(answer) == {"error"} and isinstance(answer["error"], str)
     assert gemini.requests == []
+
+
+async def test_images_take_the_client_ips_gemini_allowance_and_past_it_429_in_the_seeds_shape(
+    settings, database_url, amqp_url, gemini
+):
+    # Ours (seed 002 sets no limit): the service's Gemini account pays for every image.
+    async with execution_proxy(
+        database_url, amqp_url, platform_api_key=API_KEY, gemini_api_url=gemini.url, gemini_api_key=GEMINI_KEY
+    ) as proxy:
+        configured = settings.model_copy(
+            update={
+                "execution_proxy_url": url_of(proxy),
+                "platform_api_key": API_KEY,
+                "gemini_limit_per_hour": 2,
+            }
+        )
+        async with TestClient(TestServer(create_app(configured, background=False))) as api:
+            answered = [await generate(api, {"prompt": f"image {n}"}) for n in range(3)]
+            refusal = await answered[2].json()
+
+    assert [r.status for r in answered] == [200, 200, 429]
+    assert [r.headers["X-RateLimit-Remaining"] for r in answered] == ["1", "0", "0"]
+    assert answered[2].headers["X-RateLimit-Limit"] == "2"
+    assert list(refusal) == ["error"]
+    assert len(gemini.requests) == 2  # the refused one never reached Gemini

@@ -1,4 +1,4 @@
-"""Whose request this is, for the demo's per-IP limit.
+"""Whose request this is, for the per-IP limits (the demo's, the Gemini routes').
 
 The gateway (infra/gateway/nginx.conf.template) sets ``X-Real-IP`` to the address it was reached
 from, overwriting whatever the client sent, and appends that address to ``X-Forwarded-For``. Those
@@ -9,8 +9,14 @@ gateway's addresses); otherwise the peer address is the client."""
 from __future__ import annotations
 
 from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
+from typing import TYPE_CHECKING
 
 from aiohttp import web
+
+from lf_web.ratelimit import enforce
+
+if TYPE_CHECKING:  # keys.py imports Networks from here
+    from lightning_jobs.http.keys import PerIpLimit
 
 Networks = tuple[IPv4Network | IPv6Network, ...]
 
@@ -41,3 +47,10 @@ def client_ip(request: web.Request, trusted: Networks) -> str:
     # Only the last hop is the gateway's own: earlier entries came from the client.
     forwarded = [hop.strip() for hop in request.headers.get("X-Forwarded-For", "").split(",") if hop.strip()]
     return forwarded[-1] if forwarded else peer_host or "unknown"
+
+
+async def admit_per_ip(request: web.Request, allowance: PerIpLimit, scope: str) -> None:
+    """Take one of the client IP's allowance under ``scope``, or refuse with 429 ``rate_limited``;
+    either way the answer carries the ``X-RateLimit-*`` headers."""
+    ip = client_ip(request, allowance.trusted_proxies)
+    await enforce(request, allowance.limiter, f"{scope}:{ip}", allowance.limit, allowance.period_seconds)

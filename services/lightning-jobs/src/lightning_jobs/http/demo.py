@@ -11,8 +11,7 @@ from aiohttp import web
 
 from lf_contracts import errors as codes
 from lf_contracts.errors import ApiError
-from lf_web.ratelimit import enforce
-from lightning_jobs.http.client_ip import client_ip
+from lightning_jobs.http.client_ip import admit_per_ip
 from lightning_jobs.http.jobs import answer
 from lightning_jobs.http.keys import AGENT, DEMO
 
@@ -23,9 +22,7 @@ MAX_REQUEST_CHARS = 20_000  # as a job's request
 
 @routes.get("/api/demo")
 async def run_demo(request: web.Request) -> web.Response:
-    demo = request.app[DEMO]
-    ip = client_ip(request, demo.trusted_proxies)
-    await enforce(request, demo.limiter, f"lightning.demo:{ip}", demo.limit, demo.period_seconds)
+    await admit_per_ip(request, request.app[DEMO], "lightning.demo")
     text = request.query.get("request", "").strip()
     if not text or len(text) > MAX_REQUEST_CHARS:
         raise ApiError(codes.VALIDATION_ERROR, f"request: 1 to {MAX_REQUEST_CHARS} characters required")

@@ -10,8 +10,12 @@ nothing of it).
 
 ``POST /api/gemini/generate-image {prompt}`` -> ``{b64_json, mimeType}``: one image of
 ``GEMINI_IMAGE_MODEL`` through execution-proxy's ``/internal/executions/image`` (``service``
-funding). Free and unlimited, as seed 002 has it (no security, no 402 or 429 on the route); nothing
-is stored."""
+funding). Free, as seed 002 has it (no security, no 402), nothing stored.
+
+Ours, where the seed is silent: sending a message and generating an image each take one of the
+client IP's ``GEMINI_LIMIT_PER_HOUR`` (429 ``rate_limited`` past it, ``X-RateLimit-*`` headers on
+every answer, as the demo's): the service's own Gemini account pays for every call, and an open
+route with no limit would let anyone spend it."""
 
 from __future__ import annotations
 
@@ -26,8 +30,9 @@ from lf_contracts import errors as codes
 from lf_contracts.errors import ApiError
 from lf_service.execution_proxy import ExecutionFailed, ExecutionProxyUnavailable
 from lf_web import RequestBody, parse_body
+from lightning_jobs.http.client_ip import admit_per_ip
 from lightning_jobs.http.jobs import answer
-from lightning_jobs.http.keys import CONVERSATIONS, GEMINI
+from lightning_jobs.http.keys import CONVERSATIONS, GEMINI, GEMINI_LIMIT
 
 routes = web.RouteTableDef()
 
@@ -116,6 +121,7 @@ async def list_messages(request: web.Request) -> web.Response:
 
 @routes.post("/api/gemini/conversations/{id}/messages")
 async def send_message(request: web.Request) -> web.StreamResponse:
+    await admit_per_ip(request, request.app[GEMINI_LIMIT], "lightning.gemini")
     conversation = await _existing(request)
     body = await parse_body(request, SendMessageBody)
     store, gemini = request.app[CONVERSATIONS], request.app[GEMINI]
@@ -145,6 +151,7 @@ async def send_message(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/api/gemini/generate-image")
 async def generate_image(request: web.Request) -> web.Response:
+    await admit_per_ip(request, request.app[GEMINI_LIMIT], "lightning.gemini")
     body = await parse_body(request, GenerateImageBody)
     if not body.prompt.strip():
         raise ApiError(codes.VALIDATION_ERROR, "prompt: must not be blank")

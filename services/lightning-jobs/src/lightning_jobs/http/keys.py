@@ -15,8 +15,10 @@ from lightning_jobs.http.client_ip import Networks
 
 
 @dataclass(frozen=True)
-class DemoLimit:
-    """The demo's allowance per client IP, and whose forwarded headers are believed."""
+class PerIpLimit:
+    """An allowance per client IP (shared by replicas), and whose forwarded headers are believed:
+    the free demo's, and the Gemini routes' (free in seed 002, but each call is paid by the service's
+    own Gemini account)."""
 
     limiter: RateLimiter
     trusted_proxies: Networks
@@ -36,7 +38,8 @@ class Gemini:
 FLOW = web.AppKey("job_flow", JobFlow)
 STUB = web.AppKey("stub_backend", StubBackend)
 AGENT = web.AppKey("agent", Agent)
-DEMO = web.AppKey("demo_limit", DemoLimit)
+DEMO = web.AppKey("demo_limit", PerIpLimit)
+GEMINI_LIMIT = web.AppKey("gemini_limit", PerIpLimit)
 CONVERSATIONS = web.AppKey("gemini_conversations", Conversations)
 GEMINI = web.AppKey("gemini", Gemini)
 SESSION_FLOW = web.AppKey("session_flow", SessionFlow)
