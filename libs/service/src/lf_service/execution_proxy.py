@@ -11,7 +11,8 @@ record of the first execution, never executed or charged twice: callers make it 
 
 ``stream`` asks the same with ``stream: true`` and yields the text as it comes, then the answer
 (the frames ``start``, ``token {content}``, ``end {usage, credits_charged, balance_after,
-execution_id, cancelled, replayed}`` or ``error {message, code}``). With a ``referenceId`` the
+execution_id, cancelled, cut_short, replayed}`` or ``error {message, code}``; ``cut_short``: the
+provider did not finish, so the text is the beginning of an answer, not one). With a ``referenceId`` the
 execution is detached from the connection: if the caller goes away (or the stream breaks off) it
 runs on and is recorded; asking again with the same reference attaches to it while it runs on that
 replica (every token from the first) or is answered from its record (one token, ``replayed``).
@@ -86,6 +87,9 @@ class ExecutionAnswer:
     latency_ms: int
     cancelled: bool = False
     """Cut short by a cancel: charged for what it had used."""
+    cut_short: bool = False
+    """The provider did not finish it (a cancel, the proxy stopping mid-way, the provider breaking
+    off): ``content`` is the beginning of an answer, charged, but not an answer."""
 
 
 CancelState = Literal["cancelled", "cancelling", "ended", "pending"]
@@ -270,6 +274,7 @@ def _answer(data: dict[str, Any], body: dict[str, Any], started: float) -> Execu
         replayed=bool(data.get("replayed")),
         latency_ms=int((time.monotonic() - started) * 1000),
         cancelled=bool(data.get("cancelled")),
+        cut_short=bool(data.get("cutShort")),
     )
 
 
@@ -282,6 +287,7 @@ def _end_view(end: dict[str, Any], content: str) -> dict[str, Any]:
         "executionId": end.get("execution_id"),
         "replayed": end.get("replayed"),
         "cancelled": end.get("cancelled"),
+        "cutShort": end.get("cut_short"),
     }
 
 

@@ -143,12 +143,15 @@ async def test_a_client_that_leaves_mid_stream_leaves_its_execution_running_to_t
     assert [frame.name for frame in frames] == ["start", "token", "end"]
     assert frames[1].data == {"content": REPLY}
     end = frames[2].data
-    assert end["replayed"] is True and end["cancelled"] is False
+    assert (end["replayed"], end["cancelled"], end["cut_short"]) == (True, False, False)
     assert (end["execution_id"], end["credits_charged"]) == (execution_id, execution["credits_charged"])
     buffered = await api.post(
         "/internal/executions", json=body(lenser, "node-1", stream=False), headers=INTERNAL
     )
-    assert (await buffered.json())["data"]["replayed"] is True
+    assert ((await buffered.json())["data"]["replayed"], (await buffered.json())["data"]["cutShort"]) == (
+        True,
+        False,
+    )
     assert len(openai.requests) == 1  # never a second provider call
 
 
@@ -280,7 +283,7 @@ async def test_a_server_stopping_drains_its_detached_executions_to_their_end(api
 
 @pytest.mark.parametrize("settings", [{"shutdown_timeout_seconds": 1}], indirect=True)
 async def test_one_still_running_past_the_drain_is_cut_short_and_charged_for_what_it_produced(
-    api, driver, lenser, db, openai, catalogue, settings
+    api, other_replica, driver, lenser, db, openai, catalogue, settings
 ):
     await driver.fund(lenser, FUNDS)
     response = await api.post("/internal/executions", json=body(lenser, "node-7"), headers=INTERNAL)
@@ -295,4 +298,16 @@ async def test_one_still_running_past_the_drain_is_cut_short_and_charged_for_wha
     assert execution["status"] == "succeeded"
     assert 0 < execution["output_tokens"] < len(openai.deltas)
     assert execution["credits_charged"] == await cost(catalogue, settings, execution)
+    assert (execution["cut_short"], execution["cancelled"]) == (True, False)  # no cancel: the server stopped
     response.close()
+
+    # A retry (the worker's stream broke) is told the replay is not a whole answer.
+    retried = await other_replica.post("/internal/executions", json=body(lenser, "node-7"), headers=INTERNAL)
+    end = (await sse.read_all(retried))[-1]
+    assert (end.name, end.data["replayed"], end.data["cut_short"]) == ("end", True, True)
+    assert end.data["credits_charged"] == execution["credits_charged"]
+    buffered = await other_replica.post(
+        "/internal/executions", json=body(lenser, "node-7", stream=False), headers=INTERNAL
+    )
+    assert (await buffered.json())["data"]["cutShort"] is True
+    assert len(openai.requests) == 1

@@ -61,6 +61,8 @@ DEADLINE_MARGIN_SECONDS = 0.05
 """The wait is cut this long after the deadline, so the run sees it passed (``NodeTimedOut``)."""
 CANCEL_ASKS = 3
 """How often a stopped execution's cancel is asked while execution-proxy answers ``cancelling``."""
+CUT_SHORT = "execution_cut_short"
+"""A node attempt's code when its execution was cut short in execution-proxy (retried as new)."""
 STOPPING = {"RunCancelRequested", "RunCancelled", "RunCompleted", "RunFailed", "RunTimedOut"}
 
 
@@ -241,6 +243,19 @@ class NodeAttempt:
         if answer.cancelled:  # cancelled by another hand (this run's stop seen elsewhere first)
             charge = Charge(answer.credits, answer.input_tokens, answer.output_tokens)
             await self.runs.node_stopped(work, charge, metadata=self.metadata)
+            return
+        if answer.cut_short:
+            # The provider did not finish (execution-proxy stopped mid-way, and this is most often
+            # the replay of its record after our stream broke): charged, but not the node's
+            # result. A new attempt, with this one's charge.
+            await self.runs.node_failed(
+                work,
+                CUT_SHORT,
+                "execution-proxy stopped the execution before the provider finished",
+                transient=True,
+                credits=answer.credits,
+                metadata=self.metadata,
+            )
             return
         await self.runs.node_succeeded(work, answer, metadata=self.metadata)
 

@@ -118,6 +118,9 @@ class ChatOutcome:
     """Answered from the record of an earlier attempt with the same reference id."""
     cancelled: bool = False
     """Cut short by its caller's cancel (``application/detached.py``): charged for what it used."""
+    cut_short: bool = False
+    """The provider did not finish its answer (cancelled, its client gone, the provider breaking off,
+    the server stopping): ``content`` is the beginning of an answer, charged for what it used."""
     failed: bool = False
     """Recorded as failed (``record_of`` only: nothing charged, no content)."""
 
@@ -299,19 +302,28 @@ class Executions(UseCases):
         counted_output: int,
         client_disconnected: bool,
         cancelled: bool = False,
+        cut_short: bool = False,
     ) -> ChatOutcome:
         used, source = settle_usage(
             _stated(stated), counted_input=prepared.counted_input, counted_output=counted_output
         )
         kept = {"content": content} if prepared.order.reference_id is not None else None
         charged = await self.record_use(
-            prepared, used, source, client_disconnected=client_disconnected, cancelled=cancelled, kept=kept
+            prepared,
+            used,
+            source,
+            client_disconnected=client_disconnected,
+            cancelled=cancelled,
+            cut_short=cut_short,
+            kept=kept,
         )
         if charged is None:
             earlier = await self.recorded(prepared.execution_id)
             assert earlier is not None
             return earlier
-        return _outcome(prepared, content, used, source, charged.credits, cancelled=cancelled)
+        return _outcome(
+            prepared, content, used, source, charged.credits, cancelled=cancelled, cut_short=cut_short
+        )
 
     async def record_use(
         self,
@@ -321,6 +333,7 @@ class Executions(UseCases):
         *,
         client_disconnected: bool = False,
         cancelled: bool = False,
+        cut_short: bool = False,
         kept: dict[str, Any] | None = None,
     ) -> Charge | None:
         """Started and succeeded appended in one transaction (with ``kept``, the answer a retried
@@ -342,6 +355,7 @@ class Executions(UseCases):
                 client_disconnected=client_disconnected,
                 at=self.clock(),
                 cancelled=cancelled,
+                cut_short=cut_short,
             )
             if kept is not None:
                 await _keep_output(conn, funded.execution_id, kept)
@@ -418,6 +432,7 @@ class Executions(UseCases):
             balance_after=None,
             replayed=True,
             cancelled=row["cancelled"],
+            cut_short=row["cut_short"],
             failed=row["status"] == "failed",
         )
 
@@ -559,6 +574,9 @@ class ChatStream:
             counted_output=tokens.count_streamed(self.pieces),
             client_disconnected=self.disconnected,
             cancelled=self.cancelled and not self.completed,
+            # The server stopping (``drain``), a client gone, a cancel, the provider breaking off:
+            # recorded and charged like an answer, but a retry must not take it for one.
+            cut_short=not self.completed,
         )
         return self.outcome
 
@@ -647,6 +665,7 @@ def _outcome(
     credits: int,
     *,
     cancelled: bool = False,
+    cut_short: bool = False,
 ) -> ChatOutcome:
     reservation = prepared.reservation
     balance_after = None
@@ -663,6 +682,7 @@ def _outcome(
         credits_charged=credits,
         balance_after=balance_after,
         cancelled=cancelled,
+        cut_short=cut_short,
     )
 
 

@@ -275,6 +275,9 @@ class Execution:
     latency_ms: int | None = None
     cancelled: bool = False
     """Stopped in execution-proxy before its end (by a cancel): charged, but no result."""
+    cut_short: bool = False
+    """The provider did not finish it (execution-proxy stopping mid-way, a cancel): charged, but
+    its output is the beginning of an answer, not a result."""
 
 
 @dataclass(frozen=True)
