@@ -26,7 +26,9 @@ is the request's own fault (``ExecutionFailed`` says which with ``transient``). 
 ``error`` frame is ``ExecutionFailed`` with its code (``execute.provider_failed`` transient,
 ``execute.cancelled`` not), carrying in ``charged`` what was charged when tokens had gone out; a
 stream that breaks off before its end is ``execution_unavailable`` (transient: ask again with the
-same reference).
+same reference). 409 ``execute.running_elsewhere`` (the reference's execution runs on another
+replica of the proxy) is transient the same way: ask again with the same reference, later, and it is
+attached to or replayed (``ExecutionFailed.same_reference`` says which failures are so).
 """
 
 from __future__ import annotations
@@ -56,6 +58,11 @@ class ExecutionProxyUnavailable(Exception):
     """execution-proxy could not be asked: nothing was executed, so nothing was charged."""
 
 
+SAME_REFERENCE = frozenset({"execution_unavailable", "execute.running_elsewhere"})
+"""Failures after which the same reference is asked again (the execution may run on, or runs
+elsewhere): never a new reference, which would execute and charge a second time."""
+
+
 class ExecutionFailed(Exception):
     def __init__(
         self, code: str, message: str, *, transient: bool, charged: ExecutionAnswer | None = None
@@ -64,6 +71,11 @@ class ExecutionFailed(Exception):
         self.code, self.message, self.transient = code, message, transient
         self.charged = charged
         """A stream that failed after some tokens: what was recorded and charged for them."""
+
+    @property
+    def same_reference(self) -> bool:
+        """Ask again with the same reference (``SAME_REFERENCE``), not a new one."""
+        return self.code in SAME_REFERENCE
 
 
 def provider_for(model: str, override: str | None, default: str) -> str:
@@ -256,7 +268,7 @@ def _data(status: int, answer: Any) -> dict[str, Any]:
         raise ExecutionFailed(
             code,
             error.get("message") or f"execution-proxy answered {status}",
-            transient=status == 429 or status >= 500,
+            transient=status == 429 or status >= 500 or code in SAME_REFERENCE,
         )
     return answer["data"]
 

@@ -227,9 +227,10 @@ class NodeAttempt:
         try:
             answer = execution.result()
         except NodeExecutionFailed as failure:
-            if failure.code == "execution_unavailable":
-                # Our connection failed, not the provider: the execution may run on in the proxy.
-                # Ask again with the same attempt (it attaches or replays), never a new one.
+            if failure.same_reference:
+                # Our connection failed, not the provider (the execution may run on in the proxy),
+                # or it runs on another replica of the proxy: ask again with the same attempt
+                # (it attaches or replays), never a new one.
                 raise
             await self.runs.node_failed(
                 work,

@@ -588,3 +588,17 @@ async def test_a_replay_of_an_execution_cut_short_retries_the_node_as_a_new_atte
     assert run["status"] == "succeeded" and run["creditCost"] == 4 + 10
     [artifact] = run["artifacts"]
     assert artifact["contentText"] == " ".join(["w"] * 10)  # the whole answer, never the cut one
+
+
+async def test_a_node_running_on_another_proxy_replica_is_asked_again_with_the_same_attempt(
+    runs: Runs, proxy: FakeExecutionProxy, lenser: UUID, db: asyncpg.Pool
+):
+    proxy.elsewhere_next = 2  # 409 execute.running_elsewhere twice, then it runs (or is replayed)
+    lens_id = await runs.lens(lenser)
+    run_id = (await runs.post(f"/v1/lenses/{lens_id}/execute", {"params": {"topic": "x"}}, lenser, 202))[
+        "data"
+    ]["runId"]
+    run = await runs.finished(run_id, lenser)
+    assert run["status"] == "succeeded"
+    assert [c["referenceId"] for c in proxy.calls] == [f"{run_id}:lens:1"] * 3  # never a new attempt
+    assert "NodeRetried" not in await event_types(db, run_id)

@@ -18,7 +18,9 @@ word of the reply, ``end`` (``cancelled``: whether a cancel stopped it); ``strea
 number of tokens) makes the provider fail there: an ``error`` frame, then ``end`` when tokens went
 out (none: ``error`` alone); ``cut_next`` (token counts, in order, one per execution started) makes
 the proxy stop there as a shutdown past its drain does: the execution is recorded ``cutShort``
-(charged for what it produced) and its streams break off without ``end``.
+(charged for what it produced) and its streams break off without ``end``; ``elsewhere_next`` (a
+count) refuses that many new executions 409 ``execute.running_elsewhere`` first, as a replica does
+while another one runs the reference.
 
 Cancel (``{funding, lenserId?, sponsorId?, referenceId}``): a running execution stops and is
 recorded ``cancelled`` with ``credits * tokens produced // tokens in all`` (``state: "cancelled"``);
@@ -88,6 +90,7 @@ class FakeExecutionProxy:
         self.token_delay = 0.0
         self.stream_fails_after: int | None = None
         self.cut_next: list[int] = []
+        self.elsewhere_next = 0
         self.calls: list[dict[str, Any]] = []
         self.charges: Counter[str] = Counter()
         self.recorded: dict[str, dict[str, Any]] = {}
@@ -134,6 +137,9 @@ class FakeExecutionProxy:
         if reference in self._cancelled_early:
             return _error(409, "execute.cancelled", "this execution was cancelled before it started")
         execution = self._running.get(reference) if reference else None
+        if execution is None and self.elsewhere_next:
+            self.elsewhere_next -= 1
+            return _error(409, "execute.running_elsewhere", "this referenceId runs on another replica")
         if execution is None:
             prompt = body["messages"][-1 if stream else 0]["content"]
             if self.fail_next or self.fail_if(prompt):
