@@ -314,6 +314,7 @@ async def test_one_still_running_past_the_drain_is_cut_short_and_charged_for_wha
     assert len(openai.requests) == 1
 
 
+@pytest.mark.parametrize("settings", [{"execution_heartbeat_seconds": 0.2}], indirect=True)
 async def test_a_retry_on_another_replica_while_it_runs_is_refused_running_elsewhere_then_replayed(
     api, other_replica, driver, lenser, db, openai
 ):
@@ -324,6 +325,7 @@ async def test_a_retry_on_another_replica_while_it_runs_is_refused_running_elsew
         frames.append(frame)
         if len(frames) == 3:  # start and 2 tokens: it runs here
             break
+    await asyncio.sleep(1.0)  # past three heartbeats: its owner's heartbeat keeps it fresh
 
     elsewhere = await other_replica.post(
         "/internal/executions", json=body(lenser, "node-8"), headers=INTERNAL
