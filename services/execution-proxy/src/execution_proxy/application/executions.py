@@ -198,9 +198,7 @@ class Executions(UseCases):
     # --- before the provider -----------------------------------------------------------------
 
     def execution_id(self, order: ChatOrder) -> UUID:
-        if order.reference_id is None:
-            return uuid4()
-        return referenced_execution_id(order.funding, order.payer_id, order.lenser_id, order.reference_id)
+        return execution_id_of(order)
 
     async def prepare(
         self,
@@ -404,19 +402,22 @@ class Executions(UseCases):
     async def recorded(self, execution_id: UUID) -> ChatOutcome | None:
         """An ended execution as its caller was answered (without content once that was pruned)."""
         outcome = await self.record_of(execution_id)
-        if outcome is not None and outcome.failed:
-            if outcome.cancelled:
-                raise errors.ExecutionCancelled()
-            raise ApiError(EXECUTE_PROVIDER_FAILED, "an earlier attempt with this reference failed")
+        if outcome is not None:
+            refuse_failed(failed=outcome.failed, cancelled=outcome.cancelled)
         return outcome
 
-    async def record_of(self, execution_id: UUID) -> ChatOutcome | None:
-        """An ended execution's record, failed or not (a failure: nothing charged, no content)."""
-        row = await self.pool.fetchrow(
+    async def record_row(self, execution_id: UUID) -> asyncpg.Record | None:
+        """An ended execution's row (chat or image), with ``output``: the answer kept for retries
+        (None once pruned, or never kept)."""
+        return await self.pool.fetchrow(
             "SELECT e.*, o.output FROM executions e LEFT JOIN execution_outputs o USING (execution_id)"
             " WHERE execution_id = $1",
             execution_id,
         )
+
+    async def record_of(self, execution_id: UUID) -> ChatOutcome | None:
+        """An ended execution's record, failed or not (a failure: nothing charged, no content)."""
+        row = await self.record_row(execution_id)
         if row is None:
             return None
         output = row["output"]
@@ -614,11 +615,36 @@ class ChatStream:
 
 
 def referenced_execution_id(
-    funding: str, payer_id: UUID | None, lenser_id: UUID | None, reference_id: str
+    funding: str,
+    payer_id: UUID | None,
+    lenser_id: UUID | None,
+    reference_id: str,
+    namespace: UUID = REFERENCE_NAMESPACE,
 ) -> UUID:
-    """The execution id of an order with a reference: the same for every retry of it."""
+    """The execution id of an order with a reference: the same for every retry of it. Each kind
+    of execution names its references in a ``namespace`` of its own (images: another one), so a
+    chat reference never names an image."""
     owner = payer_id or lenser_id or "service"
-    return uuid5(REFERENCE_NAMESPACE, f"{funding}:{owner}:{reference_id}")
+    return uuid5(namespace, f"{funding}:{owner}:{reference_id}")
+
+
+def execution_id_of(order: Order, namespace: UUID = REFERENCE_NAMESPACE) -> UUID:
+    """An order's execution id: derived from its reference (``referenced_execution_id``), or new."""
+    if order.reference_id is None:
+        return uuid4()
+    return referenced_execution_id(
+        order.funding, order.payer_id, order.lenser_id, order.reference_id, namespace
+    )
+
+
+def refuse_failed(*, failed: bool, cancelled: bool) -> None:
+    """A retried reference whose execution ended without an answer is refused as it ended:
+    ``ExecutionCancelled`` (cancelled before its provider was asked) or a provider failure."""
+    if not failed:
+        return
+    if cancelled:
+        raise errors.ExecutionCancelled()
+    raise ApiError(EXECUTE_PROVIDER_FAILED, "an earlier attempt with this reference failed")
 
 
 def _observe_failure(funded: Funded, failure: ProviderError, sent: float) -> None:
