@@ -11,7 +11,7 @@ import pytest
 from lightning_jobs.application.flow import work_model_of
 from lightning_jobs.application.ports import WorkModel
 from lightning_jobs.domain.errors import InvalidRefundInvoice, RefundNotClaimable
-from lightning_jobs.domain.job import Job, WorkInvoiced, WorkQuoted
+from lightning_jobs.domain.job import Job, StepClaimed, StepRetried, WorkInvoiced, WorkQuoted
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=5)
@@ -71,6 +71,33 @@ def test_a_lapsed_claim_is_claimed_again_under_the_same_reference():
     again = job.reclaim(NOW + LEASE, LEASE)
     assert again is not None and again.attempt == 2
     assert first is not None and again.reference_id == first.reference_id
+
+
+def test_a_claim_after_a_recorded_failure_asks_under_a_new_reference_and_a_crash_keeps_it():
+    job = a_job()
+    first = job.eval_paid(NOW, LEASE)
+    assert first is not None and first.reference_id == f"lightning:job:{job.job_id}:eval"
+    job.retried("eval", first.attempt, "execute.provider_error", "the provider answered 502")
+    job.retried("eval", first.attempt, "execute.provider_error", "reported twice")  # changes nothing
+    second = job.reclaim(NOW + LEASE, LEASE)
+    assert second is not None and second.reference_id == f"lightning:job:{job.job_id}:eval:2"
+    job.retried("eval", first.attempt, "execute.provider_error", "a lapsed claimant's late report")
+    crashed = job.reclaim(NOW + 2 * LEASE, LEASE)  # the second claimant died: its outcome unknown
+    assert crashed is not None and crashed.reference_id == second.reference_id
+    assert [type(e) for e in job.pending()].count(StepRetried) == 1
+
+
+def test_a_claim_recorded_before_executions_were_counted_is_its_steps_first_execution():
+    old = StepClaimed.model_validate(
+        {"job_id": uuid4(), "step": "eval", "attempt": 1, "lease_until": NOW.isoformat()}
+    )
+    assert old.execution == 1
+    job = a_job()
+    job.eval_paid(NOW, LEASE)
+    snapshot = job.to_snapshot()
+    del snapshot["claim_execution"], snapshot["claim_failed"]  # a snapshot taken before them
+    again = Job.from_snapshot(snapshot).reclaim(NOW + LEASE, LEASE)
+    assert again is not None and again.reference_id == f"lightning:job:{job.job_id}:eval"
 
 
 def test_a_step_reports_once():
