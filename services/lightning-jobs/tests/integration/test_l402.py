@@ -150,3 +150,22 @@ async def test_a_token_whose_invoice_is_unpaid_is_401_even_with_its_preimage(l40
 
     assert refused.status == 401
     assert proxy.calls == []
+
+
+async def test_a_token_whose_run_failed_transiently_is_answered_when_presented_again_under_a_new_reference(
+    l402_api, lnbits, proxy, ledger
+):
+    """execution-proxy answers a reference whose execution failed with that failure for ever: the
+    next presentation asks the failed step under a new one, and the paid request is answered."""
+    macaroon, preimage = await paid_token(l402_api, lnbits)
+    proxy.fail_next = [502]
+
+    failed = await l402_api.post(PATH, json=REQUEST, headers=l402(macaroon, preimage))
+    assert failed.status == 200 and (await failed.json())["state"] == "failed"
+    answered = await l402_api.post(PATH, json=REQUEST, headers=l402(macaroon, preimage))
+
+    assert answered.status == 200, await answered.text()
+    assert (await answered.json())["state"] == "complete"
+    references = [call["referenceId"] for call in proxy.calls]
+    assert len(references) == 3 and len(set(references)) == 3, references
+    assert references[0].endswith(":eval") and references[1].endswith(":eval:2"), references

@@ -37,6 +37,7 @@ from lightning_jobs.application.ports import (
     InvoiceBackend,
     RefundInvoiceChecker,
     WorkModel,
+    answered_failure,
 )
 from lightning_jobs.application.pricing import Pricing, WorkQuote
 from lightning_jobs.application.queries import JobQueries
@@ -49,15 +50,6 @@ MAX_TRANSIENT_ATTEMPTS = 3
 """Claims of one step that may end in a transient AI failure before the job fails."""
 
 SYSTEM = {"actor": "lightning-jobs"}
-
-UNANSWERED = "execution_unavailable"
-"""``ExecutionFailed``'s code when execution-proxy did not answer (a timeout, a broken connection):
-whether the execution ran is unknown, so it is asked again under the same reference."""
-
-
-def answered_failure(failure: ExecutionFailed) -> bool:
-    """execution-proxy answered that the execution failed: its reference is spent."""
-    return failure.code != UNANSWERED
 
 
 class JobFlow:

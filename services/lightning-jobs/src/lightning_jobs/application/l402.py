@@ -26,10 +26,16 @@ import structlog
 from lf_eventstore import AggregateRepository, Command, CommandRunner, Decision, UseCases, utc_now
 from lf_service.execution_proxy import ExecutionFailed, ExecutionProxyUnavailable
 from lightning_jobs.adapters.macaroons import L402Macaroons, L402Offer
-from lightning_jobs.application.ports import Agent, BackendUnavailable, InvoiceBackend, WorkModel
+from lightning_jobs.application.ports import (
+    Agent,
+    BackendUnavailable,
+    InvoiceBackend,
+    WorkModel,
+    answered_failure,
+)
 from lightning_jobs.application.pricing import Pricing
 from lightning_jobs.domain.errors import InvalidL402Token
-from lightning_jobs.domain.l402 import L402Token
+from lightning_jobs.domain.l402 import L402Claim, L402Token
 from lightning_jobs.projections import INLINE
 
 log = structlog.get_logger(__name__)
@@ -95,7 +101,7 @@ class L402Flow:
             log.warning("l402.payment_unknown", token_id=str(offer.token_id), exc_info=True)
         if not paid:
             raise InvalidL402Token("Invalid L402 token: its invoice is not paid")
-        attempt = await self.tokens.on_token(
+        claim = await self.tokens.on_token(
             offer.token_id,
             lambda d, t: t.claim(
                 offer.token_id,
@@ -106,25 +112,28 @@ class L402Flow:
                 self.lease,
             ),
         )
-        run = asyncio.create_task(self._run(offer, attempt, request))
+        run = asyncio.create_task(self._run(offer, claim, request))
         self._runs.add(run)
         run.add_done_callback(self._runs.discard)
         return await asyncio.shield(run)  # a client that leaves does not leave the claim half-run
 
-    async def _run(self, offer: L402Offer, attempt: int, request: str) -> dict[str, Any]:
-        reference = f"lightning:l402:{offer.token_id}"
+    async def _run(self, offer: L402Offer, claim: L402Claim, request: str) -> dict[str, Any]:
+        step = "eval"
         try:
-            evaluation = await self.agent.evaluate(offer.token_id, request, f"{reference}:eval")
+            evaluation = await self.agent.evaluate(offer.token_id, request, claim.reference_id(step))
             if not evaluation.accepted:
                 state, answer = "rejected", evaluation.reason
             else:
+                step = "work"
                 model = WorkModel(offer.work_model, offer.work_provider)
-                done = await self.agent.work(offer.token_id, request, f"{reference}:work", model)
+                done = await self.agent.work(offer.token_id, request, claim.reference_id(step), model)
                 state, answer = "complete", done.result
         except (ExecutionFailed, ExecutionProxyUnavailable) as failure:
-            # Not answered: the token is released, to be presented again.
+            # Not answered: the token is released, to be presented again; a step execution-proxy
+            # answered failed is asked under its next reference then (its own is spent).
             message = str(getattr(failure, "message", failure))
-            await self.tokens.on_token(offer.token_id, lambda _, t: t.release(attempt, message))
+            failed = step if isinstance(failure, ExecutionFailed) and answered_failure(failure) else None
+            await self.tokens.on_token(offer.token_id, lambda _, t: t.release(claim.attempt, message, failed))
             return {"state": "failed", "errorMessage": message}
         await self.tokens.on_token(offer.token_id, lambda _, t: t.answered(state, answer))
         key = "result" if state == "complete" else "reason"
