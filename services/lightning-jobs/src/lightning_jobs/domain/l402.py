@@ -8,7 +8,10 @@ it, signed; the stream starts when a paid token is first presented.
 
 A token is used once: the first presentation claims it (``L402Paid`` + ``L402Claimed``, one
 command on the stream, so concurrent presentations claim it once), the answer settles it
-(``L402Answered``) and any later presentation is refused. A claim whose AI call failed is released
+(``L402Answered``), and a later presentation is answered that recorded answer again (``claim``
+returns it: the paid answer is not lost to a client whose connection dropped), never run again.
+Only the request the token was bought for reaches its stream (the macaroon commits to its digest),
+so a recorded answer is only ever that request's. A claim whose AI call failed is released
 (``L402Released``) and one whose claimant died lapses after ``lease``: the token can be presented
 again. Each step (eval, work) is asked under a reference id of the token's execution of it
 (``domain/references.py``): a claim after a lapse asks under the same ones, so a step that did run
@@ -63,6 +66,15 @@ class L402Released(DomainEvent):
 
 
 @dataclass(frozen=True)
+class L402Answer:
+    """The token's recorded answer, for a presentation after it was answered."""
+
+    state: str
+    answer: str
+    amount_sats: int
+
+
+@dataclass(frozen=True)
 class L402Claim:
     """A claim of the token for one run: its attempt, and the reference id of each step."""
 
@@ -100,6 +112,7 @@ class L402Token(Aggregate):
         self.failed_step: str | None = None
         """The step the last release said failed: the next claim asks it anew."""
         self.lease_until: datetime | None = None
+        self.answer: L402Answer | None = None
 
     def claim(
         self,
@@ -109,11 +122,13 @@ class L402Token(Aggregate):
         eval_fee_sats: int,
         now: datetime,
         lease: timedelta,
-    ) -> L402Claim:
-        """Claim the token for one run. ``L402TokenUsed`` once it is answered, or while another
-        presentation holds it."""
+    ) -> L402Claim | L402Answer:
+        """Claim the token for one run; its recorded answer once it is answered (nothing recorded);
+        ``L402TokenUsed`` while another presentation holds it."""
         if self.state == "answered":
-            raise L402TokenUsed("This L402 token has been used")
+            if self.answer is None:  # restored from a snapshot taken before answers were kept
+                raise L402TokenUsed("This L402 token has been used")
+            return self.answer
         if self.state == "claimed" and self.lease_until is not None and now < self.lease_until:
             raise L402TokenUsed("This L402 token is being used")
         if self.state == "new":
@@ -176,6 +191,7 @@ class L402Token(Aggregate):
                 self.failed_step = event.failed_step
             case L402Answered():
                 self.state = "answered"
+                self.answer = L402Answer(event.state, event.answer, event.amount_sats)
 
     def to_snapshot(self) -> dict[str, Any]:
         return {
@@ -187,6 +203,7 @@ class L402Token(Aggregate):
             "executions": self.executions,
             "failed_step": self.failed_step,
             "lease_until": self.lease_until.isoformat() if self.lease_until else None,
+            "answer": vars(self.answer) if self.answer else None,
         }
 
     @classmethod
@@ -195,4 +212,5 @@ class L402Token(Aggregate):
         token.__dict__.update(data)
         token.token_id = UUID(data["token_id"]) if data["token_id"] else None
         token.lease_until = datetime.fromisoformat(data["lease_until"]) if data["lease_until"] else None
+        token.answer = L402Answer(**data["answer"]) if data.get("answer") else None
         return token
