@@ -33,18 +33,22 @@ async def lnbits() -> AsyncIterator[FakeLNbits]:
     await fake.close()
 
 
+def on_lnbits(settings, lnbits: FakeLNbits, pricing, **more: Any) -> TestClient:
+    """The app on the fake LNbits (``more``: other settings)."""
+    update = {
+        "lightning_backend": "lnbits",
+        "lnbits_url": lnbits.url,
+        "lnbits_invoice_key": lnbits.invoice_key,
+        "lnbits_admin_key": lnbits.admin_key,
+        "lightning_network": "bcrt",
+        **more,
+    }
+    return TestClient(TestServer(create_app(settings.model_copy(update=update), pricing=pricing)))
+
+
 @pytest.fixture
 async def l402_api(settings, lnbits, pricing) -> AsyncIterator[TestClient]:
-    on_lnbits = settings.model_copy(
-        update={
-            "lightning_backend": "lnbits",
-            "lnbits_url": lnbits.url,
-            "lnbits_invoice_key": lnbits.invoice_key,
-            "lnbits_admin_key": lnbits.admin_key,
-            "lightning_network": "bcrt",
-        }
-    )
-    async with TestClient(TestServer(create_app(on_lnbits, pricing=pricing))) as client:
+    async with on_lnbits(settings, lnbits, pricing) as client:
         yield client
 
 
@@ -189,25 +193,11 @@ async def test_a_token_whose_run_failed_transiently_is_answered_when_presented_a
     assert references[0].endswith(":eval") and references[1].endswith(":eval:2"), references
 
 
-async def expiring_api(settings, lnbits, pricing) -> TestClient:
-    short = settings.model_copy(
-        update={
-            "lightning_backend": "lnbits",
-            "lnbits_url": lnbits.url,
-            "lnbits_invoice_key": lnbits.invoice_key,
-            "lnbits_admin_key": lnbits.admin_key,
-            "lightning_network": "bcrt",
-            "macaroon_ttl_seconds": 0.5,
-        }
-    )
-    return TestClient(TestServer(create_app(short, pricing=pricing)))
-
-
 async def test_a_token_paid_before_its_expiry_is_answered_when_presented_after_it(
     settings, lnbits, pricing, proxy, ledger
 ):
     """The expiry bounds the offer, not a paid token: nothing else records an L402 payment."""
-    async with await expiring_api(settings, lnbits, pricing) as api:
+    async with on_lnbits(settings, lnbits, pricing, macaroon_ttl_seconds=0.5) as api:
         macaroon, preimage = await paid_token(api, lnbits)
         await asyncio.sleep(0.6)  # past the macaroon's expiry
 
@@ -218,7 +208,7 @@ async def test_a_token_paid_before_its_expiry_is_answered_when_presented_after_i
 
 
 async def test_an_unpaid_token_past_its_expiry_is_401_expired(settings, lnbits, pricing, proxy, ledger):
-    async with await expiring_api(settings, lnbits, pricing) as api:
+    async with on_lnbits(settings, lnbits, pricing, macaroon_ttl_seconds=0.5) as api:
         macaroon, invoice = await challenge(api)
         preimage = lnbits.invoices[decode(invoice).payment_hash].made.preimage  # leaked, not paid
         await asyncio.sleep(0.6)
