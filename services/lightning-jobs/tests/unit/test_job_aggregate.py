@@ -8,8 +8,9 @@ from uuid import uuid4
 
 import pytest
 
+from lf_service.execution_proxy import ExecutionFailed
 from lightning_jobs.application.flow import work_model_of
-from lightning_jobs.application.ports import WorkModel
+from lightning_jobs.application.ports import WorkModel, answered_failure
 from lightning_jobs.domain.errors import InvalidRefundInvoice, RefundNotClaimable
 from lightning_jobs.domain.job import Job, StepClaimed, StepRetried, WorkInvoiced, WorkQuoted
 
@@ -166,3 +167,16 @@ def test_a_work_invoice_recorded_before_the_model_was_locked_runs_on_the_model_o
     assert work_model_of({"pricing": {"estimatedCostUsd": "0.1", "workModel": None}}) is None
     locked = {"pricing": {"workModel": "claude-3-5-haiku-latest", "workProvider": "anthropic"}}
     assert work_model_of(locked) == WorkModel("claude-3-5-haiku-latest", "anthropic")
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "answered"),
+    [
+        ("execute.provider_error", 502, True),  # the provider failed: execution-proxy recorded it
+        ("rate_limited", 429, True),
+        ("execution_unavailable", 0, False),  # a timeout: the execution may run on
+        ("execute.running_elsewhere", 409, False),  # it runs on another replica of the proxy
+    ],
+)
+def test_only_a_failure_execution_proxy_answered_spends_the_reference(code, status, answered):
+    assert answered_failure(ExecutionFailed(code, f"{status}", transient=True)) is answered
