@@ -164,7 +164,7 @@ LIGHTNING_INVALID_PAYMENT_TOKEN = _code(  # ours (lightning-jobs, L402)
     "The L402 token is malformed, tampered, expired, for another request, or its preimage is wrong",
 )
 LIGHTNING_PAYMENT_TOKEN_USED = _code(  # ours (lightning-jobs, L402)
-    "lightning.payment_token_used", 409, "This L402 token has been used, or is being used"
+    "lightning.payment_token_used", 409, "This L402 token is being used"
 )
 LIGHTNING_IMAGE_GENERATION_FAILED = _code(  # ours (lightning-jobs, seed 002's Gemini image route)
     "lightning.image_generation_failed", 502, "Image generation failed"

@@ -11,8 +11,15 @@ from lf_eventstore import Wakeup
 from lf_pg import shadow_schema
 from lf_pg.pool import connect
 from lf_projections import FollowerRunner, catch_up, rebuild
+from lf_testing.waiting import eventually
 
 SCHEMA = "tallies"  # conftest's
+
+
+async def all_below_the_horizon(pool) -> bool:
+    return await pool.fetchval(
+        "SELECT bool_and(transaction_id < pg_snapshot_xmin(pg_current_snapshot())) FROM events"
+    )
 
 
 async def table_oid(pool) -> int:
@@ -31,6 +38,9 @@ async def test_a_rebuild_swaps_in_the_replay_for_drifted_live_rows_and_moves_the
     await tally_pool.execute("INSERT INTO tally VALUES ('nobody', 7)")
     await record("s-3", "Counted")  # not followed yet: the runner lags
     before = await table_oid(tally_pool)
+    # A follower reads below the oldest transaction running anywhere in the cluster (transaction ids
+    # are cluster-wide): on a busy machine, another database's transaction can hold s-3 above it.
+    await eventually(lambda: all_below_the_horizon(tally_pool), timeout=30)
 
     conn = await connect(database_url, SCHEMA)
     try:

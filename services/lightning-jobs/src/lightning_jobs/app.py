@@ -142,12 +142,7 @@ async def _job_flow(
     )
     app[CONVERSATIONS] = Conversations(pool)
     app[GEMINI] = Gemini(
-        GeminiChat(
-            http,
-            base_url=settings.execution_proxy_url,
-            api_key=settings.platform_api_key or "",
-            timeout_seconds=settings.ai_timeout_seconds,
-        ),
+        GeminiChat(agent.client, timeout_seconds=settings.ai_timeout_seconds),  # the agent's client
         model=settings.gemini_model,
         images=GeminiImages(  # on the agent's client (closed with it)
             agent.client,

@@ -83,11 +83,12 @@ async def test_gemini_failing_ends_the_stream_with_an_error_and_keeps_no_answer(
     assert [m["role"] for m in messages] == ["user"]
 
 
-async def test_execution_proxy_refusing_is_an_error_frame(api, proxy):
+async def test_execution_proxy_refusing_is_an_error_frame_with_its_code(api, proxy):
+    """Read by the shared client (``lf_service.execution_proxy``): the envelope's code, not a status."""
     conversation = await create(api)
     proxy.fail_next = [502]
     sent = frames(await (await send(api, conversation["id"])).text())
-    assert len(sent) == 1 and "error" in sent[0]
+    assert sent == [{"error": "Gemini failed: execute.provider_error: fake failure"}]
 
 
 async def test_a_deleted_conversation_is_gone_with_its_messages(api, db):

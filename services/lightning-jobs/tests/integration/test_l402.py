@@ -33,18 +33,22 @@ async def lnbits() -> AsyncIterator[FakeLNbits]:
     await fake.close()
 
 
+def on_lnbits(settings, lnbits: FakeLNbits, pricing, **more: Any) -> TestClient:
+    """The app on the fake LNbits (``more``: other settings)."""
+    update = {
+        "lightning_backend": "lnbits",
+        "lnbits_url": lnbits.url,
+        "lnbits_invoice_key": lnbits.invoice_key,
+        "lnbits_admin_key": lnbits.admin_key,
+        "lightning_network": "bcrt",
+        **more,
+    }
+    return TestClient(TestServer(create_app(settings.model_copy(update=update), pricing=pricing)))
+
+
 @pytest.fixture
 async def l402_api(settings, lnbits, pricing) -> AsyncIterator[TestClient]:
-    on_lnbits = settings.model_copy(
-        update={
-            "lightning_backend": "lnbits",
-            "lnbits_url": lnbits.url,
-            "lnbits_invoice_key": lnbits.invoice_key,
-            "lnbits_admin_key": lnbits.admin_key,
-            "lightning_network": "bcrt",
-        }
-    )
-    async with TestClient(TestServer(create_app(on_lnbits, pricing=pricing))) as client:
+    async with on_lnbits(settings, lnbits, pricing) as client:
         yield client
 
 
@@ -84,9 +88,25 @@ async def test_a_paid_token_answers_its_request_once_and_the_price_is_earned(l40
     assert len(proxy.calls) == 2  # the evaluation and the work
     balances = await ledger.balances()
     assert (balances[LIGHTNING], balances[EVAL_REVENUE], balances[WORK_REVENUE]) == (-110, 10, 100)
+
+
+async def test_a_token_presented_again_after_its_answer_is_answered_the_same_and_runs_nothing(
+    l402_api, lnbits, proxy, ledger
+):
+    """The client whose connection dropped presents it again and gets what it paid for."""
+    macaroon, preimage = await paid_token(l402_api, lnbits)
+    first = await l402_api.post(PATH, json=REQUEST, headers=l402(macaroon, preimage))
+    assert first.status == 200, await first.text()
+
     again = await l402_api.post(PATH, json=REQUEST, headers=l402(macaroon, preimage))
-    assert again.status == 409
-    assert len(proxy.calls) == 2
+
+    assert again.status == 200, await again.text()
+    assert await again.json() == await first.json()
+    assert len(proxy.calls) == 2  # nothing run again
+    balances = await ledger.balances()
+    assert balances[LIGHTNING] == -110  # nothing held or earned again
+    other = await l402_api.post(PATH, json={"request": "another request"}, headers=l402(macaroon, preimage))
+    assert other.status == 401  # the token answers only the request it was bought for
 
 
 async def test_concurrent_presentations_of_one_token_are_answered_once(l402_api, lnbits, proxy, ledger):
@@ -97,7 +117,9 @@ async def test_concurrent_presentations_of_one_token_are_answered_once(l402_api,
         *(l402_api.post(PATH, json=REQUEST, headers=l402(macaroon, preimage)) for _ in range(5))
     )
 
-    assert sorted(answer.status for answer in answers) == [200, 409, 409, 409, 409]
+    # One runs it; the others meet its claim (409) or, once it is answered, its answer (200).
+    assert sorted(answer.status for answer in answers)[0] == 200
+    assert {answer.status for answer in answers} <= {200, 409}
     assert len(proxy.calls) == 2
 
 
@@ -149,4 +171,50 @@ async def test_a_token_whose_invoice_is_unpaid_is_401_even_with_its_preimage(l40
     refused = await l402_api.post(PATH, json=REQUEST, headers=l402(macaroon, preimage))
 
     assert refused.status == 401
+    assert proxy.calls == []
+
+
+async def test_a_token_whose_run_failed_transiently_is_answered_when_presented_again_under_a_new_reference(
+    l402_api, lnbits, proxy, ledger
+):
+    """execution-proxy answers a reference whose execution failed with that failure for ever: the
+    next presentation asks the failed step under a new one, and the paid request is answered."""
+    macaroon, preimage = await paid_token(l402_api, lnbits)
+    proxy.fail_next = [502]
+
+    failed = await l402_api.post(PATH, json=REQUEST, headers=l402(macaroon, preimage))
+    assert failed.status == 200 and (await failed.json())["state"] == "failed"
+    answered = await l402_api.post(PATH, json=REQUEST, headers=l402(macaroon, preimage))
+
+    assert answered.status == 200, await answered.text()
+    assert (await answered.json())["state"] == "complete"
+    references = [call["referenceId"] for call in proxy.calls]
+    assert len(references) == 3 and len(set(references)) == 3, references
+    assert references[0].endswith(":eval") and references[1].endswith(":eval:2"), references
+
+
+async def test_a_token_paid_before_its_expiry_is_answered_when_presented_after_it(
+    settings, lnbits, pricing, proxy, ledger
+):
+    """The expiry bounds the offer, not a paid token: nothing else records an L402 payment."""
+    async with on_lnbits(settings, lnbits, pricing, macaroon_ttl_seconds=0.5) as api:
+        macaroon, preimage = await paid_token(api, lnbits)
+        await asyncio.sleep(0.6)  # past the macaroon's expiry
+
+        answered = await api.post(PATH, json=REQUEST, headers=l402(macaroon, preimage))
+
+        assert answered.status == 200, await answered.text()
+        assert (await answered.json())["state"] == "complete"
+
+
+async def test_an_unpaid_token_past_its_expiry_is_401_expired(settings, lnbits, pricing, proxy, ledger):
+    async with on_lnbits(settings, lnbits, pricing, macaroon_ttl_seconds=0.5) as api:
+        macaroon, invoice = await challenge(api)
+        preimage = lnbits.invoices[decode(invoice).payment_hash].made.preimage  # leaked, not paid
+        await asyncio.sleep(0.6)
+
+        refused = await api.post(PATH, json=REQUEST, headers=l402(macaroon, preimage))
+
+        assert refused.status == 401
+        assert "expired" in (await refused.json())["error"]
     assert proxy.calls == []

@@ -91,3 +91,23 @@ async def test_a_step_whose_claimant_died_is_claimed_again_after_its_lease_and_r
 
     assert quoted["state"] == "awaiting_work_payment"
     assert Counter(call["referenceId"] for call in proxy.calls) == {claim.reference_id: 1}
+
+
+async def test_a_transient_provider_failure_is_retried_under_a_new_reference_and_the_job_completes(
+    proxy, settings, pricing, ledger, driver
+):
+    """execution-proxy answers a reference whose execution failed with that failure for ever: the
+    step's next claim asks under a new one, and the job goes on to complete."""
+    quick = settings.model_copy(update={"step_lease_seconds": 0.5})
+    async with TestClient(TestServer(create_app(quick, pricing=pricing))) as api:
+        lightning = driver(api)
+        proxy.fail_next = [502]
+        done = await lightning.completed_job()
+
+    assert done["state"] == "complete", done
+    job_id = done["jobId"]
+    assert [call["referenceId"] for call in proxy.calls] == [
+        f"lightning:job:{job_id}:eval",
+        f"lightning:job:{job_id}:eval:2",
+        f"lightning:job:{job_id}:work",
+    ]

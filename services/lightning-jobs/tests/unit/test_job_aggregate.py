@@ -8,10 +8,11 @@ from uuid import uuid4
 
 import pytest
 
+from lf_service.execution_proxy import ExecutionFailed
 from lightning_jobs.application.flow import work_model_of
-from lightning_jobs.application.ports import WorkModel
+from lightning_jobs.application.ports import WorkModel, answered_failure
 from lightning_jobs.domain.errors import InvalidRefundInvoice, RefundNotClaimable
-from lightning_jobs.domain.job import Job, WorkInvoiced, WorkQuoted
+from lightning_jobs.domain.job import Job, StepClaimed, StepRetried, WorkInvoiced, WorkQuoted
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=5)
@@ -71,6 +72,33 @@ def test_a_lapsed_claim_is_claimed_again_under_the_same_reference():
     again = job.reclaim(NOW + LEASE, LEASE)
     assert again is not None and again.attempt == 2
     assert first is not None and again.reference_id == first.reference_id
+
+
+def test_a_claim_after_a_recorded_failure_asks_under_a_new_reference_and_a_crash_keeps_it():
+    job = a_job()
+    first = job.eval_paid(NOW, LEASE)
+    assert first is not None and first.reference_id == f"lightning:job:{job.job_id}:eval"
+    job.retried("eval", first.attempt, "execute.provider_error", "the provider answered 502")
+    job.retried("eval", first.attempt, "execute.provider_error", "reported twice")  # changes nothing
+    second = job.reclaim(NOW + LEASE, LEASE)
+    assert second is not None and second.reference_id == f"lightning:job:{job.job_id}:eval:2"
+    job.retried("eval", first.attempt, "execute.provider_error", "a lapsed claimant's late report")
+    crashed = job.reclaim(NOW + 2 * LEASE, LEASE)  # the second claimant died: its outcome unknown
+    assert crashed is not None and crashed.reference_id == second.reference_id
+    assert [type(e) for e in job.pending()].count(StepRetried) == 1
+
+
+def test_a_claim_recorded_before_executions_were_counted_is_its_steps_first_execution():
+    old = StepClaimed.model_validate(
+        {"job_id": uuid4(), "step": "eval", "attempt": 1, "lease_until": NOW.isoformat()}
+    )
+    assert old.execution == 1
+    job = a_job()
+    job.eval_paid(NOW, LEASE)
+    snapshot = job.to_snapshot()
+    del snapshot["claim_execution"], snapshot["claim_failed"]  # a snapshot taken before them
+    again = Job.from_snapshot(snapshot).reclaim(NOW + LEASE, LEASE)
+    assert again is not None and again.reference_id == f"lightning:job:{job.job_id}:eval"
 
 
 def test_a_step_reports_once():
@@ -139,3 +167,16 @@ def test_a_work_invoice_recorded_before_the_model_was_locked_runs_on_the_model_o
     assert work_model_of({"pricing": {"estimatedCostUsd": "0.1", "workModel": None}}) is None
     locked = {"pricing": {"workModel": "claude-3-5-haiku-latest", "workProvider": "anthropic"}}
     assert work_model_of(locked) == WorkModel("claude-3-5-haiku-latest", "anthropic")
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "answered"),
+    [
+        ("execute.provider_error", 502, True),  # the provider failed: execution-proxy recorded it
+        ("rate_limited", 429, True),
+        ("execution_unavailable", 0, False),  # a timeout: the execution may run on
+        ("execute.running_elsewhere", 409, False),  # it runs on another replica of the proxy
+    ],
+)
+def test_only_a_failure_execution_proxy_answered_spends_the_reference(code, status, answered):
+    assert answered_failure(ExecutionFailed(code, f"{status}", transient=True)) is answered

@@ -10,7 +10,9 @@ DETACHED from the connection that asked for it: a caller that leaves (or dies) d
 it is recorded and charged all the same, as with a real provider.
 
 Knobs: ``credits`` per execution, ``reply(prompt) -> text``, ``fail_if(prompt) -> status | None``,
-``fail_next`` (statuses to answer, in order, before succeeding again), ``delay`` (seconds each
+``fail_next`` (statuses to answer, in order, before succeeding again; a provider failure, any
+5xx but 503, is recorded for its reference, which is answered with that failure for ever after, as
+the real one answers "an earlier attempt with this reference failed"), ``delay`` (seconds each
 execution takes, spread over its tokens; ``delay_of(prompt) -> seconds | None`` says it per
 prompt), ``token_delay`` (seconds more before each token), ``api_key``. ``stream: true`` is
 answered as the real one streams (``http/execute.py`` ``stream_sse``): ``start``, a ``token`` per
@@ -94,6 +96,8 @@ class FakeExecutionProxy:
         self.calls: list[dict[str, Any]] = []
         self.charges: Counter[str] = Counter()
         self.recorded: dict[str, dict[str, Any]] = {}
+        self.failed: dict[str, int] = {}
+        """The references whose execution failed (the provider's), and the status answered."""
         self.cancels: list[str] = []
         self.in_flight = 0
         self.most_in_flight = 0
@@ -134,6 +138,9 @@ class FakeExecutionProxy:
         if reference in self.recorded:
             outcome = {**self.recorded[reference], "replayed": True}
             return await self._replay(request, outcome) if stream else web.json_response({"data": outcome})
+        if reference in self.failed:
+            message = "an earlier attempt with this reference failed"
+            return _error(self.failed[reference], "execute.provider_error", message)
         if reference in self._cancelled_early:
             return _error(409, "execute.cancelled", "this execution was cancelled before it started")
         execution = self._running.get(reference) if reference else None
@@ -145,6 +152,8 @@ class FakeExecutionProxy:
             if self.fail_next or self.fail_if(prompt):
                 status = self.fail_next.pop(0) if self.fail_next else self.fail_if(prompt)
                 assert status is not None
+                if reference and status >= 500 and status != 503:  # 503: not asked, so not recorded
+                    self.failed[reference] = status
                 code = "execute.provider_error" if status >= 500 else "validation_error"
                 return _error(status, code, "fake failure")
             pieces = self.reply(prompt).split(" ")

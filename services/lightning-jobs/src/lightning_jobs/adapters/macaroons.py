@@ -81,6 +81,11 @@ class L402Offer:
     amount_sats: int
     work_model: str
     work_provider: str
+    expires_at: datetime | None = None
+    """The offer's expiry (its ``expires`` caveat, set by ``verify``; ``mint`` sets it from its TTL)."""
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and now >= self.expires_at
 
 
 class L402Macaroons:
@@ -100,9 +105,10 @@ class L402Macaroons:
         macaroon.add_first_party_caveat(f"{EXPIRES}{(now + self.ttl).isoformat()}")
         return macaroon.serialize()
 
-    def verify(self, serialized: str, now: datetime) -> L402Offer:
+    def verify(self, serialized: str, now: datetime, *, check_expiry: bool = True) -> L402Offer:
         """The offer the macaroon commits to; ``InvalidL402Token`` when it is not ours, tampered,
-        expired or not an L402 macaroon."""
+        expired or not an L402 macaroon. ``check_expiry=False``: expired is no reason (the offer's
+        ``expires_at`` says whether it is): the expiry bounds the offer, not a paid token."""
         seen: dict[str, str] = {}
 
         def known(caveat: str) -> bool:
@@ -111,7 +117,7 @@ class L402Macaroons:
                 return False
             if name == "expires":
                 try:
-                    if not now < datetime.fromisoformat(value):
+                    if check_expiry and not now < datetime.fromisoformat(value):
                         return False
                 except ValueError:
                     return False
@@ -133,6 +139,7 @@ class L402Macaroons:
                 amount_sats=int(seen["amount_sats"]),
                 work_model=seen["work_model"],
                 work_provider=seen["work_provider"],
+                expires_at=datetime.fromisoformat(seen["expires"]),
             )
         except InvalidL402Token:
             raise

@@ -12,6 +12,10 @@ A step runs in a task of the flow's own, not of the request that claimed it: a c
 does not cut a paid step short. An outage (execution-proxy or the Lightning backend unreachable)
 leaves the claim to lapse, and the step is claimed and run again after ``lease`` (an outage delays
 a job, it never fails it); a step the AI refuses fails the job, and what was paid for it is owed back.
+A transient failure execution-proxy answered (the provider's 5xx, a 429) is recorded
+(``StepRetried``) and the step claimed again after ``lease`` under a new reference id (a failed
+reference is answered with its failure for ever), up to ``MAX_TRANSIENT_ATTEMPTS`` claims; one it
+did not answer (a timeout, a broken connection: the execution may run on) keeps the reference.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from lightning_jobs.application.ports import (
     InvoiceBackend,
     RefundInvoiceChecker,
     WorkModel,
+    answered_failure,
 )
 from lightning_jobs.application.pricing import Pricing, WorkQuote
 from lightning_jobs.application.queries import JobQueries
@@ -135,6 +140,15 @@ class JobFlow:
         except ExecutionFailed as failure:
             if failure.transient and claim.attempt < MAX_TRANSIENT_ATTEMPTS:
                 log.warning("job.step_retried", job_id=str(claim.job_id), step=claim.step, code=failure.code)
+                if answered_failure(failure):
+                    await self.jobs.retried(
+                        claim.job_id,
+                        claim.step,
+                        claim.attempt,
+                        failure.code,
+                        failure.message,
+                        metadata=SYSTEM,
+                    )
                 return
             await self.jobs.failed(claim.job_id, claim.step, failure.message, metadata=SYSTEM)
         except Exception:

@@ -64,6 +64,18 @@ class JobUseCases(UseCases):
     async def reclaim(self, job_id: UUID, *, metadata: dict[str, Any]) -> Claim | None:
         return await self._on(job_id, lambda d, job: job.reclaim(d.now, self.lease), metadata)
 
+    async def retried(
+        self,
+        job_id: UUID,
+        step: str,
+        attempt: int,
+        code: str,
+        error_message: str,
+        *,
+        metadata: dict[str, Any],
+    ) -> None:
+        await self._on(job_id, lambda _, job: job.retried(step, attempt, code, error_message), metadata)
+
     async def rejected(self, job_id: UUID, reason: str, *, metadata: dict[str, Any]) -> None:
         await self._on(job_id, lambda _, job: job.rejected(reason), metadata)
 

@@ -8,7 +8,14 @@ signed macaroon is the offer.
 ``redeem``: the macaroon verified, ``sha256(preimage) == payment hash`` (only the payer learns the
 preimage), the invoice paid by the backend's word, then the token claimed on its stream (once:
 ``domain/l402.py``) and the request run as a session request runs (eval, then work on the offer's
-model), under reference ids of the token's.
+model), under reference ids of the token's. A token answered already is answered its recorded
+answer again (the same body): a client whose connection dropped does not lose what it paid for.
+
+The macaroon's expiry bounds the OFFER, not a paid token: past it, a token whose invoice is unpaid
+is refused (expired), one whose invoice is paid is honoured (a client who paid just before the
+expiry and presents just after keeps what it bought). Nothing but the presentation records the
+payment (the watcher and LNbits' webhook know nothing of L402 invoices), so refusing a paid token
+for its expiry would keep the sats and never answer.
 """
 
 from __future__ import annotations
@@ -26,10 +33,16 @@ import structlog
 from lf_eventstore import AggregateRepository, Command, CommandRunner, Decision, UseCases, utc_now
 from lf_service.execution_proxy import ExecutionFailed, ExecutionProxyUnavailable
 from lightning_jobs.adapters.macaroons import L402Macaroons, L402Offer
-from lightning_jobs.application.ports import Agent, BackendUnavailable, InvoiceBackend, WorkModel
+from lightning_jobs.application.ports import (
+    Agent,
+    BackendUnavailable,
+    InvoiceBackend,
+    WorkModel,
+    answered_failure,
+)
 from lightning_jobs.application.pricing import Pricing
 from lightning_jobs.domain.errors import InvalidL402Token
-from lightning_jobs.domain.l402 import L402Token
+from lightning_jobs.domain.l402 import L402Answer, L402Claim, L402Token
 from lightning_jobs.projections import INLINE
 
 log = structlog.get_logger(__name__)
@@ -79,7 +92,7 @@ class L402Flow:
         return self.macaroons.mint(offer, utc_now()), invoice.payment_request
 
     async def redeem(self, macaroon: str, preimage: str, request: str) -> dict[str, Any]:
-        offer = self.macaroons.verify(macaroon, utc_now())
+        offer = self.macaroons.verify(macaroon, utc_now(), check_expiry=False)
         if offer.request_sha256 != digest(request):
             raise InvalidL402Token("Invalid L402 token: it was bought for another request")
         try:
@@ -91,11 +104,16 @@ class L402Flow:
         try:
             paid = await self.backend.is_paid(offer.payment_hash)
         except BackendUnavailable:
-            paid = False  # unknown: not yet (the client presents it again)
+            # Unknown: neither paid nor expired (the client presents it again).
             log.warning("l402.payment_unknown", token_id=str(offer.token_id), exc_info=True)
+            raise InvalidL402Token(
+                "Invalid L402 token: its payment could not be checked now; present it again"
+            ) from None
         if not paid:
+            if offer.expired(utc_now()):
+                raise InvalidL402Token("Invalid L402 token: its offer has expired")
             raise InvalidL402Token("Invalid L402 token: its invoice is not paid")
-        attempt = await self.tokens.on_token(
+        claim = await self.tokens.on_token(
             offer.token_id,
             lambda d, t: t.claim(
                 offer.token_id,
@@ -106,30 +124,40 @@ class L402Flow:
                 self.lease,
             ),
         )
-        run = asyncio.create_task(self._run(offer, attempt, request))
+        if isinstance(claim, L402Answer):
+            return _body(claim.state, claim.answer, claim.amount_sats)
+        run = asyncio.create_task(self._run(offer, claim, request))
         self._runs.add(run)
         run.add_done_callback(self._runs.discard)
         return await asyncio.shield(run)  # a client that leaves does not leave the claim half-run
 
-    async def _run(self, offer: L402Offer, attempt: int, request: str) -> dict[str, Any]:
-        reference = f"lightning:l402:{offer.token_id}"
+    async def _run(self, offer: L402Offer, claim: L402Claim, request: str) -> dict[str, Any]:
+        step = "eval"
         try:
-            evaluation = await self.agent.evaluate(offer.token_id, request, f"{reference}:eval")
+            evaluation = await self.agent.evaluate(offer.token_id, request, claim.reference_id(step))
             if not evaluation.accepted:
                 state, answer = "rejected", evaluation.reason
             else:
+                step = "work"
                 model = WorkModel(offer.work_model, offer.work_provider)
-                done = await self.agent.work(offer.token_id, request, f"{reference}:work", model)
+                done = await self.agent.work(offer.token_id, request, claim.reference_id(step), model)
                 state, answer = "complete", done.result
         except (ExecutionFailed, ExecutionProxyUnavailable) as failure:
-            # Not answered: the token is released, to be presented again.
+            # Not answered: the token is released, to be presented again; a step execution-proxy
+            # answered failed is asked under its next reference then (its own is spent).
             message = str(getattr(failure, "message", failure))
-            await self.tokens.on_token(offer.token_id, lambda _, t: t.release(attempt, message))
+            failed = step if isinstance(failure, ExecutionFailed) and answered_failure(failure) else None
+            await self.tokens.on_token(offer.token_id, lambda _, t: t.release(claim.attempt, message, failed))
             return {"state": "failed", "errorMessage": message}
         await self.tokens.on_token(offer.token_id, lambda _, t: t.answered(state, answer))
-        key = "result" if state == "complete" else "reason"
-        return {"state": state, key: answer, "amountSats": offer.amount_sats}
+        return _body(state, answer, offer.amount_sats)
 
     async def close(self) -> None:
         if self._runs:
             await asyncio.wait(set(self._runs))
+
+
+def _body(state: str, answer: str, amount_sats: int) -> dict[str, Any]:
+    """An answered token's response body, the same however often it is presented."""
+    key = "result" if state == "complete" else "reason"
+    return {"state": state, key: answer, "amountSats": amount_sats}

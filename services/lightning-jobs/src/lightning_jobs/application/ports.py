@@ -9,6 +9,19 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 from uuid import UUID
 
+from lf_service.execution_proxy import ExecutionFailed
+
+UNANSWERED = frozenset({"execution_unavailable", "execute.running_elsewhere"})
+"""``ExecutionFailed``'s codes that say nothing of the execution's outcome: execution-proxy did not
+answer (a timeout, a broken connection) or it runs on another of its replicas. It may run on, so it
+is asked again under the same reference, never a new one (that would execute and charge twice)."""
+
+
+def answered_failure(failure: ExecutionFailed) -> bool:
+    """execution-proxy answered that the execution failed: it answers its reference with that
+    failure for ever, so a retry asks under the next one (``domain/references.py``)."""
+    return failure.code not in UNANSWERED
+
 
 @dataclass(frozen=True)
 class Invoice:
@@ -96,9 +109,10 @@ class WorkDone:
 
 
 class Agent(Protocol):
-    """The AI. ``reference_id`` is the step's: asked again (a claim taken over after a crash) it is
-    answered from the first execution. Raises ``lf_service.execution_proxy.ExecutionProxyUnavailable``
-    during an outage (the step waits) and ``ExecutionFailed`` when the step cannot be done."""
+    """The AI. ``reference_id`` is the execution's (``domain/references.py``): asked again (a claim
+    taken over after a crash) it is answered from the first execution. Raises
+    ``lf_service.execution_proxy.ExecutionProxyUnavailable`` during an outage (the step waits) and
+    ``ExecutionFailed`` when the step cannot be done (``answered_failure``: its reference is spent)."""
 
     def work_model(self) -> WorkModel:
         """The work model of the settings now (what a new work invoice is priced on)."""

@@ -211,6 +211,9 @@ class SessionFlow:
     ) -> dict[str, Any]:
         eval_sats, work_sats = 0, 0
         answer: dict[str, Any] = {"requestId": str(request_id)}
+        # The request's own references: it is asked once and never retried (a failed one is settled,
+        # and the client's retry is a new request, with new references), so no failed reference is
+        # ever asked again.
         reference = f"lightning:session:{session_id}:{request_id}"
         try:
             evaluation = await self.agent.evaluate(request_id, request, f"{reference}:eval")

@@ -60,7 +60,7 @@ class InvalidL402Token(JobError):
 
 
 class L402TokenUsed(JobError):
-    """409: a token buys one answer; it has been answered, or another presentation is running."""
+    """409: another presentation of the token is running (an answered one is answered again)."""
 
 
 class TopupRefused(JobError):

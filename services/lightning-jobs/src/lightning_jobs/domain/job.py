@@ -9,8 +9,12 @@ before the call (``eval_paid``, ``work_paid``, ``reclaim``: ``StepClaimed``): ho
 watchers and replicas notice a payment at once, the stream's lock lets one of them claim the step,
 and only the claimant calls the AI. A claim holds for ``lease``; a claimant that died (a crash
 between the claim and the report) leaves a lapsed claim, which the next poller or the watcher
-claims again. Both attempts ask execution-proxy under the same reference id (the step's), which
-answers a repeated id from its record of the first execution: the step still runs once.
+claims again. Both attempts ask execution-proxy under the same reference id, which it answers
+from its record of the first execution: the step still runs once. A failure execution-proxy
+ANSWERED (a transient one: the provider's 5xx, a 429) is recorded (``retried``: ``StepRetried``),
+and the next claim of the step asks under a new reference (``StepClaimed.execution`` + 1):
+execution-proxy answers a reference whose execution failed with that failure for ever, so a retry
+under the old one could never succeed (``domain/references.py``).
 
 A step's report (``rejected``, ``work_invoiced``, ``completed``, ``failed``) is taken once: the
 first report of the step moves the job on, and any later one (a lapsed claimant's) finds the state
@@ -35,6 +39,7 @@ from uuid import UUID
 from lf_eventstore import Aggregate, DomainEvent, by_name
 from lightning_jobs.domain.errors import InvalidRefundInvoice, JobNotFound, RefundNotClaimable
 from lightning_jobs.domain.pricing import refund_owed
+from lightning_jobs.domain.references import reference_id
 
 EVAL, WORK = "eval", "work"
 TERMINAL = ("rejected", "complete", "failed")
@@ -62,6 +67,21 @@ class StepClaimed(DomainEvent):
     step: str  # "eval" | "work"
     attempt: int
     lease_until: datetime
+    execution: int = 1
+    """Which execution of the step this claim asks for (its reference id's): one more than the
+    step's last after a recorded failure (``StepRetried``), else the same. Absent from events
+    recorded before it was: those all asked under the step's first reference."""
+
+
+class StepRetried(DomainEvent):
+    """A claim's execution failed transiently, as execution-proxy answered: the step is claimed
+    again after the claim's lease, under a new reference."""
+
+    job_id: UUID
+    step: str
+    attempt: int
+    code: str
+    error_message: str
 
 
 class JobRejected(DomainEvent):
@@ -135,6 +155,7 @@ JOB_EVENTS = (
     JobCreated,
     EvalPaid,
     StepClaimed,
+    StepRetried,
     JobRejected,
     WorkInvoiced,
     WorkPaid,
@@ -156,12 +177,14 @@ class Claim:
     request: str
     eval_fee_sats: int
     work_amount_sats: int | None
+    execution: int = 1
 
     @property
     def reference_id(self) -> str:
-        """One per step, not per attempt: a claim taken again after a crash is answered from
-        execution-proxy's record of the first attempt's execution, never run twice."""
-        return f"lightning:job:{self.job_id}:{self.step}"
+        """One per execution of the step, not per claim: a claim taken again after a crash is
+        answered from execution-proxy's record of the lapsed claim's execution (never run twice);
+        only a claim after a recorded failure (``StepRetried``) asks under a new one."""
+        return reference_id(f"lightning:job:{self.job_id}", self.step, self.execution)
 
 
 @dataclass(frozen=True)
@@ -194,6 +217,9 @@ class Job(Aggregate):
         self.held_sats = 0
         self.claim_step: str | None = None
         self.claim_attempt = 0
+        self.claim_execution = 1
+        self.claim_failed = False
+        """The current claim's execution failed (``StepRetried``): the next claim asks anew."""
         self.lease_until: datetime | None = None
         self.refund_owed = 0
         self.refund_state = "not_applicable"  # | pending | claimed | paid
@@ -236,6 +262,21 @@ class Job(Aggregate):
         if self.lease_until is not None and now < self.lease_until:
             return None
         return self._claim(self.claim_step, now, lease)
+
+    def retried(self, step: str, attempt: int, code: str, error_message: str) -> None:
+        """Record that claim ``attempt``'s execution failed transiently (its claimant's report):
+        the step's next claim asks under a new reference. Nothing when the step has moved on or a
+        later claim holds it (a lapsed claimant's late report)."""
+        if self.state != STEP_STATES[step] or self.claim_step != step or self.claim_attempt != attempt:
+            return
+        if self.claim_failed:
+            return  # reported already
+        assert self.job_id is not None
+        self._record(
+            StepRetried(
+                job_id=self.job_id, step=step, attempt=attempt, code=code, error_message=error_message
+            )
+        )
 
     def rejected(self, reason: str) -> None:
         if self.state != "evaluating":
@@ -339,8 +380,14 @@ class Job(Aggregate):
 
     def _claim(self, step: str, now: datetime, lease: timedelta) -> Claim:
         assert self.job_id is not None
-        attempt = self.claim_attempt + 1 if self.claim_step == step else 1
-        self._record(StepClaimed(job_id=self.job_id, step=step, attempt=attempt, lease_until=now + lease))
+        again = self.claim_step == step
+        attempt = self.claim_attempt + 1 if again else 1
+        execution = self.claim_execution + (1 if self.claim_failed else 0) if again else 1
+        self._record(
+            StepClaimed(
+                job_id=self.job_id, step=step, attempt=attempt, lease_until=now + lease, execution=execution
+            )
+        )
         return Claim(
             job_id=self.job_id,
             step=step,
@@ -348,6 +395,7 @@ class Job(Aggregate):
             request=self.request,
             eval_fee_sats=self.eval_amount_sats,
             work_amount_sats=self.work_amount_sats,
+            execution=execution,
         )
 
     # --- state ---------------------------------------------------------------------------------
@@ -365,7 +413,10 @@ class Job(Aggregate):
                 self.held_sats = event.amount_sats
             case StepClaimed():
                 self.claim_step, self.claim_attempt = event.step, event.attempt
+                self.claim_execution, self.claim_failed = event.execution, False
                 self.lease_until = event.lease_until
+            case StepRetried():
+                self.claim_failed = True
             case JobRejected():
                 self.state = "rejected"
                 self.held_sats = 0
@@ -410,6 +461,8 @@ class Job(Aggregate):
             "held_sats": self.held_sats,
             "claim_step": self.claim_step,
             "claim_attempt": self.claim_attempt,
+            "claim_execution": self.claim_execution,
+            "claim_failed": self.claim_failed,
             "lease_until": self.lease_until.isoformat() if self.lease_until else None,
             "refund_owed": self.refund_owed,
             "refund_state": self.refund_state,
@@ -419,7 +472,7 @@ class Job(Aggregate):
     @classmethod
     def from_snapshot(cls, data: dict[str, Any]) -> Self:
         job = cls()
-        job.__dict__.update(data)
+        job.__dict__.update(data)  # a snapshot from before executions were counted: the defaults
         job.job_id = UUID(data["job_id"]) if data["job_id"] else None
         job.lease_until = datetime.fromisoformat(data["lease_until"]) if data["lease_until"] else None
         return job
