@@ -76,6 +76,9 @@ EXECUTE_KEY_RESOLUTION_FAILED = _code(
 EXECUTE_CANCELLED = _code(  # ours (execution-proxy's /internal/executions)
     "execute.cancelled", 409, "The execution was cancelled before it started"
 )
+EXECUTE_RUNNING_ELSEWHERE = _code(  # ours (execution-proxy's /internal/executions)
+    "execute.running_elsewhere", 409, "The execution of this referenceId runs on another replica: ask again"
+)
 BILLING_VARIANT_NOT_FOUND = _code(
     "billing.variant_not_found", 404, "LemonSqueezy variant not found in billing schema"
 )

@@ -42,3 +42,19 @@ async def test_a_stream_cancelled_mid_way_ends_cancelled_and_a_pending_cancel_re
             assert (refused.value.code, refused.value.transient) == ("execute.cancelled", False)
         finally:
             await client.close()
+
+
+async def test_running_elsewhere_is_transient_and_asks_again_with_the_same_reference():
+    async with FakeExecutionProxy() as proxy:
+        proxy.elsewhere_next = 1
+        client = ExecutionProxyClient(proxy.url, proxy.api_key)
+        try:
+            with pytest.raises(ExecutionFailed) as refused:
+                [item async for item in client.stream(body("r-3", "hello"), timeout=10)]
+            assert refused.value.code == "execute.running_elsewhere"
+            assert refused.value.transient and refused.value.same_reference
+
+            answer = [item async for item in client.stream(body("r-3", "hello"), timeout=10)][-1]
+            assert isinstance(answer, ExecutionAnswer) and answer.content == "echo: hello"
+        finally:
+            await client.close()

@@ -11,7 +11,8 @@ record of the first execution, never executed or charged twice: callers make it 
 
 ``stream`` asks the same with ``stream: true`` and yields the text as it comes, then the answer
 (the frames ``start``, ``token {content}``, ``end {usage, credits_charged, balance_after,
-execution_id, cancelled, replayed}`` or ``error {message, code}``). With a ``referenceId`` the
+execution_id, cancelled, cut_short, replayed}`` or ``error {message, code}``; ``cut_short``: the
+provider did not finish, so the text is the beginning of an answer, not one). With a ``referenceId`` the
 execution is detached from the connection: if the caller goes away (or the stream breaks off) it
 runs on and is recorded; asking again with the same reference attaches to it while it runs on that
 replica (every token from the first) or is answered from its record (one token, ``replayed``).
@@ -25,7 +26,9 @@ is the request's own fault (``ExecutionFailed`` says which with ``transient``). 
 ``error`` frame is ``ExecutionFailed`` with its code (``execute.provider_failed`` transient,
 ``execute.cancelled`` not), carrying in ``charged`` what was charged when tokens had gone out; a
 stream that breaks off before its end is ``execution_unavailable`` (transient: ask again with the
-same reference).
+same reference). 409 ``execute.running_elsewhere`` (the reference's execution runs on another
+replica of the proxy) is transient the same way: ask again with the same reference, later, and it is
+attached to or replayed (``ExecutionFailed.same_reference`` says which failures are so).
 """
 
 from __future__ import annotations
@@ -55,6 +58,11 @@ class ExecutionProxyUnavailable(Exception):
     """execution-proxy could not be asked: nothing was executed, so nothing was charged."""
 
 
+SAME_REFERENCE = frozenset({"execution_unavailable", "execute.running_elsewhere"})
+"""Failures after which the same reference is asked again (the execution may run on, or runs
+elsewhere): never a new reference, which would execute and charge a second time."""
+
+
 class ExecutionFailed(Exception):
     def __init__(
         self, code: str, message: str, *, transient: bool, charged: ExecutionAnswer | None = None
@@ -63,6 +71,11 @@ class ExecutionFailed(Exception):
         self.code, self.message, self.transient = code, message, transient
         self.charged = charged
         """A stream that failed after some tokens: what was recorded and charged for them."""
+
+    @property
+    def same_reference(self) -> bool:
+        """Ask again with the same reference (``SAME_REFERENCE``), not a new one."""
+        return self.code in SAME_REFERENCE
 
 
 def provider_for(model: str, override: str | None, default: str) -> str:
@@ -86,6 +99,9 @@ class ExecutionAnswer:
     latency_ms: int
     cancelled: bool = False
     """Cut short by a cancel: charged for what it had used."""
+    cut_short: bool = False
+    """The provider did not finish it (a cancel, the proxy stopping mid-way, the provider breaking
+    off): ``content`` is the beginning of an answer, charged, but not an answer."""
 
 
 CancelState = Literal["cancelled", "cancelling", "ended", "pending"]
@@ -252,7 +268,7 @@ def _data(status: int, answer: Any) -> dict[str, Any]:
         raise ExecutionFailed(
             code,
             error.get("message") or f"execution-proxy answered {status}",
-            transient=status == 429 or status >= 500,
+            transient=status == 429 or status >= 500 or code in SAME_REFERENCE,
         )
     return answer["data"]
 
@@ -270,6 +286,7 @@ def _answer(data: dict[str, Any], body: dict[str, Any], started: float) -> Execu
         replayed=bool(data.get("replayed")),
         latency_ms=int((time.monotonic() - started) * 1000),
         cancelled=bool(data.get("cancelled")),
+        cut_short=bool(data.get("cutShort")),
     )
 
 
@@ -282,6 +299,7 @@ def _end_view(end: dict[str, Any], content: str) -> dict[str, Any]:
         "executionId": end.get("execution_id"),
         "replayed": end.get("replayed"),
         "cancelled": end.get("cancelled"),
+        "cutShort": end.get("cut_short"),
     }
 
 

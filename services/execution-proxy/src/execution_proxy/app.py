@@ -88,6 +88,7 @@ async def _use_cases(app: web.Application, *, settings: ExecutionSettings) -> As
             app[WAKEUP],
             check_seconds=settings.cancel_check_seconds,
             wait_seconds=settings.cancel_wait_seconds,
+            heartbeat_seconds=settings.execution_heartbeat_seconds,
         )
         yield
         # Detached executions run to their end and are recorded (half the shutdown timeout, then cut

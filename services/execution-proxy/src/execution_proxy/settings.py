@@ -44,6 +44,9 @@ class ExecutionSettings(ServiceSettings):
     # executions looks for cancels when no NOTIFY woke it.
     cancel_wait_seconds: float = 5.0
     cancel_check_seconds: float = 0.25
+    # How often a replica running detached executions says it still does (their owner's heartbeat);
+    # one silent for three of them is taken for dead and its executions may be taken over.
+    execution_heartbeat_seconds: float = 2.0
 
     # Envelope encryption of stored BYOK keys: the current master key (base64 of 32 bytes) and, while
     # rotating, the previous ones (comma-separated) that still unwrap keys not yet re-wrapped.

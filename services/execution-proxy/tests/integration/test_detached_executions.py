@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
@@ -20,6 +20,7 @@ from aiohttp.test_utils import TestClient
 
 from execution_proxy.app import SCHEMA, create_app
 from execution_proxy.application.catalogue import CatalogueAdmin
+from execution_proxy.application.executions import referenced_execution_id
 from execution_proxy.domain import tokens
 from execution_proxy.domain.pricing import Metered
 from execution_proxy.settings import ExecutionSettings
@@ -143,12 +144,15 @@ async def test_a_client_that_leaves_mid_stream_leaves_its_execution_running_to_t
     assert [frame.name for frame in frames] == ["start", "token", "end"]
     assert frames[1].data == {"content": REPLY}
     end = frames[2].data
-    assert end["replayed"] is True and end["cancelled"] is False
+    assert (end["replayed"], end["cancelled"], end["cut_short"]) == (True, False, False)
     assert (end["execution_id"], end["credits_charged"]) == (execution_id, execution["credits_charged"])
     buffered = await api.post(
         "/internal/executions", json=body(lenser, "node-1", stream=False), headers=INTERNAL
     )
-    assert (await buffered.json())["data"]["replayed"] is True
+    assert ((await buffered.json())["data"]["replayed"], (await buffered.json())["data"]["cutShort"]) == (
+        True,
+        False,
+    )
     assert len(openai.requests) == 1  # never a second provider call
 
 
@@ -280,7 +284,7 @@ async def test_a_server_stopping_drains_its_detached_executions_to_their_end(api
 
 @pytest.mark.parametrize("settings", [{"shutdown_timeout_seconds": 1}], indirect=True)
 async def test_one_still_running_past_the_drain_is_cut_short_and_charged_for_what_it_produced(
-    api, driver, lenser, db, openai, catalogue, settings
+    api, other_replica, driver, lenser, db, openai, catalogue, settings
 ):
     await driver.fund(lenser, FUNDS)
     response = await api.post("/internal/executions", json=body(lenser, "node-7"), headers=INTERNAL)
@@ -295,4 +299,76 @@ async def test_one_still_running_past_the_drain_is_cut_short_and_charged_for_wha
     assert execution["status"] == "succeeded"
     assert 0 < execution["output_tokens"] < len(openai.deltas)
     assert execution["credits_charged"] == await cost(catalogue, settings, execution)
+    assert (execution["cut_short"], execution["cancelled"]) == (True, False)  # no cancel: the server stopped
     response.close()
+
+    # A retry (the worker's stream broke) is told the replay is not a whole answer.
+    retried = await other_replica.post("/internal/executions", json=body(lenser, "node-7"), headers=INTERNAL)
+    end = (await sse.read_all(retried))[-1]
+    assert (end.name, end.data["replayed"], end.data["cut_short"]) == ("end", True, True)
+    assert end.data["credits_charged"] == execution["credits_charged"]
+    buffered = await other_replica.post(
+        "/internal/executions", json=body(lenser, "node-7", stream=False), headers=INTERNAL
+    )
+    assert (await buffered.json())["data"]["cutShort"] is True
+    assert len(openai.requests) == 1
+
+
+@pytest.mark.parametrize("settings", [{"execution_heartbeat_seconds": 0.2}], indirect=True)
+async def test_a_retry_on_another_replica_while_it_runs_is_refused_running_elsewhere_then_replayed(
+    api, other_replica, driver, lenser, db, openai
+):
+    await driver.fund(lenser, FUNDS)
+    response = await api.post("/internal/executions", json=body(lenser, "node-8"), headers=INTERNAL)
+    frames = []
+    async for frame in sse.events(response):
+        frames.append(frame)
+        if len(frames) == 3:  # start and 2 tokens: it runs here
+            break
+    await asyncio.sleep(1.0)  # past three heartbeats: its owner's heartbeat keeps it fresh
+
+    elsewhere = await other_replica.post(
+        "/internal/executions", json=body(lenser, "node-8"), headers=INTERNAL
+    )
+    assert elsewhere.status == 409
+    assert (await elsewhere.json())["error"]["code"] == "execute.running_elsewhere"
+    assert len(openai.requests) == 1  # never a second provider call
+
+    frames += await sse.read_all(response)
+    assert frames[-1].name == "end"
+    retried = await other_replica.post("/internal/executions", json=body(lenser, "node-8"), headers=INTERNAL)
+    replay = await sse.read_all(retried)
+    assert [frame.name for frame in replay] == ["start", "token", "end"]
+    assert replay[1].data == {"content": REPLY}
+    assert (replay[2].data["replayed"], replay[2].data["execution_id"]) == (
+        True,
+        frames[-1].data["execution_id"],
+    )
+    assert len(openai.requests) == 1
+
+
+@pytest.mark.parametrize(("heartbeat", "runs"), [(timedelta(seconds=1), False), (timedelta(minutes=1), True)])
+async def test_an_owner_whose_heartbeat_is_stale_is_taken_over_a_live_one_is_not(
+    heartbeat, runs, api, driver, lenser, db, openai
+):
+    await driver.fund(lenser, FUNDS)
+    execution_id = referenced_execution_id("platform_credit", lenser, lenser, "node-9")
+    await db.execute(  # another replica started it, and said it still runs it that long ago
+        "INSERT INTO execution_controls (execution_id, reference_id, started_at, owner, heartbeat_at)"
+        " VALUES ($1, 'node-9', now() - interval '2 minutes', $2, now() - $3::interval)",
+        execution_id,
+        uuid4(),
+        heartbeat,
+    )
+
+    response = await api.post("/internal/executions", json=body(lenser, "node-9"), headers=INTERNAL)
+
+    if not runs:
+        assert response.status == 409
+        assert (await response.json())["error"]["code"] == "execute.running_elsewhere"
+        assert openai.requests == []
+        return
+    frames = await sse.read_all(response)
+    assert frames[-1].name == "end" and frames[-1].data["execution_id"] == str(execution_id)
+    assert len(openai.requests) == 1
+    assert (await record(db, str(execution_id)))["status"] == "succeeded"

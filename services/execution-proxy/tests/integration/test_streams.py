@@ -87,8 +87,8 @@ async def test_a_stream_is_start_then_tokens_then_end_with_the_charge_and_the_ba
     assert response.headers["X-Request-Id"]
     assert [frame.name for frame in frames] == ["start", *["token"] * 12, "end"]
     end = frames[-1].data
-    assert set(end) == {"usage", "credits_charged", "balance_after", "execution_id", "cancelled"}
-    assert end["cancelled"] is False
+    assert set(end) == {"usage", "credits_charged", "balance_after", "execution_id", "cancelled", "cut_short"}
+    assert (end["cancelled"], end["cut_short"]) == (False, False)
     assert frames[0].data == {"run_id": end["execution_id"]}
     assert end["usage"] == {"input_tokens": tokens.count_prompt([PROMPT]), "output_tokens": 12}
     assert end["credits_charged"] >= 1

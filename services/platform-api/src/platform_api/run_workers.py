@@ -47,7 +47,7 @@ from platform_api.adapters.execution_proxy import (
 from platform_api.application.run_events import RunEventsHub
 from platform_api.application.runs import RunUseCases
 from platform_api.domain.errors import RunNotFound
-from platform_api.domain.run import Charge, NodeWork
+from platform_api.domain.run import Charge, NodeWork, StopReason
 from platform_api.domain.run_events import stream_id
 
 log = structlog.get_logger(__name__)
@@ -61,6 +61,8 @@ DEADLINE_MARGIN_SECONDS = 0.05
 """The wait is cut this long after the deadline, so the run sees it passed (``NodeTimedOut``)."""
 CANCEL_ASKS = 3
 """How often a stopped execution's cancel is asked while execution-proxy answers ``cancelling``."""
+CUT_SHORT = "execution_cut_short"
+"""A node attempt's code when its execution was cut short in execution-proxy (retried as new)."""
 STOPPING = {"RunCancelRequested", "RunCancelled", "RunCompleted", "RunFailed", "RunTimedOut"}
 
 
@@ -199,9 +201,11 @@ class NodeAttempt:
         work = self.work
         unwatch = self.workers.hub.watch(stream_id(work.run_id), self._seen) if self.workers.hub else None
         wait = self.workers.node_timeout
+        why: StopReason = "node_timeout"
         if work.deadline_at is not None:
             left = (work.deadline_at - datetime.now(UTC)).total_seconds() + DEADLINE_MARGIN_SECONDS
-            wait = min(wait, max(0.0, left))
+            if left <= wait:
+                wait, why = max(0.0, left), "deadline"
         execution = asyncio.create_task(
             # Its own timeout is a safety net: the wait below is what cuts a slow execution.
             self.proxy.execute_stream(work, timeout=wait + 30.0, on_text=self._received)
@@ -220,14 +224,18 @@ class NodeAttempt:
                 execution.cancel()  # the proxy's execution is detached: cancelled below
                 await asyncio.gather(execution, return_exceptions=True)
         if execution.cancelled() or not execution.done():
-            await self.runs.node_stopped(work, await self._cancel_execution(), metadata=self.metadata)
+            # Why it stopped, as this worker saw it: the domain trusts a cut at the deadline rather
+            # than judging it again on the database's clock (``Run.node_stopped``).
+            reason: StopReason = "run_stopping" if self.stop.is_set() else why
+            await self.runs.node_stopped(work, await self._cancel_execution(), reason, metadata=self.metadata)
             return
         try:
             answer = execution.result()
         except NodeExecutionFailed as failure:
-            if failure.code == "execution_unavailable":
-                # Our connection failed, not the provider: the execution may run on in the proxy.
-                # Ask again with the same attempt (it attaches or replays), never a new one.
+            if failure.same_reference:
+                # Our connection failed, not the provider (the execution may run on in the proxy),
+                # or it runs on another replica of the proxy: ask again with the same attempt
+                # (it attaches or replays), never a new one.
                 raise
             await self.runs.node_failed(
                 work,
@@ -240,7 +248,20 @@ class NodeAttempt:
             return
         if answer.cancelled:  # cancelled by another hand (this run's stop seen elsewhere first)
             charge = Charge(answer.credits, answer.input_tokens, answer.output_tokens)
-            await self.runs.node_stopped(work, charge, metadata=self.metadata)
+            await self.runs.node_stopped(work, charge, "run_stopping", metadata=self.metadata)
+            return
+        if answer.cut_short:
+            # The provider did not finish (execution-proxy stopped mid-way, and this is most often
+            # the replay of its record after our stream broke): charged, but not the node's
+            # result. A new attempt, with this one's charge.
+            await self.runs.node_failed(
+                work,
+                CUT_SHORT,
+                "execution-proxy stopped the execution before the provider finished",
+                transient=True,
+                credits=answer.credits,
+                metadata=self.metadata,
+            )
             return
         await self.runs.node_succeeded(work, answer, metadata=self.metadata)
 

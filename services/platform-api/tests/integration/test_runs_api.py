@@ -561,3 +561,44 @@ async def test_a_deadline_cuts_a_streaming_node_which_is_charged_what_it_used(
     assert proxy.cancels == [reference] and proxy.charges == {reference: 1}
     assert timed_out["credits"] == proxy.recorded[reference]["creditsCharged"] < 10
     assert run["creditCost"] == timed_out["credits"]
+
+
+async def test_a_replay_of_an_execution_cut_short_retries_the_node_as_a_new_attempt_with_its_charge(
+    runs: Runs, proxy: FakeExecutionProxy, lenser: UUID, db: asyncpg.Pool
+):
+    # The proxy stops mid-node (a shutdown past its drain): the execution is recorded cut short and
+    # the worker's stream breaks; its retry of the same attempt gets the record's replay.
+    proxy.credits = 10
+    proxy.reply = lambda prompt: " ".join(["w"] * 10)
+    proxy.cut_next = [4]
+    lens_id = await runs.lens(lenser)
+    run_id = (await runs.post(f"/v1/lenses/{lens_id}/execute", {"params": {"topic": "x"}}, lenser, 202))[
+        "data"
+    ]["runId"]
+    run = await runs.finished(run_id, lenser)
+
+    first, second = f"{run_id}:lens:1", f"{run_id}:lens:2"
+    assert [c["referenceId"] for c in proxy.calls] == [first, first, second]  # the replay, then anew
+    cut = proxy.recorded[first]
+    assert cut["cutShort"] is True and cut["creditsCharged"] == 4
+    rows = await db.fetch(
+        "SELECT type, data FROM events WHERE stream_id = $1 AND type = 'NodeRetried'", f"run-{run_id}"
+    )
+    assert [(r["data"]["error_code"], r["data"]["credits"]) for r in rows] == [("execution_cut_short", 4)]
+    assert run["status"] == "succeeded" and run["creditCost"] == 4 + 10
+    [artifact] = run["artifacts"]
+    assert artifact["contentText"] == " ".join(["w"] * 10)  # the whole answer, never the cut one
+
+
+async def test_a_node_running_on_another_proxy_replica_is_asked_again_with_the_same_attempt(
+    runs: Runs, proxy: FakeExecutionProxy, lenser: UUID, db: asyncpg.Pool
+):
+    proxy.elsewhere_next = 2  # 409 execute.running_elsewhere twice, then it runs (or is replayed)
+    lens_id = await runs.lens(lenser)
+    run_id = (await runs.post(f"/v1/lenses/{lens_id}/execute", {"params": {"topic": "x"}}, lenser, 202))[
+        "data"
+    ]["runId"]
+    run = await runs.finished(run_id, lenser)
+    assert run["status"] == "succeeded"
+    assert [c["referenceId"] for c in proxy.calls] == [f"{run_id}:lens:1"] * 3  # never a new attempt
+    assert "NodeRetried" not in await event_types(db, run_id)

@@ -164,7 +164,7 @@ def test_spending_past_the_budget_with_a_sibling_running_waits_for_its_charge():
     assert type(requested).__name__ == "RunCancelRequested" and requested.reason == "budget_exceeded"
     assert run.status == "running" and run.start_node("c", 1, NOW) is None
     assert run.stream_delta("b", 1, "late", NOW) is False
-    run.node_stopped("b", 1, Charge(2, 10, 3), NOW)
+    run.node_stopped("b", 1, Charge(2, 10, 3), NOW, "run_stopping")
     assert types(run)[-2:] == ["NodeCancelled", "RunCancelled"]
     assert run.pending()[-2].credits == 2 and run.pending()[-1].spent_credits == 8
     assert run.status == "canceled" and run.pending()[-1].reason == "budget_exceeded"
@@ -185,11 +185,38 @@ def test_a_node_cut_at_the_deadline_reports_its_charge_and_the_last_ends_the_run
     run.start_node("b", 1, NOW)
     later = deadline + timedelta(seconds=1)
     assert run.time_out_if_due(later, timedelta(seconds=30)) is False  # workers still report
-    run.node_stopped("a", 1, Charge(4), later)
+    run.node_stopped("a", 1, Charge(4), later, "deadline")
     assert types(run)[-1] == "NodeTimedOut" and run.status == "running"
-    run.node_stopped("b", 1, Charge(1), later)
+    run.node_stopped("b", 1, Charge(1), later, "deadline")
     assert types(run)[-2:] == ["NodeTimedOut", "RunTimedOut"]
     assert run.status == "timed_out" and run.spent == 5
+
+
+def test_a_node_cut_at_the_deadline_by_a_worker_whose_clock_runs_ahead_times_the_run_out():
+    # The worker cut its wait at the deadline on its own clock; the database's is a little behind.
+    deadline = NOW + timedelta(seconds=10)
+    run = a_run(["a", "b"], [("a", "b")], deadline=deadline)
+    run.start_node("a", 1, NOW)
+    run.node_stopped("a", 1, Charge(3), deadline - timedelta(milliseconds=20), "deadline")
+    assert types(run)[-2:] == ["NodeTimedOut", "RunTimedOut"]
+    assert "NodeRetried" not in types(run)
+    assert run.status == "timed_out" and run.spent == 3
+
+
+def test_a_node_stopped_at_its_own_timeout_is_retried_as_a_new_attempt_with_its_charge():
+    run = a_run(["a"], [], deadline=NOW + timedelta(hours=1))
+    run.start_node("a", 1, NOW)
+    run.node_stopped("a", 1, Charge(2), NOW, "node_timeout")
+    retried = run.pending()[-2]
+    assert types(run)[-2:] == ["NodeRetried", "NodeQueued"]
+    assert (retried.error_code, retried.credits, run.spent) == ("node_timeout", 2, 2)
+
+
+def test_a_node_stopped_because_the_run_stops_is_judged_on_the_runs_own_state():
+    run = a_run(["a"], [], deadline=NOW + timedelta(seconds=10))
+    run.start_node("a", 1, NOW)
+    run.node_stopped("a", 1, Charge(1), NOW + timedelta(seconds=11), "run_stopping")  # seen past it
+    assert types(run)[-2:] == ["NodeTimedOut", "RunTimedOut"] and run.spent == 1
 
 
 def test_the_sweep_ends_a_stopping_run_whose_worker_never_reports_with_credits_unknown():
@@ -229,7 +256,7 @@ def test_cancel_mid_node_waits_for_the_running_node_and_later_reports_are_ignore
     assert run.cancel(LENSER, NOW) is True
     assert types(run)[-2:] == ["NodeCancelled", "RunCancelRequested"]  # b was queued
     assert run.cancel(LENSER, NOW) is True and types(run)[-1] == "RunCancelRequested"  # once
-    run.node_stopped("a", 1, Charge(2), NOW)
+    run.node_stopped("a", 1, Charge(2), NOW, "run_stopping")
     assert types(run)[-2:] == ["NodeCancelled", "RunCancelled"] and run.spent == 2
     before = len(run.pending())
     run.node_succeeded("a", 1, Execution("x", 2, 0, 0, "m", "p"), NOW)

@@ -18,7 +18,11 @@ prompt), ``token_delay`` (seconds more before each token), ``api_key``. ``stream
 answered as the real one streams (``http/execute.py`` ``stream_sse``): ``start``, a ``token`` per
 word of the reply, ``end`` (``cancelled``: whether a cancel stopped it); ``stream_fails_after`` (a
 number of tokens) makes the provider fail there: an ``error`` frame, then ``end`` when tokens went
-out (none: ``error`` alone).
+out (none: ``error`` alone); ``cut_next`` (token counts, in order, one per execution started) makes
+the proxy stop there as a shutdown past its drain does: the execution is recorded ``cutShort``
+(charged for what it produced) and its streams break off without ``end``; ``elsewhere_next`` (a
+count) refuses that many new executions 409 ``execute.running_elsewhere`` first, as a replica does
+while another one runs the reference.
 
 Cancel (``{funding, lenserId?, sponsorId?, referenceId}``): a running execution stops and is
 recorded ``cancelled`` with ``credits * tokens produced // tokens in all`` (``state: "cancelled"``);
@@ -56,6 +60,8 @@ class _Execution:
         self._changed = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
         self.delay = 0.0
+        self.cut_after: int | None = None
+        self.broken = False  # the proxy stopped under it: its streams break off without ``end``
 
     def produced(self, token: str) -> None:
         self.tokens.append(token)
@@ -85,6 +91,8 @@ class FakeExecutionProxy:
         self.delay_of: Callable[[str], float | None] = lambda prompt: None
         self.token_delay = 0.0
         self.stream_fails_after: int | None = None
+        self.cut_next: list[int] = []
+        self.elsewhere_next = 0
         self.calls: list[dict[str, Any]] = []
         self.charges: Counter[str] = Counter()
         self.recorded: dict[str, dict[str, Any]] = {}
@@ -136,6 +144,9 @@ class FakeExecutionProxy:
         if reference in self._cancelled_early:
             return _error(409, "execute.cancelled", "this execution was cancelled before it started")
         execution = self._running.get(reference) if reference else None
+        if execution is None and self.elsewhere_next:
+            self.elsewhere_next -= 1
+            return _error(409, "execute.running_elsewhere", "this referenceId runs on another replica")
         if execution is None:
             prompt = body["messages"][-1 if stream else 0]["content"]
             if self.fail_next or self.fail_if(prompt):
@@ -148,6 +159,7 @@ class FakeExecutionProxy:
             pieces = self.reply(prompt).split(" ")
             execution = _Execution(body, reference, [piece + " " for piece in pieces[:-1]] + pieces[-1:])
             execution.delay = self.delay_of(prompt) if self.delay_of(prompt) is not None else self.delay
+            execution.cut_after = self.cut_next.pop(0) if self.cut_next else None
             if reference:
                 self._running[reference] = execution
             execution.task = asyncio.ensure_future(self._run(execution))
@@ -173,6 +185,8 @@ class FakeExecutionProxy:
                 if execution.finished.is_set():
                     break
                 await changed.wait()
+            if execution.broken:
+                return response  # the proxy stopped: no end frame
             if execution.failure is not None:
                 await _sse(response, "error", execution.failure)
             if execution.outcome is not None:
@@ -199,7 +213,11 @@ class FakeExecutionProxy:
                 if self.stream_fails_after is not None and count >= self.stream_fails_after:
                     execution.failure = {"message": "fake failure", "code": "execute.provider_failed"}
                     if count:  # tokens went out: charged for them, not recorded as a result
-                        execution.outcome = self._outcome(execution, cancelled=False)
+                        execution.outcome = self._outcome(execution, cancelled=False, cut_short=True)
+                    return
+                if count == execution.cut_after:
+                    execution.broken = True
+                    self._record(execution, cancelled=False, cut_short=True)
                     return
                 await asyncio.sleep(execution.delay / len(tokens) + self.token_delay)
                 execution.produced(token)
@@ -212,7 +230,7 @@ class FakeExecutionProxy:
                 self._running.pop(execution.reference, None)
             execution.end()
 
-    def _outcome(self, execution: _Execution, *, cancelled: bool) -> dict[str, Any]:
+    def _outcome(self, execution: _Execution, *, cancelled: bool, cut_short: bool = False) -> dict[str, Any]:
         content = "".join(execution.tokens)
         produced, total = len(execution.tokens), len(execution.all_tokens)
         return {
@@ -221,13 +239,14 @@ class FakeExecutionProxy:
             "usageSource": "provider",
             "provider": execution.body["provider"],
             "model": execution.body["model"],
-            "creditsCharged": self.credits * produced // total if cancelled else self.credits,
+            "creditsCharged": self.credits * produced // total if cancelled or cut_short else self.credits,
             "executionId": execution.execution_id,
             "cancelled": cancelled,
+            "cutShort": cancelled or cut_short,
         }
 
-    def _record(self, execution: _Execution, *, cancelled: bool) -> None:
-        execution.outcome = self._outcome(execution, cancelled=cancelled)
+    def _record(self, execution: _Execution, *, cancelled: bool, cut_short: bool = False) -> None:
+        execution.outcome = self._outcome(execution, cancelled=cancelled, cut_short=cut_short)
         if execution.reference:
             self.recorded[execution.reference] = execution.outcome
             self.charges[execution.reference] += 1
@@ -266,6 +285,7 @@ def _end(outcome: dict[str, Any]) -> dict[str, Any]:
         "balance_after": None,
         "execution_id": outcome["executionId"],
         "cancelled": outcome.get("cancelled", False),
+        "cut_short": outcome.get("cutShort", False),
     }
 
 

@@ -6,8 +6,12 @@ this process reads the provider's stream to its end and records it (``ChatStream
 whoever listens. A worker that dies mid-node therefore does not cut its node short, and its retry
 (same reference) attaches here to the running execution (every token from the first, then the
 end), or is answered from the record once it ended; never a second provider call in this process.
-On another replica, a retry of a running reference may run it again: the wallet keeps one
-reservation per reference and the record is written once, so the money moves once.
+On another replica, a retry of a running reference does not run it again: the start claims the
+execution for its process (``owner``, a uuid per process, in ``execution_controls``), whose
+watcher refreshes ``heartbeat_at`` every ``heartbeat_seconds`` while it runs; a start that finds a
+live owner elsewhere is refused ``RunningElsewhere`` (409 ``execute.running_elsewhere``: ask again,
+then it is replayed), and one whose owner's heartbeat is older than ``STALE_HEARTBEATS`` of them
+(the owner died) takes it over.
 
 Cancels (``cancel``) meet starts in ``execution_controls``, one row per execution id, whichever
 comes first, on any replica (migrations/0003): a start claims the row before anything is
@@ -28,9 +32,9 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import asyncpg
 import structlog
@@ -45,11 +49,14 @@ from execution_proxy.application.executions import (
 from execution_proxy.domain import errors
 from execution_proxy.domain.cancels import CancelState, cancel_state
 from lf_eventstore import Wakeup
+from lf_pg import WITHOUT_FLUSH
 
 log = structlog.get_logger(__name__)
 
 RECORD_POLL_SECONDS = 0.05
 """How often a cancel looks for the record of an execution another replica stops."""
+STALE_HEARTBEATS = 3
+"""An owner silent for this many heartbeats is taken for dead: another start takes its execution over."""
 
 
 class Detached:
@@ -134,8 +141,13 @@ class DetachedExecutions:
         *,
         check_seconds: float,
         wait_seconds: float,
+        heartbeat_seconds: float = 2.0,
     ) -> None:
         self.executions = executions
+        self.owner = uuid4()
+        """This process, as the owner of the executions it runs (``execution_controls.owner``)."""
+        self.heartbeat_seconds = heartbeat_seconds
+        self._beaten = 0.0
         self.pool: asyncpg.Pool = executions.pool
         self.wakeup = wakeup
         self.check_seconds = check_seconds
@@ -158,10 +170,10 @@ class DetachedExecutions:
         assert order.reference_id is not None, "only an order with a reference is detached"
         if (running := self.running(order)) is not None:
             return running
-        claimed: list[datetime] = []
+        claimed: list[datetime | None] = []
 
         async def claim(execution_id: UUID, reference_id: str) -> None:
-            claimed.extend(await self._claim(execution_id, reference_id))
+            claimed.append(await self._claim(execution_id, reference_id))
 
         try:
             prepared = await self.executions.prepare(
@@ -183,28 +195,44 @@ class DetachedExecutions:
             self._watcher = asyncio.create_task(self._watch(), name="detached-cancel-watch")
         return detached
 
-    async def _claim(self, execution_id: UUID, reference_id: str) -> list[datetime]:
-        """Started, unless a cancel came first (then no row is returned: refused). Returns the
-        start this call set ([] when an earlier attempt's start was there already)."""
+    async def _claim(self, execution_id: UUID, reference_id: str) -> datetime | None:
+        """Started and owned by this process, unless a cancel came first (``ExecutionCancelled``)
+        or another process owns it and its heartbeat is fresh (``RunningElsewhere``: its provider
+        is not asked twice). Returns the start this call set (None when an earlier attempt's start
+        was there already)."""
         row = await self.pool.fetchrow(
-            "INSERT INTO execution_controls (execution_id, reference_id, started_at) VALUES ($1, $2, now())"
-            " ON CONFLICT (execution_id) DO UPDATE"
-            " SET started_at = coalesce(execution_controls.started_at, excluded.started_at)"
+            "INSERT INTO execution_controls (execution_id, reference_id, started_at, owner, heartbeat_at)"
+            " VALUES ($1, $2, now(), $3, now()) ON CONFLICT (execution_id) DO UPDATE"
+            " SET started_at = coalesce(execution_controls.started_at, excluded.started_at),"
+            " owner = excluded.owner, heartbeat_at = excluded.heartbeat_at"
             " WHERE execution_controls.cancel_requested_at IS NULL"
+            " AND (execution_controls.owner IS NULL OR execution_controls.owner = excluded.owner"
+            " OR execution_controls.heartbeat_at < now() - $4::interval)"
             " RETURNING started_at, started_at = now() AS ours",
             execution_id,
             reference_id,
+            self.owner,
+            timedelta(seconds=self.heartbeat_seconds * STALE_HEARTBEATS),
         )
-        if row is None:
-            raise errors.ExecutionCancelled()
-        return [row["started_at"]] if row["ours"] else []
-
-    async def _unclaim(self, execution_id: UUID, started_at: datetime) -> None:
-        """Take back a start whose execution never ran, so that a cancel answers ``pending``
-        rather than waiting for a record that will never come."""
-        await self.pool.execute(
-            "UPDATE execution_controls SET started_at = NULL WHERE execution_id = $1 AND started_at = $2",
+        if row is not None:
+            return row["started_at"] if row["ours"] else None
+        if await self.pool.fetchval(
+            "SELECT cancel_requested_at IS NOT NULL FROM execution_controls WHERE execution_id = $1",
             execution_id,
+        ):
+            raise errors.ExecutionCancelled()
+        raise errors.RunningElsewhere()
+
+    async def _unclaim(self, execution_id: UUID, started_at: datetime | None) -> None:
+        """Give up an execution that never ran, if this process still owns it: its start taken
+        back when this call set it (a cancel then answers ``pending`` rather than waiting for a
+        record that will never come), and its owner cleared (a retry elsewhere need not wait)."""
+        await self.pool.execute(
+            "UPDATE execution_controls SET owner = NULL, heartbeat_at = NULL,"
+            " started_at = CASE WHEN started_at = $3 THEN NULL ELSE started_at END"
+            " WHERE execution_id = $1 AND owner = $2",
+            execution_id,
+            self.owner,
             started_at,
         )
 
@@ -258,9 +286,12 @@ class DetachedExecutions:
         return record
 
     async def _watch(self) -> None:
-        """While this process runs detached executions: stop those whose cancel was written."""
+        """While this process runs detached executions: stop those whose cancel was written, and
+        say every ``heartbeat_seconds`` that it still runs them (its ownership stays fresh)."""
         while self._running:
             try:
+                if time.monotonic() - self._beaten >= self.heartbeat_seconds:
+                    await self._heartbeat()
                 cancelled = await self.pool.fetch(
                     "SELECT execution_id FROM execution_controls"
                     " WHERE execution_id = ANY($1::uuid[]) AND cancel_requested_at IS NOT NULL",
@@ -273,6 +304,16 @@ class DetachedExecutions:
                 if (detached := self._running.get(row["execution_id"])) is not None:
                     detached.cancel()
             await self.wakeup.wait(self._signal, self.check_seconds)
+
+    async def _heartbeat(self) -> None:
+        # Without waiting for the WAL flush: a heartbeat a server crash loses is the next one's.
+        await self.pool.execute(
+            f"UPDATE execution_controls SET heartbeat_at = now() FROM (SELECT {WITHOUT_FLUSH}) AS durability"
+            " WHERE execution_id = ANY($1::uuid[]) AND owner = $2",
+            list(self._running),
+            self.owner,
+        )
+        self._beaten = time.monotonic()
 
     # --- shutdown ------------------------------------------------------------------------------
 

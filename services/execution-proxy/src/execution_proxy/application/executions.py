@@ -118,6 +118,9 @@ class ChatOutcome:
     """Answered from the record of an earlier attempt with the same reference id."""
     cancelled: bool = False
     """Cut short by its caller's cancel (``application/detached.py``): charged for what it used."""
+    cut_short: bool = False
+    """The provider did not finish its answer (cancelled, its client gone, the provider breaking off,
+    the server stopping): ``content`` is the beginning of an answer, charged for what it used."""
     failed: bool = False
     """Recorded as failed (``record_of`` only: nothing charged, no content)."""
 
@@ -195,9 +198,7 @@ class Executions(UseCases):
     # --- before the provider -----------------------------------------------------------------
 
     def execution_id(self, order: ChatOrder) -> UUID:
-        if order.reference_id is None:
-            return uuid4()
-        return referenced_execution_id(order.funding, order.payer_id, order.lenser_id, order.reference_id)
+        return execution_id_of(order)
 
     async def prepare(
         self,
@@ -299,19 +300,28 @@ class Executions(UseCases):
         counted_output: int,
         client_disconnected: bool,
         cancelled: bool = False,
+        cut_short: bool = False,
     ) -> ChatOutcome:
         used, source = settle_usage(
             _stated(stated), counted_input=prepared.counted_input, counted_output=counted_output
         )
         kept = {"content": content} if prepared.order.reference_id is not None else None
         charged = await self.record_use(
-            prepared, used, source, client_disconnected=client_disconnected, cancelled=cancelled, kept=kept
+            prepared,
+            used,
+            source,
+            client_disconnected=client_disconnected,
+            cancelled=cancelled,
+            cut_short=cut_short,
+            kept=kept,
         )
         if charged is None:
             earlier = await self.recorded(prepared.execution_id)
             assert earlier is not None
             return earlier
-        return _outcome(prepared, content, used, source, charged.credits, cancelled=cancelled)
+        return _outcome(
+            prepared, content, used, source, charged.credits, cancelled=cancelled, cut_short=cut_short
+        )
 
     async def record_use(
         self,
@@ -321,6 +331,7 @@ class Executions(UseCases):
         *,
         client_disconnected: bool = False,
         cancelled: bool = False,
+        cut_short: bool = False,
         kept: dict[str, Any] | None = None,
     ) -> Charge | None:
         """Started and succeeded appended in one transaction (with ``kept``, the answer a retried
@@ -342,6 +353,7 @@ class Executions(UseCases):
                 client_disconnected=client_disconnected,
                 at=self.clock(),
                 cancelled=cancelled,
+                cut_short=cut_short,
             )
             if kept is not None:
                 await _keep_output(conn, funded.execution_id, kept)
@@ -390,19 +402,22 @@ class Executions(UseCases):
     async def recorded(self, execution_id: UUID) -> ChatOutcome | None:
         """An ended execution as its caller was answered (without content once that was pruned)."""
         outcome = await self.record_of(execution_id)
-        if outcome is not None and outcome.failed:
-            if outcome.cancelled:
-                raise errors.ExecutionCancelled()
-            raise ApiError(EXECUTE_PROVIDER_FAILED, "an earlier attempt with this reference failed")
+        if outcome is not None:
+            refuse_failed(failed=outcome.failed, cancelled=outcome.cancelled)
         return outcome
 
-    async def record_of(self, execution_id: UUID) -> ChatOutcome | None:
-        """An ended execution's record, failed or not (a failure: nothing charged, no content)."""
-        row = await self.pool.fetchrow(
+    async def record_row(self, execution_id: UUID) -> asyncpg.Record | None:
+        """An ended execution's row (chat or image), with ``output``: the answer kept for retries
+        (None once pruned, or never kept)."""
+        return await self.pool.fetchrow(
             "SELECT e.*, o.output FROM executions e LEFT JOIN execution_outputs o USING (execution_id)"
             " WHERE execution_id = $1",
             execution_id,
         )
+
+    async def record_of(self, execution_id: UUID) -> ChatOutcome | None:
+        """An ended execution's record, failed or not (a failure: nothing charged, no content)."""
+        row = await self.record_row(execution_id)
         if row is None:
             return None
         output = row["output"]
@@ -418,6 +433,7 @@ class Executions(UseCases):
             balance_after=None,
             replayed=True,
             cancelled=row["cancelled"],
+            cut_short=row["cut_short"],
             failed=row["status"] == "failed",
         )
 
@@ -559,6 +575,9 @@ class ChatStream:
             counted_output=tokens.count_streamed(self.pieces),
             client_disconnected=self.disconnected,
             cancelled=self.cancelled and not self.completed,
+            # The server stopping (``drain``), a client gone, a cancel, the provider breaking off:
+            # recorded and charged like an answer, but a retry must not take it for one.
+            cut_short=not self.completed,
         )
         return self.outcome
 
@@ -596,11 +615,36 @@ class ChatStream:
 
 
 def referenced_execution_id(
-    funding: str, payer_id: UUID | None, lenser_id: UUID | None, reference_id: str
+    funding: str,
+    payer_id: UUID | None,
+    lenser_id: UUID | None,
+    reference_id: str,
+    namespace: UUID = REFERENCE_NAMESPACE,
 ) -> UUID:
-    """The execution id of an order with a reference: the same for every retry of it."""
+    """The execution id of an order with a reference: the same for every retry of it. Each kind
+    of execution names its references in a ``namespace`` of its own (images: another one), so a
+    chat reference never names an image."""
     owner = payer_id or lenser_id or "service"
-    return uuid5(REFERENCE_NAMESPACE, f"{funding}:{owner}:{reference_id}")
+    return uuid5(namespace, f"{funding}:{owner}:{reference_id}")
+
+
+def execution_id_of(order: Order, namespace: UUID = REFERENCE_NAMESPACE) -> UUID:
+    """An order's execution id: derived from its reference (``referenced_execution_id``), or new."""
+    if order.reference_id is None:
+        return uuid4()
+    return referenced_execution_id(
+        order.funding, order.payer_id, order.lenser_id, order.reference_id, namespace
+    )
+
+
+def refuse_failed(*, failed: bool, cancelled: bool) -> None:
+    """A retried reference whose execution ended without an answer is refused as it ended:
+    ``ExecutionCancelled`` (cancelled before its provider was asked) or a provider failure."""
+    if not failed:
+        return
+    if cancelled:
+        raise errors.ExecutionCancelled()
+    raise ApiError(EXECUTE_PROVIDER_FAILED, "an earlier attempt with this reference failed")
 
 
 def _observe_failure(funded: Funded, failure: ProviderError, sent: float) -> None:
@@ -647,6 +691,7 @@ def _outcome(
     credits: int,
     *,
     cancelled: bool = False,
+    cut_short: bool = False,
 ) -> ChatOutcome:
     reservation = prepared.reservation
     balance_after = None
@@ -663,6 +708,7 @@ def _outcome(
         credits_charged=credits,
         balance_after=balance_after,
         cancelled=cancelled,
+        cut_short=cut_short,
     )
 
 

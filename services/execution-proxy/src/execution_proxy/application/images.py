@@ -23,15 +23,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, get_args
-from uuid import UUID, uuid4, uuid5
+from uuid import UUID
 
 from execution_proxy.adapters.providers.base import ImageProvider, ImageRequest, ProviderError
-from execution_proxy.application.executions import Executions, Funded
+from execution_proxy.application.executions import Executions, Funded, execution_id_of, refuse_failed
 from execution_proxy.domain import errors
 from execution_proxy.domain.execution import CHARGED
 from execution_proxy.domain.pricing import Metered
 from execution_proxy.metrics import PROVIDER_LATENCY
-from lf_contracts.errors import EXECUTE_PROVIDER_FAILED, ApiError
 
 ImageSize = Literal["square_hd", "square", "portrait_4_3", "portrait_16_9", "landscape_4_3", "landscape_16_9"]
 IMAGE_SIZES: tuple[str, ...] = get_args(ImageSize)
@@ -100,10 +99,7 @@ class Images:
 
     @staticmethod
     def execution_id(order: ImageOrder) -> UUID:
-        if order.reference_id is None:
-            return uuid4()
-        owner = order.payer_id or order.lenser_id or "service"
-        return uuid5(REFERENCE_NAMESPACE, f"{order.funding}:{owner}:{order.reference_id}")
+        return execution_id_of(order, REFERENCE_NAMESPACE)
 
     async def prepare(
         self, order: ImageOrder, *, request_id: str, metadata: dict[str, Any]
@@ -173,15 +169,10 @@ class Images:
 
     async def recorded(self, execution_id: UUID) -> ImageOutcome | None:
         """An ended image execution as its caller was answered (no images once they were pruned)."""
-        row = await self.executions.pool.fetchrow(
-            "SELECT e.*, o.output FROM executions e LEFT JOIN execution_outputs o USING (execution_id)"
-            " WHERE execution_id = $1",
-            execution_id,
-        )
+        row = await self.executions.record_row(execution_id)
         if row is None:
             return None
-        if row["status"] == "failed":
-            raise ApiError(EXECUTE_PROVIDER_FAILED, "an earlier attempt with this reference failed")
+        refuse_failed(failed=row["status"] == "failed", cancelled=row["cancelled"])
         output = row["output"]
         return ImageOutcome(
             execution_id=execution_id,

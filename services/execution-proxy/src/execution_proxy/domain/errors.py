@@ -48,6 +48,14 @@ class KeyResolutionFailed(ExecutionError):
         super().__init__("BYOK key not found or not owned by this user")
 
 
+class RunningElsewhere(ExecutionError):
+    """The execution of this reference runs in another process (its owner's heartbeat is fresh):
+    not run a second time here; asked again, it is attached to or replayed once it ended."""
+
+    def __init__(self) -> None:
+        super().__init__("this referenceId runs on another replica: ask again shortly")
+
+
 class ExecutionCancelled(ExecutionError):
     """The execution's reference was cancelled (POST /internal/executions/cancel) before it
     started, or before its provider was asked: it never runs, nothing is reserved."""

@@ -94,7 +94,10 @@ class ExecutionSucceeded(DomainEvent):
     """``usage_source``: provider (it stated every count), counted (it stated none: we counted what
     reached us), partial (some of each). ``overrun_credits``: cost above the reservation, not charged.
     ``cancelled``: its caller cancelled it mid-way (``POST /internal/executions/cancel``), and it was
-    charged for what it had used by then (added later: older events read as False)."""
+    charged for what it had used by then (added later: older events read as False). ``cut_short``:
+    the provider did not finish its answer (its caller cancelled it, its client left, the provider
+    broke off, or the server stopped mid-way): the content is the beginning of an answer, not an
+    answer, charged for what was produced (added later: older events read as their ``cancelled``)."""
 
     execution_id: UUID
     payer_id: UUID | None
@@ -114,6 +117,7 @@ class ExecutionSucceeded(DomainEvent):
     latency_ms: int
     finished_at: datetime
     cancelled: bool = False
+    cut_short: bool = False
 
 
 class ExecutionFailed(DomainEvent):

@@ -61,6 +61,7 @@ class Execution(Aggregate):
         client_disconnected: bool,
         at: datetime,
         cancelled: bool = False,
+        cut_short: bool = False,
     ) -> None:
         self._record(started)
         self._record(
@@ -83,6 +84,7 @@ class Execution(Aggregate):
                 latency_ms=latency_ms,
                 finished_at=at,
                 cancelled=cancelled,
+                cut_short=cut_short,
             )
         )
 

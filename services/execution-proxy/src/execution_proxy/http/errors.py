@@ -15,6 +15,7 @@ CODES: Refusals = {
     errors.ProviderMismatch: codes.EXECUTE_PROVIDER_MISMATCH,
     errors.KeyResolutionFailed: codes.EXECUTE_KEY_RESOLUTION_FAILED,
     errors.ExecutionCancelled: codes.EXECUTE_CANCELLED,
+    errors.RunningElsewhere: codes.EXECUTE_RUNNING_ELSEWHERE,
     errors.InvalidKey: codes.VALIDATION_ERROR,
     errors.InvalidCatalogueChange: codes.VALIDATION_ERROR,
 }

@@ -183,6 +183,7 @@ def end_view(outcome: ChatOutcome, **extra: Any) -> dict[str, Any]:
         "balance_after": outcome.balance_after,
         "execution_id": str(outcome.execution_id),
         "cancelled": outcome.cancelled,
+        "cut_short": outcome.cut_short,
         **extra,
     }
 

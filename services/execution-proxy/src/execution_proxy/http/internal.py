@@ -115,7 +115,7 @@ async def execute(request: web.Request) -> web.StreamResponse:
             return await replay_sse(request, started)
         return await follow_sse(request, started)
     if body.reference_id is not None and (running := detached.running(order)) is not None:
-        return ok(request, {**outcome_view(await _outcome_of(running)), "replayed": False})
+        return ok(request, _answer_view(await _outcome_of(running), replayed=False))
     prepared = await executions.prepare(
         order,
         request_id=request[REQUEST_ID],
@@ -123,10 +123,16 @@ async def execute(request: web.Request) -> web.StreamResponse:
         claim=detached.refuse_if_cancelled if body.reference_id is not None else None,
     )
     if isinstance(prepared, ChatOutcome):
-        return ok(request, {**outcome_view(prepared), "replayed": True})
+        return ok(request, _answer_view(prepared, replayed=True))
     if body.stream:
         return await stream_sse(request, executions.stream(prepared))
-    return ok(request, {**outcome_view(await executions.complete(prepared)), "replayed": False})
+    return ok(request, _answer_view(await executions.complete(prepared), replayed=False))
+
+
+def _answer_view(outcome: ChatOutcome, *, replayed: bool) -> dict[str, Any]:
+    """An internal JSON answer: ``cutShort`` says its content is not a whole answer (a retry
+    replayed from a stream the server stopping, a cancel or the provider cut short)."""
+    return {**outcome_view(outcome), "replayed": replayed, "cutShort": outcome.cut_short}
 
 
 def _record_view(record: ChatOutcome) -> dict[str, Any]:
@@ -134,6 +140,7 @@ def _record_view(record: ChatOutcome) -> dict[str, Any]:
         "status": "failed" if record.failed else "succeeded",
         **outcome_view(record),
         "cancelled": record.cancelled,
+        "cutShort": record.cut_short,
     }
 
 

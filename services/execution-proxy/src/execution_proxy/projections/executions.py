@@ -40,7 +40,7 @@ async def succeeded(conn: asyncpg.Connection, event: RecordedEvent) -> None:
         "UPDATE executions SET status = 'succeeded', input_tokens = $2, output_tokens = $3,"
         " cache_read_tokens = $4, cache_write_tokens = $5, units = $6, usage_source = $7, cost_usd = $8,"
         " credits_charged = $9, overrun_credits = $10, client_disconnected = $11, latency_ms = $12,"
-        " finished_at = $13, cancelled = $14 WHERE execution_id = $1",
+        " finished_at = $13, cancelled = $14, cut_short = $15 WHERE execution_id = $1",
         d["execution_id"],
         d["input_tokens"],
         d["output_tokens"],
@@ -55,6 +55,7 @@ async def succeeded(conn: asyncpg.Connection, event: RecordedEvent) -> None:
         d["latency_ms"],
         datetime.fromisoformat(d["finished_at"]),
         d.get("cancelled", False),  # events recorded before it existed: not cancelled
+        d.get("cut_short", d.get("cancelled", False)),  # before it existed: only a cancel cut one short
     )
 
 

@@ -11,16 +11,14 @@ from uuid import UUID
 
 from lf_service.execution_proxy import ExecutionFailed
 
-UNANSWERED = frozenset({"execution_unavailable", "execute.running_elsewhere"})
-"""``ExecutionFailed``'s codes that say nothing of the execution's outcome: execution-proxy did not
-answer (a timeout, a broken connection) or it runs on another of its replicas. It may run on, so it
-is asked again under the same reference, never a new one (that would execute and charge twice)."""
-
 
 def answered_failure(failure: ExecutionFailed) -> bool:
     """execution-proxy answered that the execution failed: it answers its reference with that
-    failure for ever, so a retry asks under the next one (``domain/references.py``)."""
-    return failure.code not in UNANSWERED
+    failure for ever, so a retry asks under the next one (``domain/references.py``). Not so a
+    failure that says nothing of the outcome (``ExecutionFailed.same_reference``: no answer, or it
+    runs on another replica): it may run on, so it is asked again under the same reference, never a
+    new one (that would execute and charge twice)."""
+    return not failure.same_reference
 
 
 @dataclass(frozen=True)

@@ -126,4 +126,5 @@ def _execution(answer: ExecutionAnswer) -> Execution:
         execution_id=answer.execution_id,
         latency_ms=answer.latency_ms,
         cancelled=answer.cancelled,
+        cut_short=answer.cut_short,
     )

@@ -24,7 +24,7 @@ import asyncpg
 
 from lf_eventstore import AggregateRepository, Command, CommandRunner, Decision, UseCases
 from platform_api.domain.errors import IdempotencyConflict, RunNotFound
-from platform_api.domain.run import Charge, Execution, NodeWork, Run, RunQueued, deadline_of
+from platform_api.domain.run import Charge, Execution, NodeWork, Run, RunQueued, StopReason, deadline_of
 from platform_api.metrics import count_run_events
 from platform_api.projections import INLINE
 
@@ -194,9 +194,11 @@ class RunUseCases(UseCases):
             )
         return row is None or bool(row["stopping"])
 
-    async def node_stopped(self, work: NodeWork, charge: Charge | None, *, metadata: dict[str, Any]) -> None:
+    async def node_stopped(
+        self, work: NodeWork, charge: Charge | None, why: StopReason, *, metadata: dict[str, Any]
+    ) -> None:
         def decide(decision: Decision, run: Run) -> None:
-            run.node_stopped(work.node_id, work.attempt, charge, decision.now)
+            run.node_stopped(work.node_id, work.attempt, charge, decision.now, why)
 
         await self.commands.submit(Command(RUNS, work.run_id, decide, metadata, new=no_run))
 

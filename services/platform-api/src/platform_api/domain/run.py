@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any, Self
+from typing import Any, Literal, Self
 from uuid import UUID
 
 from lf_eventstore import Aggregate, DomainEvent, by_name
@@ -275,6 +275,13 @@ class Execution:
     latency_ms: int | None = None
     cancelled: bool = False
     """Stopped in execution-proxy before its end (by a cancel): charged, but no result."""
+    cut_short: bool = False
+    """The provider did not finish it (execution-proxy stopping mid-way, a cancel): charged, but
+    its output is the beginning of an answer, not a result."""
+
+
+StopReason = Literal["deadline", "node_timeout", "run_stopping"]
+"""Why a worker stopped its node's execution (``Run.node_stopped``)."""
 
 
 @dataclass(frozen=True)
@@ -418,13 +425,24 @@ class Run(Aggregate):
             self._record(NodeStreamDelta(run_id=self._id, node_id=node_id, attempt=attempt, delta=delta))
         return True
 
-    def node_stopped(self, node_id: str, attempt: int, charge: Charge | None, now: datetime) -> None:
-        """The attempt's execution was stopped (cancelled in execution-proxy) because the run is
-        stopping or its wait was cut at the deadline; ``charge``: what the proxy charged for it
-        (``None``: unknown). The last running node's report ends the run."""
+    def node_stopped(
+        self, node_id: str, attempt: int, charge: Charge | None, now: datetime, why: StopReason
+    ) -> None:
+        """The attempt's execution was stopped (cancelled in execution-proxy); ``why``, as its
+        worker saw it: ``deadline`` (its wait cut at the run's deadline, on the worker's clock),
+        ``node_timeout`` (its own NODE_TIMEOUT_SECONDS) or ``run_stopping`` (the run is being
+        cancelled or is past its deadline, as the database judged it); ``charge``: what the proxy
+        charged for it (``None``: unknown). The last running node's report ends the run.
+
+        ``deadline`` is trusted, not judged again on the database's clock: a worker whose clock is
+        a little ahead would otherwise have its cut taken for a node timeout, retried, cut again,
+        until the run failed instead of timing out."""
         if not self._is_running(node_id, attempt):
             return
-        if self.cancel_requested is None and not self._past_deadline(now):
+        deadline = why == "deadline"
+        if why == "node_timeout" or (
+            not deadline and self.cancel_requested is None and not self._past_deadline(now)
+        ):
             # Stopped for no reason of the run's (the worker's own NODE_TIMEOUT_SECONDS): a
             # transient failure, retried as a new attempt.
             self.node_failed(
@@ -438,7 +456,7 @@ class Run(Aggregate):
             )
             return
         self._settle_stopped(node_id, attempt, charge)
-        self._end_if_stopped(now)
+        self._end_if_stopped(now, deadline_passed=deadline)
 
     def node_succeeded(self, node_id: str, attempt: int, execution: Execution, now: datetime) -> None:
         if not self._is_running(node_id, attempt):
@@ -689,16 +707,16 @@ class Run(Aggregate):
         }
         self._record(NodeCancelled(**fields) if self.cancel_requested is not None else NodeTimedOut(**fields))
 
-    def _end_if_stopped(self, now: datetime) -> None:
-        """Once no node runs: a requested cancel ends the run ``canceled``; past the deadline it
-        times out (the queued nodes with it)."""
+    def _end_if_stopped(self, now: datetime, *, deadline_passed: bool = False) -> None:
+        """Once no node runs: a requested cancel ends the run ``canceled``; past the deadline (or
+        ``deadline_passed``: a worker cut its node there) it times out (the queued nodes with it)."""
         if self.running():
             return
         if self.cancel_requested is not None:
             self._record(
                 RunCancelled(run_id=self._id, reason=self.cancel_requested.reason, spent_credits=self.spent)
             )
-        elif self._past_deadline(now):
+        elif deadline_passed or self._past_deadline(now):
             self._time_out()
 
     def _apply(self, event: DomainEvent) -> None:
