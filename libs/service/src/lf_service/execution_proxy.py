@@ -36,7 +36,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -148,7 +149,7 @@ class ExecutionProxyClient:
         """The execution streamed: each text as it comes (``str``), then its ``ExecutionAnswer``
         (``cancelled`` when a cancel cut it short). ``timeout`` bounds the whole stream."""
         started = time.monotonic()
-        try:
+        with _classified_failures():
             async with self._client().post(
                 f"{self.base_url}/internal/executions",
                 json={**body, "stream": True},
@@ -182,12 +183,6 @@ class ExecutionProxyClient:
                 raise ExecutionFailed(
                     "execution_unavailable", "the stream ended before its end frame", transient=True
                 )
-        except aiohttp.ClientConnectorError as failure:
-            raise ExecutionProxyUnavailable(str(failure)) from failure
-        except (TimeoutError, aiohttp.ClientError, ValueError) as failure:
-            raise ExecutionFailed(
-                "execution_unavailable", f"{type(failure).__name__}: {failure}", transient=True
-            ) from failure
 
     async def cancel(
         self,
@@ -231,7 +226,7 @@ class ExecutionProxyClient:
 
     async def _post(self, path: str, body: dict[str, Any], *, timeout: float) -> dict[str, Any]:
         """The envelope's ``data`` of a success; else the failure, classified (module docstring)."""
-        try:
+        with _classified_failures():
             async with (
                 asyncio.timeout(timeout),
                 self._client().post(
@@ -240,12 +235,6 @@ class ExecutionProxyClient:
             ):
                 answer = await response.json(content_type=None)
                 status = response.status
-        except aiohttp.ClientConnectorError as failure:
-            raise ExecutionProxyUnavailable(str(failure)) from failure
-        except (TimeoutError, aiohttp.ClientError, ValueError) as failure:
-            raise ExecutionFailed(
-                "execution_unavailable", f"{type(failure).__name__}: {failure}", transient=True
-            ) from failure
         return _data(status, answer)
 
     def _client(self) -> aiohttp.ClientSession:
@@ -256,6 +245,21 @@ class ExecutionProxyClient:
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+@contextmanager
+def _classified_failures() -> Iterator[None]:
+    """A connection refused is an outage (nothing was executed); a timeout, a connection broken
+    after it was made or an answer we cannot read is transient: ask again with the same reference,
+    which execution-proxy answers from its record."""
+    try:
+        yield
+    except aiohttp.ClientConnectorError as failure:
+        raise ExecutionProxyUnavailable(str(failure)) from failure
+    except (TimeoutError, aiohttp.ClientError, ValueError) as failure:
+        raise ExecutionFailed(
+            "execution_unavailable", f"{type(failure).__name__}: {failure}", transient=True
+        ) from failure
 
 
 def _data(status: int, answer: Any) -> dict[str, Any]:
