@@ -6,12 +6,23 @@ import os
 from collections.abc import AsyncIterator
 
 import pytest
+import structlog
 
 from lf_testing import hangs, infra
 
 # Tests run as development (public dev secrets, test-mode payments); unset, services default to
 # production. A test of production passes env_mode="production" (or ENV_MODE) itself.
 os.environ.setdefault("ENV_MODE", "development")
+
+# structlog's default console renderer draws exceptions with rich, locals included: during an outage
+# test every reconnecting loop logs one, and drawing them held the event loop for seconds (long
+# enough for RabbitMQ to drop a connection whose handshake waited on it). Plain tracebacks here.
+structlog.configure(
+    processors=[
+        *structlog.get_config()["processors"][:-1],
+        structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback),
+    ]
+)
 
 
 @pytest.fixture
