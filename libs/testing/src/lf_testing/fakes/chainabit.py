@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import secrets
 import uuid
 from dataclasses import dataclass, field
@@ -35,7 +34,7 @@ from typing import Any
 
 from aiohttp import web
 
-from lf_testing.fakes.server import FakeServer
+from lf_testing.fakes.server import FakeServer, json_body
 
 TOKEN_LIFETIME = timedelta(hours=1)
 BODY = web.RequestKey("body", object)
@@ -96,11 +95,7 @@ class FakeChainabit(FakeServer):
 
     @web.middleware
     async def _guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        raw = await request.read()
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
+        body = await json_body(request)
         self.requests.append(ChainabitCall(request.method, request.path, dict(request.headers), body))
         request[BODY] = body
         await self.hang_if_told()
@@ -221,21 +216,13 @@ def _error(status: int, code: str, message: str, *, headers: dict[str, str] | No
     return web.json_response({"error": {"code": code, "message": message}}, status=status, headers=headers)
 
 
-async def _serve(port: int, api_key: str) -> None:
-    fake = await FakeChainabit(api_key=api_key).start(port)
-    print(f"fake Chainabit on {fake.url} (ApiKey {api_key})", flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await fake.close()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8795)
     parser.add_argument("--api-key", default="dev-chainabit-key")
     arguments = parser.parse_args()
-    asyncio.run(_serve(arguments.port, arguments.api_key))
+    fake = FakeChainabit(api_key=arguments.api_key)
+    asyncio.run(fake.serve_forever(arguments.port, f"fake Chainabit on {{url}} (ApiKey {arguments.api_key})"))
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ import bolt11 as bolt11_package
 from aiohttp import web
 from bolt11 import Bolt11, MilliSatoshi, TagChar, Tags
 
-from lf_testing.fakes.server import FakeServer
+from lf_testing.fakes.server import FakeServer, json_body
 
 # BOLT #11's example node key: public, which is what a fake's key should be.
 NODE_KEY = "e126f68f7eafcc8b74f54d269fe206be715000f94dac067d1c04a8ca3b2db734"
@@ -221,11 +221,7 @@ class FakeLNbits(FakeServer):
 
     @web.middleware
     async def _guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        raw = await request.read()
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
+        body = await json_body(request)
         self.requests.append((request.method, request.path, body))
         request[BODY] = body
         await self.hang_if_told()
@@ -394,15 +390,6 @@ def _error(status: int, detail: str) -> web.Response:
     return web.json_response({"detail": detail}, status=status)
 
 
-async def _serve(port: int, invoice_key: str, admin_key: str, network: str) -> None:
-    fake = await FakeLNbits(invoice_key=invoice_key, admin_key=admin_key, network=network).start(port)
-    print(f"fake LNbits on {fake.url} (invoice key {invoice_key}, admin key {admin_key})", flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await fake.close()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8797)
@@ -410,7 +397,11 @@ def main() -> None:
     parser.add_argument("--admin-key", default="dev-lnbits-admin-key")
     parser.add_argument("--network", default="bcrt")
     arguments = parser.parse_args()
-    asyncio.run(_serve(arguments.port, arguments.invoice_key, arguments.admin_key, arguments.network))
+    fake = FakeLNbits(
+        invoice_key=arguments.invoice_key, admin_key=arguments.admin_key, network=arguments.network
+    )
+    banner = f"fake LNbits on {{url}} (invoice key {arguments.invoice_key}, admin key {arguments.admin_key})"
+    asyncio.run(fake.serve_forever(arguments.port, banner))
 
 
 if __name__ == "__main__":

@@ -67,21 +67,18 @@ class FakePriceOracle(FakeServer):
         return web.Response(text=f'{{"bitcoin":{{"usd":{self.price}}}}}', content_type="application/json")
 
 
-async def _serve(port: int, price: str) -> None:
-    fake = await FakePriceOracle(price=price).start(port)
-    print(f"fake BTC price oracle: BTC_PRICE_URL={fake.oracle_url}", flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await fake.close()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8796)
     parser.add_argument("--price", default="100000")
     arguments = parser.parse_args()
-    asyncio.run(_serve(arguments.port, arguments.price))
+    fake = FakePriceOracle(price=arguments.price)
+    asyncio.run(
+        fake.serve_forever(
+            arguments.port,
+            "fake BTC price oracle: BTC_PRICE_URL={url}" + PATH + "?ids=bitcoin&vs_currencies=usd",
+        )
+    )
 
 
 if __name__ == "__main__":

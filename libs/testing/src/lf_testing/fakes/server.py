@@ -4,7 +4,8 @@ unless one is given) that can be told to hang until it recovers or closes."""
 from __future__ import annotations
 
 import asyncio
-from typing import Self
+import json
+from typing import Any, Self
 
 from aiohttp import web
 
@@ -48,3 +49,22 @@ class FakeServer:
         self._release.set()
         if self._runner is not None:
             await self._runner.cleanup()
+
+    async def serve_forever(self, port: int, banner: str) -> None:
+        """Run as a process of its own (``make dev``): start on ``port``, print ``banner`` (its
+        ``{url}`` filled in), serve until stopped."""
+        await self.start(port)
+        print(banner.format(url=self.url), flush=True)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.close()
+
+
+async def json_body(request: web.Request) -> Any:
+    """The request's JSON body; None when it has none or it is not JSON (the fake answers that)."""
+    raw = await request.read()
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return None
