@@ -23,7 +23,7 @@ async def test_hangs():
 
 def _run_pytest(directory: Path, method: str) -> subprocess.CompletedProcess[str]:
     (directory / "pytest.ini").write_text(
-        f"[pytest]\nasyncio_mode = auto\ntimeout = 2\ntimeout_method = {method}\n"
+        f"[pytest]\nasyncio_mode = auto\ntimeout = 5\ntimeout_method = {method}\n"
     )
     (directory / "test_hanging.py").write_text(HANGING_TEST)
     return subprocess.run(
